@@ -1,0 +1,18 @@
+"""Pluggable prompt rewriters: they turn recalled lessons into corrective context.
+
+Injectors are pure: they receive the request's messages and the lessons recall found, and
+return new messages. They never do I/O, so they are cheap to run and trivial to test.
+"""
+
+from injectors.base import Injection, Injector, Lesson, Message
+from injectors.registry import InjectorRegistry, UnknownInjectorError, load_registry
+
+__all__ = [
+    "Injection",
+    "Injector",
+    "InjectorRegistry",
+    "Lesson",
+    "Message",
+    "UnknownInjectorError",
+    "load_registry",
+]

@@ -1,0 +1,67 @@
+"""Helpers shared by injectors: token estimates, framing as reference data, message placement."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from injectors.base import Message
+
+CHARS_PER_TOKEN = 4
+CLOSE_TAG = "</loopwise-reference>"
+
+
+def estimate_tokens(text: str) -> int:
+    """A tokenizer-free estimate (about four characters per token for English text)."""
+    return -(-len(text) // CHARS_PER_TOKEN)
+
+
+def clip(text: str, max_chars: int) -> str:
+    """Shorten ``text`` to ``max_chars``, marking the cut."""
+    text = " ".join(text.split())
+    if len(text) <= max_chars:
+        return text
+    return text[: max(0, max_chars - 1)].rstrip() + "…"
+
+
+def quote(text: str) -> str:
+    """Neutralise our own delimiter inside user-supplied text so it cannot close the frame."""
+    return text.replace("<loopwise-reference", "<loopwise_reference").replace(
+        CLOSE_TAG, "</loopwise_reference>"
+    )
+
+
+def frame(kind: str, preamble: str, body: str) -> str:
+    """Delimit injected text and say it is reference data, not instructions from the user."""
+    return f'<loopwise-reference kind="{kind}">\n{preamble}\n\n{body}\n{CLOSE_TAG}'
+
+
+def with_system_note(messages: Sequence[Message], note: str) -> list[Message]:
+    """Insert ``note`` as a system message after the leading system messages."""
+    out = list(messages)
+    position = 0
+    while position < len(out) and out[position].get("role") in ("system", "developer"):
+        position += 1
+    out.insert(position, {"role": "system", "content": note})
+    return out
+
+
+def message_text(message: Message) -> str:
+    """The text of a message whose content is a string or a list of parts."""
+    content = message.get("content")
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "\n".join(
+            part.get("text", "")
+            for part in content
+            if isinstance(part, dict) and part.get("type") == "text"
+        )
+    return ""
+
+
+def last_user_text(messages: Sequence[Message]) -> str:
+    """The latest user turn's text, or '' when there is none."""
+    for message in reversed(messages):
+        if message.get("role") == "user":
+            return message_text(message)
+    return ""

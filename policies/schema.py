@@ -1,0 +1,84 @@
+"""The policy schema: what a YAML policy file may say, validated strictly."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+LessonSource = Literal["rating", "categories", "correction", "score", "regenerate", "abandon"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Match(_Strict):
+    """Which requests a policy applies to. Empty lists match anything; `*` globs work."""
+
+    apps: tuple[str, ...] = ()
+    models: tuple[str, ...] = ()
+    user_roles: tuple[str, ...] = ()
+    metadata: dict[str, str] = Field(default_factory=dict)
+
+
+class RecallConfig(_Strict):
+    enabled: bool = True
+    top_k: int = Field(3, ge=1, le=50)
+    min_score: float = Field(0.6, ge=-1.0, le=1.0)
+    scope: Literal["app", "user"] = "app"
+    timeout_ms: int = Field(150, ge=1, le=10_000)
+
+
+class LearnConfig(_Strict):
+    """How feedback becomes a lesson."""
+
+    from_: tuple[LessonSource, ...] = Field(
+        ("rating", "categories", "correction", "score", "regenerate"), alias="from"
+    )
+    score_below: float = Field(0.5, ge=0.0, le=1.0, description="normalised score threshold")
+    review: Literal["auto", "manual"] = "auto"
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @property
+    def initial_status(self) -> Literal["active", "pending"]:
+        return "active" if self.review == "auto" else "pending"
+
+
+class InjectorSpec(_Strict):
+    name: str
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class Policy(_Strict):
+    name: str = Field(min_length=1)
+    description: str = ""
+    match: Match = Match()
+    recall: RecallConfig = RecallConfig()
+    injectors: tuple[InjectorSpec, ...] = ()
+    budget_tokens: int = Field(800, ge=0)
+    learn: LearnConfig = LearnConfig()
+    holdout: float = Field(0.0, ge=0.0, le=1.0, description="share of sessions left untreated")
+    strict: bool = Field(False, description="fail the request when an injector raises")
+
+    @field_validator("injectors", mode="before")
+    @classmethod
+    def _bare_or_mapping(cls, value: Any) -> Any:
+        """Accept `- guidance` and `- corrections: {max_lessons: 2}` (one key each)."""
+        if not isinstance(value, list):
+            return value
+        specs: list[Any] = []
+        for item in value:
+            if isinstance(item, str):
+                specs.append({"name": item})
+            elif isinstance(item, dict) and len(item) == 1 and "name" not in item:
+                (name, params), = item.items()
+                specs.append({"name": name, "params": params if params is not None else {}})
+            else:
+                specs.append(item)
+        return specs
+
+
+class PolicyFile(_Strict):
+    policies: tuple[Policy, ...] = Field(min_length=1)

@@ -1,0 +1,3 @@
+"""Loopwise: an OpenAI-compatible LLM proxy that learns from user feedback."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,53 @@
+"""The ASGI app factory: routes, error handlers, and a lifespan that owns every component."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.routing import Route
+
+from proxy.embeddings import Embedder
+from proxy.errors import EXCEPTION_HANDLERS
+from proxy.routes import chat, explain, feedback, health, lessons, trail
+from proxy.services import open_services
+from proxy.settings import Settings
+from proxy.upstream import Adapter
+from proxy.vectors import VectorIndex
+
+ROUTES = [
+    Route("/v1/chat/completions", chat.chat_completions, methods=["POST"]),
+    Route("/chat/completions", chat.chat_completions, methods=["POST"]),
+    Route("/v1/models", health.list_models, methods=["GET"]),
+    Route("/v1/feedback", feedback.post_feedback, methods=["POST"]),
+    Route("/v1/explain", explain.post_explain, methods=["POST"]),
+    Route("/v1/sessions", trail.list_sessions, methods=["GET"]),
+    Route("/v1/sessions/{session_id:path}", trail.get_session, methods=["GET"]),
+    Route("/v1/interactions/{interaction_id}", trail.get_interaction, methods=["GET"]),
+    Route("/v1/lessons", lessons.list_lessons, methods=["GET"]),
+    Route("/v1/lessons/{lesson_id}", lessons.get_lesson, methods=["GET"]),
+    Route("/v1/lessons/{lesson_id}/{action}", lessons.review_lesson, methods=["POST"]),
+    Route("/healthz", health.healthz, methods=["GET"]),
+    Route("/readyz", health.readyz, methods=["GET"]),
+]
+
+
+def create_app(
+    settings: Settings,
+    *,
+    embedder: Embedder | None = None,
+    vector_index: VectorIndex | None = None,
+    adapter: Adapter | None = None,
+) -> Starlette:
+    """Build the proxy. Tests pass fakes for the embedder, index or upstream adapter."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
+        async with open_services(
+            settings, embedder=embedder, vector_index=vector_index, adapter=adapter
+        ) as services:
+            yield {"services": services}
+
+    return Starlette(routes=ROUTES, exception_handlers=dict(EXCEPTION_HANDLERS), lifespan=lifespan)  # type: ignore[arg-type]

@@ -1,0 +1,47 @@
+"""`loopwise explain`: ask the running proxy, or open the data directory when none runs."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+
+from proxy.explain import explain, explain_body
+from proxy.services import open_services
+from proxy.settings import Deployment, Settings
+from proxy.upstream.base import Json, UpstreamError
+
+
+class NoUpstream:
+    """Explain never calls a provider."""
+
+    async def complete(self, deployment: Deployment, body: Json) -> Json:
+        raise UpstreamError(500, "explain does not call providers")
+
+    async def stream(self, deployment: Deployment, body: Json) -> AsyncIterator[Json]:
+        raise UpstreamError(500, "explain does not call providers")
+        yield {}
+
+
+async def run_explain(
+    settings: Settings, question: str, model: str | None, system: str | None,
+    headers: dict[str, str], url: str | None,
+) -> dict[str, Any]:
+    chosen = model or (settings.model_list[0].model_name if settings.model_list else "default")
+    body = explain_body(question, chosen, system)
+    base = url or f"http://{settings.host}:{settings.port}"
+    try:
+        async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+            response = await client.post("/v1/explain", json=body, headers=headers)
+            response.raise_for_status()
+            found: dict[str, Any] = response.json()
+            found["via"] = base
+            return found
+    except httpx.ConnectError:
+        if url is not None:
+            raise
+    async with open_services(settings, adapter=NoUpstream(), background=False) as svc:
+        local = await explain(svc, body, headers)
+        local["via"] = str(settings.data_dir)
+        return local

@@ -1,0 +1,206 @@
+"""`loopwise`: serve the proxy, inspect sessions, review lessons, check policies, explain."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from proxy.cli import render
+from proxy.cli.options import ConfigOption, DataDirOption, JsonOption, repo_or_exit, settings_or_exit
+from proxy.records import LESSON_STATUSES, LessonStatus
+
+app = typer.Typer(help="Loopwise: an OpenAI-compatible LLM proxy that learns from feedback.",
+                  no_args_is_help=True, add_completion=False,
+                  pretty_exceptions_enable=False)
+sessions_app = typer.Typer(help="Inspect session trails.", no_args_is_help=True)
+lessons_app = typer.Typer(help="List and review lessons.", no_args_is_help=True)
+policy_app = typer.Typer(help="Validate policies.", no_args_is_help=True)
+app.add_typer(sessions_app, name="sessions")
+app.add_typer(lessons_app, name="lessons")
+app.add_typer(policy_app, name="policy")
+
+
+def _print_json(payload: Any) -> None:
+    typer.echo(json.dumps(payload, indent=2, default=str, ensure_ascii=False))
+
+
+@app.command()
+def serve(
+    config: ConfigOption = None,
+    host: Annotated[str | None, typer.Option(help="overrides host")] = None,
+    port: Annotated[int | None, typer.Option(help="overrides port")] = None,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Run the proxy."""
+    settings = settings_or_exit(config, host=host, port=port, data_dir=data_dir)
+    import uvicorn
+
+    from proxy.app import create_app
+
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not settings.model_list:
+        typer.secho("warning: model_list is empty; add a model (see config.example.yaml)", fg="yellow", err=True)
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
+                log_level=settings.log_level.lower(), access_log=False)
+
+
+@sessions_app.command("list")
+def sessions_list(
+    config: ConfigOption = None, data_dir: DataDirOption = None, as_json: JsonOption = False,
+    app_name: Annotated[str | None, typer.Option("--app", help="only this app")] = None,
+    limit: Annotated[int, typer.Option(min=1)] = 20,
+) -> None:
+    """The most recent sessions."""
+    repo = repo_or_exit(settings_or_exit(config, data_dir=data_dir))
+    rows = repo.list_sessions(limit, app_name)
+    if as_json:
+        return _print_json(rows)
+    if not rows:
+        typer.echo("no sessions yet: send requests with an X-Session-Id header")
+    for row in rows:
+        typer.echo(f"{row['session_id']}  app {row['app']}  user {row['user_id'] or '-'}  "
+                   f"{row['turns']} turns  last {render.when(row['last_at'])}")
+
+
+@sessions_app.command("show")
+def sessions_show(
+    session_id: str, config: ConfigOption = None, data_dir: DataDirOption = None, as_json: JsonOption = False,
+) -> None:
+    """Every turn of a session: asked, injected, answered, tokens, latency, feedback."""
+    repo = repo_or_exit(settings_or_exit(config, data_dir=data_dir))
+    turns = repo.session_trail(session_id)
+    if not turns:
+        typer.secho(f"error: no session {session_id!r}", fg="red", err=True)
+        raise typer.Exit(1)
+    if as_json:
+        return _print_json(turns)
+    typer.echo(f"Session {session_id}: {len(turns)} turns")
+    for number, row in enumerate(turns, 1):
+        typer.echo("")
+        typer.echo("\n".join(render.turn(number, row)))
+
+
+@lessons_app.command("list")
+def lessons_list(
+    config: ConfigOption = None, data_dir: DataDirOption = None, as_json: JsonOption = False,
+    status: Annotated[str | None, typer.Option(help=f"one of {', '.join(LESSON_STATUSES)}")] = None,
+    app_name: Annotated[str | None, typer.Option("--app")] = None,
+    limit: Annotated[int, typer.Option(min=1)] = 50,
+) -> None:
+    """Lessons, most recently changed first."""
+    if status is not None and status not in LESSON_STATUSES:
+        typer.secho(f"error: unknown status {status!r}; valid: {', '.join(LESSON_STATUSES)}", fg="red", err=True)
+        raise typer.Exit(2)
+    repo = repo_or_exit(settings_or_exit(config, data_dir=data_dir))
+    found = repo.list_lessons(status, app_name, limit)
+    if as_json:
+        return _print_json([item.__dict__ for item in found])
+    if not found:
+        typer.echo("no lessons")
+    for item in found:
+        typer.echo("\n".join(render.lesson(item)))
+
+
+@lessons_app.command("show")
+def lessons_show(
+    lesson_id: str, config: ConfigOption = None, data_dir: DataDirOption = None, as_json: JsonOption = False,
+) -> None:
+    """One lesson in full, with its provenance and effect counters."""
+    repo = repo_or_exit(settings_or_exit(config, data_dir=data_dir))
+    item = repo.get_lesson(lesson_id)
+    if item is None:
+        typer.secho(f"error: no lesson {lesson_id!r}", fg="red", err=True)
+        raise typer.Exit(1)
+    if as_json:
+        return _print_json(item.__dict__)
+    typer.echo("\n".join(render.lesson(item, full=True)))
+
+
+def _review(lesson_id: str, status: LessonStatus, note: str | None, config: Path | None, data_dir: Path | None) -> None:
+    repo = repo_or_exit(settings_or_exit(config, data_dir=data_dir), write=True)
+    item = repo.set_lesson_status(lesson_id, status, note)
+    if item is None:
+        typer.secho(f"error: no lesson {lesson_id!r}", fg="red", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"lesson {lesson_id} is now {status}; a running proxy applies it within a second")
+
+
+NoteOption = Annotated[str | None, typer.Option(help="why, kept with the lesson")]
+
+
+@lessons_app.command("approve")
+def lessons_approve(lesson_id: str, note: NoteOption = None, config: ConfigOption = None, data_dir: DataDirOption = None) -> None:
+    """Make a lesson active: recall may inject it."""
+    _review(lesson_id, "active", note, config, data_dir)
+
+
+@lessons_app.command("reject")
+def lessons_reject(lesson_id: str, note: NoteOption = None, config: ConfigOption = None, data_dir: DataDirOption = None) -> None:
+    """Reject a lesson: it is never injected."""
+    _review(lesson_id, "rejected", note, config, data_dir)
+
+
+@lessons_app.command("retire")
+def lessons_retire(lesson_id: str, note: NoteOption = None, config: ConfigOption = None, data_dir: DataDirOption = None) -> None:
+    """Retire a lesson that no longer applies."""
+    _review(lesson_id, "retired", note, config, data_dir)
+
+
+@policy_app.command("check")
+def policy_check(
+    directory: Annotated[Path | None, typer.Argument(help="policies directory (default: from config)")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Validate a policies directory; exit 1 with the precise error when it is broken."""
+    from injectors import load_registry
+    from policies import PolicyError, load_policies, shipped_policies_dir
+
+    if directory is None:
+        directory = settings_or_exit(config).policies_dir or shipped_policies_dir()
+    try:
+        loaded = load_policies(directory, load_registry())
+    except PolicyError as exc:
+        typer.secho(f"error: {exc}", fg="red", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"{directory}: {len(loaded.policies)} policies OK (version {loaded.version})")
+    for compiled in loaded.policies:
+        names = ", ".join(i.name for i in compiled.injectors) or "no injectors"
+        typer.echo(f"  {compiled.name} ({compiled.source}): {names}")
+
+
+@app.command("explain")
+def explain_command(
+    question: str,
+    config: ConfigOption = None,
+    data_dir: DataDirOption = None,
+    app_name: Annotated[str, typer.Option("--app", help="X-App of the request")] = "default",
+    model: Annotated[str | None, typer.Option(help="model name (default: the first configured)")] = None,
+    user_role: Annotated[str | None, typer.Option("--user-role")] = None,
+    user_id: Annotated[str | None, typer.Option("--user-id")] = None,
+    system: Annotated[str | None, typer.Option(help="a system message to include")] = None,
+    url: Annotated[str | None, typer.Option(help="a running proxy (default: host and port from config)")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Which policy matches, which lessons would be recalled (with scores) and the exact
+    messages that would be sent, without calling the provider."""
+    from proxy.cli.explain import run_explain
+
+    settings = settings_or_exit(config, data_dir=data_dir)
+    headers = {"x-app": app_name}
+    if user_role:
+        headers["x-user-role"] = user_role
+    if user_id:
+        headers["x-user-id"] = user_id
+    found = asyncio.run(run_explain(settings, question, model, system, headers, url))
+    if as_json:
+        return _print_json(found)
+    typer.echo("\n".join(render.explanation(found)))
+
+
+def main() -> None:
+    app()

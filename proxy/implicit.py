@@ -1,0 +1,30 @@
+"""Implicit signals the proxy sees itself: a user turn re-sent in the same session (regenerate)."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections import OrderedDict
+
+
+class RegenerateDetector:
+    """Remembers each session's last user turn; a repeat within the window is a regenerate."""
+
+    def __init__(self, window_s: float, max_sessions: int = 50_000) -> None:
+        self.window_s = window_s
+        self.max_sessions = max_sessions
+        self._last: OrderedDict[str, tuple[bytes, str, float]] = OrderedDict()
+
+    def observe(self, session_id: str | None, text: str, interaction_id: str) -> str | None:
+        """Record this turn; return the earlier interaction id when it repeats the last one."""
+        if not session_id or not text.strip() or self.window_s <= 0:
+            return None
+        digest = hashlib.blake2b(" ".join(text.split()).casefold().encode(), digest_size=16).digest()
+        now = time.monotonic()
+        previous = self._last.pop(session_id, None)
+        self._last[session_id] = (digest, interaction_id, now)
+        if len(self._last) > self.max_sessions:
+            self._last.popitem(last=False)
+        if previous and previous[0] == digest and now - previous[2] <= self.window_s:
+            return previous[1]
+        return None

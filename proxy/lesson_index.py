@@ -1,0 +1,85 @@
+"""Lessons in the vector index: async search on a worker thread, and the sync that keeps the
+index following the trail DB (the system of record) after crashes and CLI reviews."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+from proxy.embeddings import Embedder
+from proxy.records import Lesson
+from proxy.storage import TrailDB
+from proxy.vectors import Hit, Point, VectorIndex
+
+log = logging.getLogger("loopwise.index")
+
+
+class LessonIndex:
+    def __init__(self, index: VectorIndex, embedder: Embedder) -> None:
+        self.index = index
+        self.embedder = embedder
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="loopwise-index")
+        self.sync_error: str | None = None
+
+    async def search(
+        self, vector: Sequence[float], must: Mapping[str, str], limit: int, min_score: float
+    ) -> list[Hit]:
+        return await asyncio.get_running_loop().run_in_executor(
+            self._executor, self.index.search, vector, must, limit, min_score
+        )
+
+    async def count(self) -> int:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, self.index.count)
+
+    async def _apply(self, upserts: list[Point], deletes: list[str]) -> None:
+        def work() -> None:
+            self.index.upsert(upserts)
+            self.index.delete(deletes)
+
+        await asyncio.get_running_loop().run_in_executor(self._executor, work)
+
+    async def sync(self, db: TrailDB) -> int:
+        """Push every lesson whose index entry is behind the DB; returns how many were pushed.
+
+        Only `active` lessons live in the index (recall filters on status too, as a second
+        guard); other statuses are removed. A lesson without a stored embedding is embedded.
+        """
+        pushed = 0
+        while True:
+            batch = await db.run(lambda repo: repo.lessons_to_index())
+            if not batch:
+                self.sync_error = None
+                return pushed
+            upserts: list[Point] = []
+            deletes: list[str] = []
+            for lesson, vector in batch:
+                if lesson.status != "active":
+                    deletes.append(lesson.id)
+                    continue
+                if vector is None:
+                    vector = await self.embedder.embed(lesson.question)
+                    await db.run(lambda repo, l=lesson, v=vector: repo.set_embedding(l.id, v, self.embedder.model_id))
+                upserts.append(Point(lesson.id, vector, lesson.payload()))
+            await self._apply(upserts, deletes)
+            await db.run(lambda repo: repo.mark_indexed([(l.id, l.version) for l, _ in batch]))
+            pushed += len(batch)
+
+    async def sync_quietly(self, db: TrailDB) -> None:
+        try:
+            await self.sync(db)
+        except Exception as exc:  # noqa: BLE001 - retried on the next tick
+            self.sync_error = f"{type(exc).__name__}: {exc}"
+            log.warning("index sync failed, will retry: %s", self.sync_error)
+
+    async def add(self, lesson: Lesson, vector: Sequence[float]) -> None:
+        """Index one lesson at once (the feedback path); the sync covers failures."""
+        if lesson.status == "active":
+            await self._apply([Point(lesson.id, vector, lesson.payload())], [])
+        else:
+            await self._apply([], [lesson.id])
+
+    def close(self) -> None:
+        self._executor.submit(self.index.close).result()
+        self._executor.shutdown(wait=True)

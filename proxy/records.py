@@ -1,0 +1,119 @@
+"""What the trail stores: interactions, feedback and lessons (frozen; built at the edges)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+LessonStatus = Literal["pending", "active", "rejected", "retired"]
+LESSON_STATUSES: tuple[LessonStatus, ...] = ("pending", "active", "rejected", "retired")
+
+
+@dataclass(frozen=True)
+class InjectedLesson:
+    lesson_id: str
+    score: float
+    injector: str
+
+
+@dataclass(frozen=True)
+class Interaction:
+    id: str
+    created_at: float
+    session_id: str | None
+    user_id: str | None
+    user_role: str | None
+    app: str
+    tenant: str | None
+    requested_model: str
+    served_model: str | None
+    policy: str | None
+    policy_version: str | None
+    arm: str
+    stream: bool
+    request: dict[str, Any]
+    sent_messages: list[dict[str, Any]]
+    injected: tuple[InjectedLesson, ...]
+    recall_status: str
+    recall_ms: float | None
+    recall_error: str | None
+    question: str
+    response: dict[str, Any] | None
+    response_text: str
+    finish_reason: str | None
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    latency_ms: float
+    ttft_ms: float | None
+    overhead_ms: float
+    status: str
+    error: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Feedback:
+    id: str
+    interaction_id: str
+    created_at: float
+    source: str
+    user_id: str | None = None
+    user_role: str | None = None
+    rating: int | None = None
+    score: float | None = None
+    score_min: float | None = None
+    score_max: float | None = None
+    categories: tuple[str, ...] = ()
+    comment: str | None = None
+    correction: str | None = None
+    dimensions: dict[str, float] = field(default_factory=dict)
+    preferred_over: str | None = None
+    signal: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    lesson_id: str | None = None
+
+    @property
+    def normalised_score(self) -> float | None:
+        if self.score is None:
+            return None
+        low = 0.0 if self.score_min is None else self.score_min
+        high = 1.0 if self.score_max is None else self.score_max
+        return (self.score - low) / (high - low) if high > low else None
+
+
+@dataclass(frozen=True)
+class Lesson:
+    id: str
+    created_at: float
+    updated_at: float
+    status: LessonStatus
+    app: str
+    tenant: str | None
+    user_id: str | None
+    interaction_id: str
+    feedback_ids: tuple[str, ...]
+    question: str
+    bad_answer: str
+    categories: tuple[str, ...]
+    comment: str
+    correction: str
+    policy: str | None
+    version: int = 1
+    times_injected: int = 0
+    negative_after: int = 0
+    positive_after: int = 0
+    review_note: str | None = None
+
+    def payload(self) -> dict[str, Any]:
+        """What the vector index keeps: filter fields plus what injectors render."""
+        return {
+            "lesson_id": self.id,
+            "status": self.status,
+            "app": self.app,
+            "tenant": self.tenant or "",
+            "user_id": self.user_id or "",
+            "categories": list(self.categories),
+            "question": self.question,
+            "bad_answer": self.bad_answer,
+            "comment": self.comment,
+            "correction": self.correction,
+        }

@@ -1,0 +1,47 @@
+"""Liveness, readiness (with the policy reload state) and the model list."""
+
+from __future__ import annotations
+
+import time
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from proxy.routes.common import json_response, services
+
+
+async def healthz(request: Request) -> Response:
+    return json_response({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    svc = services(request)
+    policies = svc.policies
+    checks = {
+        "policies": {
+            "status": "degraded" if policies.error else "ok",
+            "version": policies.current.version,
+            "names": [p.name for p in policies.current.policies],
+            "error": policies.error,
+        },
+        "embedding": {"status": "ok", "model": svc.embedder.model_id, "dims": svc.embedder.dims},
+        "vector_index": {
+            "status": "degraded" if svc.index.sync_error else "ok",
+            "error": svc.index.sync_error,
+        },
+        "trail": {"status": "degraded" if svc.db.write_errors else "ok", "write_errors": svc.db.write_errors},
+    }
+    degraded = any(c["status"] != "ok" for c in checks.values())
+    return json_response({"status": "degraded" if degraded else "ready", "checks": checks})
+
+
+async def list_models(request: Request) -> Response:
+    svc = services(request)
+    created = int(time.time())
+    return json_response({
+        "object": "list",
+        "data": [
+            {"id": name, "object": "model", "created": created, "owned_by": "loopwise"}
+            for name in svc.router.model_names()
+        ],
+    })

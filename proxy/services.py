@@ -1,0 +1,118 @@
+"""Everything the proxy holds while it runs, built once from settings (no module globals)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+
+from injectors import load_registry
+from policies import PolicyStore, shipped_policies_dir
+from proxy.embeddings import Embedder, FastEmbedder
+from proxy.implicit import RegenerateDetector
+from proxy.lesson_index import LessonIndex
+from proxy.settings import Settings
+from proxy.storage import TrailDB
+from proxy.upstream import Adapter, Router
+from proxy.vectors import VectorIndex
+
+log = logging.getLogger("loopwise")
+TICK_S = 1.0
+
+
+def open_vector_index(settings: Settings, dims: int) -> VectorIndex:
+    store = settings.vector_store
+    if store.url:
+        from proxy.vectors.server import QdrantServerIndex
+
+        key = store.api_key.get_secret_value() if store.api_key else None
+        return QdrantServerIndex(store.url, store.collection, dims, key)
+    from proxy.vectors.edge import EdgeIndex
+
+    return EdgeIndex(settings.vector_path, dims)
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: TrailDB
+    embedder: Embedder
+    index: LessonIndex
+    policies: PolicyStore
+    router: Router
+    regenerate: RegenerateDetector
+    tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+    periodic: list[asyncio.Task[Any]] = field(default_factory=list)
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        """Run background work, keeping a reference so it is not collected mid-flight."""
+        task = asyncio.create_task(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _every(self, seconds: float, fn: Callable[[], Coroutine[Any, Any, Any]]) -> None:
+        while True:
+            await asyncio.sleep(seconds)
+            try:
+                await fn()
+            except Exception:
+                log.exception("background task failed")
+
+    async def _reload_policies(self) -> None:
+        self.policies.reload_if_changed()
+
+
+@contextlib.asynccontextmanager
+async def open_services(
+    settings: Settings,
+    *,
+    embedder: Embedder | None = None,
+    vector_index: VectorIndex | None = None,
+    adapter: Adapter | None = None,
+    background: bool = True,
+) -> AsyncIterator[Services]:
+    """Open every component; on exit flush the trail and close in reverse order."""
+    registry = load_registry()
+    policies = PolicyStore(settings.policies_dir or shipped_policies_dir(), registry)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if embedder is None:
+        fast = FastEmbedder(settings.embedding, settings.data_dir / "models")
+        await fast.start()
+        embedder = fast
+    index = LessonIndex(vector_index or open_vector_index(settings, embedder.dims), embedder)
+    db = TrailDB(settings.db_path)
+    await db.open()
+    if adapter is None:
+        from proxy.upstream.litellm_adapter import LitellmAdapter
+
+        adapter = LitellmAdapter(settings.upstream.timeout_s)
+    services = Services(
+        settings=settings,
+        db=db,
+        embedder=embedder,
+        index=index,
+        policies=policies,
+        router=Router(settings.model_list, adapter, settings.upstream),
+        regenerate=RegenerateDetector(settings.feedback.regenerate_window_s),
+    )
+    await index.sync_quietly(db)
+    if background:
+        services.periodic = [
+            asyncio.create_task(services._every(TICK_S, services._reload_policies)),
+            asyncio.create_task(services._every(TICK_S, lambda: index.sync_quietly(db))),
+        ]
+    try:
+        yield services
+    finally:
+        for task in services.periodic:
+            task.cancel()
+        if services.tasks:  # implicit feedback in flight: let it commit
+            await asyncio.wait(list(services.tasks), timeout=10)
+        await asyncio.gather(*services.periodic, return_exceptions=True)
+        await db.close()
+        index.close()
+        if isinstance(embedder, FastEmbedder):
+            embedder.close()

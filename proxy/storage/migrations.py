@@ -1,0 +1,95 @@
+"""Numbered, append-only schema migrations. Never edit one that shipped: add the next."""
+
+from __future__ import annotations
+
+MIGRATIONS: tuple[tuple[str, str], ...] = (
+    (
+        "m001_initial",
+        """
+        CREATE TABLE interactions (
+            id TEXT PRIMARY KEY,
+            created_at REAL NOT NULL,
+            session_id TEXT,
+            user_id TEXT,
+            user_role TEXT,
+            app TEXT NOT NULL,
+            tenant TEXT,
+            requested_model TEXT NOT NULL,
+            served_model TEXT,
+            policy TEXT,
+            policy_version TEXT,
+            arm TEXT NOT NULL,
+            stream INTEGER NOT NULL,
+            request_json TEXT NOT NULL,
+            sent_messages_json TEXT NOT NULL,
+            injected_json TEXT NOT NULL,
+            recall_status TEXT NOT NULL,
+            recall_ms REAL,
+            recall_error TEXT,
+            question TEXT NOT NULL,
+            response_json TEXT,
+            response_text TEXT NOT NULL,
+            finish_reason TEXT,
+            prompt_tokens INTEGER,
+            completion_tokens INTEGER,
+            latency_ms REAL NOT NULL,
+            ttft_ms REAL,
+            overhead_ms REAL NOT NULL,
+            status TEXT NOT NULL,
+            error_json TEXT
+        );
+        CREATE INDEX interactions_session ON interactions (session_id, created_at);
+        CREATE INDEX interactions_created ON interactions (created_at);
+
+        CREATE TABLE lessons (
+            id TEXT PRIMARY KEY,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL,
+            status TEXT NOT NULL,
+            app TEXT NOT NULL,
+            tenant TEXT,
+            user_id TEXT,
+            interaction_id TEXT NOT NULL UNIQUE REFERENCES interactions (id),
+            feedback_ids_json TEXT NOT NULL,
+            question TEXT NOT NULL,
+            bad_answer TEXT NOT NULL,
+            categories_json TEXT NOT NULL,
+            comment TEXT NOT NULL,
+            correction TEXT NOT NULL,
+            policy TEXT,
+            version INTEGER NOT NULL DEFAULT 1,
+            indexed_version INTEGER NOT NULL DEFAULT 0,
+            embedding BLOB,
+            embedding_model TEXT,
+            times_injected INTEGER NOT NULL DEFAULT 0,
+            negative_after INTEGER NOT NULL DEFAULT 0,
+            positive_after INTEGER NOT NULL DEFAULT 0,
+            review_note TEXT
+        );
+        CREATE INDEX lessons_status ON lessons (status, updated_at);
+        CREATE INDEX lessons_unindexed ON lessons (indexed_version, version);
+
+        CREATE TABLE feedback (
+            id TEXT PRIMARY KEY,
+            interaction_id TEXT NOT NULL REFERENCES interactions (id),
+            created_at REAL NOT NULL,
+            source TEXT NOT NULL,
+            user_id TEXT,
+            user_role TEXT,
+            rating INTEGER,
+            score REAL,
+            score_min REAL,
+            score_max REAL,
+            categories_json TEXT NOT NULL,
+            comment TEXT,
+            correction TEXT,
+            dimensions_json TEXT NOT NULL,
+            preferred_over TEXT REFERENCES interactions (id),
+            signal TEXT,
+            metadata_json TEXT NOT NULL,
+            lesson_id TEXT REFERENCES lessons (id)
+        );
+        CREATE INDEX feedback_interaction ON feedback (interaction_id, created_at);
+        """,
+    ),
+)

@@ -1,0 +1,95 @@
+"""model_name -> deployments, with retries (backoff) and fallback to the next deployment."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+
+from proxy.errors import ApiError
+from proxy.settings import Deployment, UpstreamSettings
+from proxy.upstream.base import Adapter, Json, UpstreamError
+
+log = logging.getLogger("loopwise.upstream")
+
+
+@dataclass(frozen=True)
+class Opened:
+    """A stream whose first chunk has arrived: retries are over from here on."""
+
+    first: Json | None
+    rest: AsyncIterator[Json]
+    deployment: Deployment
+
+
+class Router:
+    def __init__(
+        self, model_list: Sequence[Deployment], adapter: Adapter, settings: UpstreamSettings
+    ) -> None:
+        self.adapter = adapter
+        self.settings = settings
+        self._by_name: dict[str, list[Deployment]] = {}
+        for deployment in model_list:
+            self._by_name.setdefault(deployment.model_name, []).append(deployment)
+
+    def model_names(self) -> list[str]:
+        return list(self._by_name)
+
+    def deployments(self, model: str) -> list[Deployment]:
+        found = self._by_name.get(model)
+        if not found:
+            known = ", ".join(self._by_name) or "none configured: add one to model_list"
+            raise ApiError(
+                404,
+                f"The model `{model}` does not exist on this proxy; available models: {known}",
+                param="model",
+                code="model_not_found",
+            )
+        return found
+
+    def _attempts(self, model: str) -> list[tuple[Deployment, int]]:
+        return [(d, n) for d in self.deployments(model) for n in range(self.settings.num_retries + 1)]
+
+    async def _backoff(self, attempt: int) -> None:
+        if self.settings.retry_backoff_s:
+            await asyncio.sleep(self.settings.retry_backoff_s * (2**attempt))
+
+    async def complete(self, model: str, body: Json) -> tuple[Json, Deployment]:
+        last: UpstreamError | None = None
+        for deployment, attempt in self._attempts(model):
+            if attempt:
+                await self._backoff(attempt - 1)
+            try:
+                return await self.adapter.complete(deployment, body), deployment
+            except UpstreamError as exc:
+                if not exc.retryable:
+                    raise
+                log.warning("%s via %s failed (%s), retrying", model, deployment.litellm_params.model, exc)
+                last = exc
+        assert last is not None
+        raise last
+
+    async def open_stream(self, model: str, body: Json) -> Opened:
+        last: UpstreamError | None = None
+        for deployment, attempt in self._attempts(model):
+            if attempt:
+                await self._backoff(attempt - 1)
+            stream = self.adapter.stream(deployment, body)
+            try:
+                first = await anext(stream, None)
+                return Opened(first, stream, deployment)
+            except UpstreamError as exc:
+                await _close(stream)
+                if not exc.retryable:
+                    raise
+                log.warning("%s stream via %s failed (%s), retrying", model, deployment.litellm_params.model, exc)
+                last = exc
+        assert last is not None
+        raise last
+
+
+async def _close(stream: AsyncIterator[Json]) -> None:
+    close = getattr(stream, "aclose", None)
+    if close is not None:
+        await close()

@@ -1,0 +1,95 @@
+"""Fakes over mocks: a deterministic embedder and a scripted OpenAI-compatible upstream."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+UPSTREAM = "http://upstream.test/v1"
+WORD = re.compile(r"[a-z0-9]+")
+
+
+class WordHashEmbedder:
+    """Embeds text as a bag of hashed words: texts sharing words are similar. Instant."""
+
+    model_id = "word-hash-64"
+    dims = 64
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.fail = False
+
+    def vector(self, text: str) -> list[float]:
+        values = [0.0] * self.dims
+        for word in WORD.findall(text.lower()):
+            slot = int.from_bytes(hashlib.blake2b(word.encode(), digest_size=4).digest(), "big")
+            values[slot % self.dims] += 1.0
+        norm = math.sqrt(sum(v * v for v in values)) or 1.0
+        return [v / norm for v in values]
+
+    async def embed(self, text: str) -> list[float]:
+        self.calls += 1
+        if self.fail:
+            raise RuntimeError("embedding model exploded")
+        return self.vector(text)
+
+
+def completion(content: str, model: str = "fake-model") -> dict[str, Any]:
+    return {
+        "id": "chatcmpl-upstream",
+        "object": "chat.completion",
+        "created": 1,
+        "model": model,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18},
+    }
+
+
+def sse_body(pieces: list[str], model: str = "fake-model") -> bytes:
+    out = []
+    for i, piece in enumerate(pieces):
+        chunk = {
+            "id": "chatcmpl-upstream", "object": "chat.completion.chunk", "created": 1, "model": model,
+            "choices": [{"index": 0, "delta": ({"role": "assistant"} if i == 0 else {}) | {"content": piece},
+                         "finish_reason": None}],
+        }
+        out.append(f"data: {json.dumps(chunk)}\n\n")
+    final = {"id": "chatcmpl-upstream", "object": "chat.completion.chunk", "created": 1, "model": model,
+             "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+    out.append(f"data: {json.dumps(final)}\n\n")
+    out.append("data: [DONE]\n\n")
+    return "".join(out).encode()
+
+
+@dataclass
+class FakeProvider:
+    """Answers chat completions and remembers every request body it received."""
+
+    answer: str = "The refund window is 30 days."
+    pieces: list[str] = field(default_factory=lambda: ["The refund ", "window is ", "30 days."])
+    received: list[dict[str, Any]] = field(default_factory=list)
+    failures: list[int] = field(default_factory=list)
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        self.received.append(body)
+        if self.failures:
+            status = self.failures.pop(0)
+            return httpx.Response(status, json={"error": {"message": f"upstream says {status}", "type": "server_error"}})
+        if body.get("stream"):
+            return httpx.Response(200, content=sse_body(self.pieces), headers={"content-type": "text/event-stream"})
+        return httpx.Response(200, json=completion(self.answer))
+
+    @property
+    def last_messages(self) -> list[dict[str, Any]]:
+        messages: list[dict[str, Any]] = self.received[-1]["messages"]
+        return messages
+
+    def last_text(self) -> str:
+        return "\n".join(str(m.get("content")) for m in self.last_messages)
