@@ -4,7 +4,7 @@ import os
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-from collections.abc import AsyncIterator, Callable  # noqa: E402
+from collections.abc import AsyncIterator, Callable, Iterator  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -59,9 +59,10 @@ def provider() -> FakeProvider:
 
 
 @pytest.fixture
-def upstream(provider: FakeProvider) -> AsyncIterator[respx.MockRouter]:
+def upstream(provider: FakeProvider) -> Iterator[respx.MockRouter]:
     with respx.mock(assert_all_called=False, assert_all_mocked=True) as router:
         router.post(f"{UPSTREAM}/chat/completions").mock(side_effect=provider)
+        router.route(host="127.0.0.1").pass_through()  # our own servers on loopback
         yield router
 
 
@@ -70,32 +71,39 @@ def embedder() -> WordHashEmbedder:
     return WordHashEmbedder()
 
 
-Client = Callable[..., Any]
+class AppRunner:
+    """Starts apps (lifespan included) and hands back httpx clients; stops them in order."""
 
+    def __init__(self, embedder: WordHashEmbedder) -> None:
+        self.embedder = embedder
+        self.running: dict[httpx.AsyncClient, LifespanManager] = {}
 
-@pytest.fixture
-async def start(upstream: respx.MockRouter, embedder: WordHashEmbedder) -> AsyncIterator[Client]:
-    """start(settings, **fakes) -> an httpx client on the running app (lifespan included)."""
-    managers: list[LifespanManager] = []
-    clients: list[httpx.AsyncClient] = []
-
-    async def run(settings: Settings, **fakes: Any) -> httpx.AsyncClient:
-        fakes.setdefault("embedder", embedder)
+    async def __call__(self, settings: Settings, **fakes: Any) -> httpx.AsyncClient:
+        fakes.setdefault("embedder", self.embedder)
+        if fakes["embedder"] is None:
+            del fakes["embedder"]  # the real model
         app: Starlette = create_app(settings, **fakes)
-        manager = LifespanManager(app, startup_timeout=60, shutdown_timeout=60)
+        manager = LifespanManager(app, startup_timeout=120, shutdown_timeout=60)
         await manager.__aenter__()
-        managers.append(manager)
         transport = httpx.ASGITransport(app=manager.app, raise_app_exceptions=False)
         client = httpx.AsyncClient(transport=transport, base_url="http://loopwise.test")
-        clients.append(client)
+        self.running[client] = manager
         return client
 
-    yield run
-    for client in clients:
+    def services(self, client: httpx.AsyncClient) -> Any:
+        """The running app's Services, for assertions on the trail and the index."""
+        return self.running[client]._state["services"]
+
+    async def stop(self, client: httpx.AsyncClient) -> None:
+        manager = self.running.pop(client)
         await client.aclose()
-    for manager in reversed(managers):
         await manager.__aexit__(None, None, None)
 
 
-async def stop(client: httpx.AsyncClient) -> None:
-    """Helper for restart tests: nothing; the fixture tears down in order."""
+@pytest.fixture
+async def start(upstream: respx.MockRouter, embedder: WordHashEmbedder) -> AsyncIterator[AppRunner]:
+    runner = AppRunner(embedder)
+    yield runner
+    for client in list(runner.running):
+        await runner.stop(client)
+

@@ -118,7 +118,7 @@ class TrailRepo:
             )
             for i in batch
         ]
-        injected = [(x.lesson_id,) for i in batch for x in i.injected]
+        injected = [(lesson,) for i in batch for lesson in {x.lesson_id for x in i.injected}]
         with self.transaction() as conn:
             conn.executemany(
                 f"INSERT OR IGNORE INTO interactions VALUES ({','.join('?' * 30)})", rows

@@ -1,0 +1,34 @@
+"""Small request helpers shared by tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+
+async def ask(
+    client: httpx.AsyncClient, question: str, *, app: str = "shop", session: str | None = "s-1",
+    stream: bool = False, model: str = "gpt-test", **extra: Any,
+) -> httpx.Response:
+    headers = {"X-App": app}
+    if session:
+        headers["X-Session-Id"] = session
+    body = {"model": model, "messages": [{"role": "user", "content": question}], **extra}
+    if stream:
+        body["stream"] = True
+    return await client.post("/v1/chat/completions", json=body, headers=headers)
+
+
+async def feedback(client: httpx.AsyncClient, interaction_id: str, **fields: Any) -> httpx.Response:
+    return await client.post("/v1/feedback", json={"interaction_id": interaction_id, **fields})
+
+
+def assert_error_shape(response: httpx.Response, status: int) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == {"error"}
+    assert set(body["error"]) == {"message", "type", "param", "code"}
+    assert isinstance(body["error"]["message"], str) and body["error"]["message"]
+    error: dict[str, Any] = body["error"]
+    return error
