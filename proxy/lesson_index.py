@@ -66,6 +66,14 @@ class LessonIndex:
             await db.run(lambda repo: repo.mark_indexed([(l.id, l.version) for l, _ in batch]))
             pushed += len(batch)
 
+    async def reconcile(self, db: TrailDB) -> None:
+        """At start: if the index and the DB disagree (a lost or new index), rebuild it."""
+        expected = await db.run(lambda repo: repo.indexed_active_count())
+        if await self.count() != expected:
+            log.warning("vector index out of step with the trail DB; rebuilding it from the DB")
+            await db.run(lambda repo: repo.forget_indexing())
+        await self.sync(db)
+
     async def sync_quietly(self, db: TrailDB) -> None:
         try:
             await self.sync(db)

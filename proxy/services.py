@@ -98,7 +98,10 @@ async def open_services(
         router=Router(settings.model_list, adapter, settings.upstream),
         regenerate=RegenerateDetector(settings.feedback.regenerate_window_s),
     )
-    await index.sync_quietly(db)
+    try:
+        await index.reconcile(db)
+    except Exception as exc:  # noqa: BLE001 - serve anyway; the periodic sync retries
+        index.sync_error = f"{type(exc).__name__}: {exc}"
     if background:
         services.periodic = [
             asyncio.create_task(services._every(TICK_S, services._reload_policies)),

@@ -284,6 +284,17 @@ class TrailRepo:
                 [(version, lesson_id, version) for lesson_id, version in versions],
             )
 
+    def indexed_active_count(self) -> int:
+        row = self.conn.execute(
+            "SELECT count(*) FROM lessons WHERE status = 'active' AND indexed_version = version"
+        ).fetchone()
+        return int(row[0])
+
+    def forget_indexing(self) -> None:
+        """Mark every lesson as not indexed, so the next sync rebuilds the index."""
+        with self.transaction() as conn:
+            conn.execute("UPDATE lessons SET indexed_version = 0")
+
     def set_embedding(self, lesson_id: str, vector: Sequence[float], model: str) -> None:
         with self.transaction() as conn:
             conn.execute(

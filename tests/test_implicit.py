@@ -1,0 +1,96 @@
+"""Signals the proxy sees itself: a regenerated turn, and a client that abandons a stream."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import threading
+from collections.abc import AsyncIterator, Iterator
+
+import httpx
+import pytest
+import uvicorn
+
+from proxy.app import create_app
+from tests.fakes import UPSTREAM, WordHashEmbedder
+from tests.helpers import ask
+
+
+async def wait_for_feedback(client: httpx.AsyncClient, interaction_id: str) -> list[dict]:
+    for _ in range(100):
+        row = (await client.get(f"/v1/interactions/{interaction_id}")).json()
+        if row["feedback"]:
+            found: list[dict] = row["feedback"]
+            return found
+        await asyncio.sleep(0.05)
+    pytest.fail("no implicit feedback recorded")
+
+
+async def test_same_turn_resent_in_a_session_is_a_regenerate(make_settings, start, provider) -> None:
+    client = await start(make_settings())
+    first = (await ask(client, "what is the refund window", session="s-r")).json()["id"]
+    await ask(client, "something else", session="other")
+    second = await ask(client, "What is the  refund window", session="s-r")
+    signals = await wait_for_feedback(client, first)
+    assert [(f["signal"], f["source"]) for f in signals] == [("regenerate", "implicit")]
+    assert signals[0]["lesson_id"]  # the default policy learns from regenerations
+    assert second.status_code == 200
+    third = (await ask(client, "what is the refund window", session="s-elsewhere")).json()["id"]
+    assert (await client.get(f"/v1/interactions/{third}")).json()["feedback"] == []
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def served(make_settings, upstream) -> Iterator[tuple[str, list[bool]]]:
+    """The app on a real socket; the provider streams slowly until told to stop."""
+    closed: list[bool] = []
+
+    async def slow_stream() -> AsyncIterator[bytes]:
+        try:
+            for i in range(200):
+                chunk = {"id": "u", "object": "chat.completion.chunk", "created": 1, "model": "fake-model",
+                         "choices": [{"index": 0, "delta": {"content": f"w{i} "}, "finish_reason": None}]}
+                yield f"data: {json.dumps(chunk)}\n\n".encode()
+                await asyncio.sleep(0.02)
+        finally:
+            closed.append(True)
+
+    upstream.post(f"{UPSTREAM}/chat/completions").mock(
+        side_effect=lambda request: httpx.Response(200, content=slow_stream(), headers={"content-type": "text/event-stream"})
+    )
+    port = _free_port()
+    app = create_app(make_settings(), embedder=WordHashEmbedder())
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    for _ in range(200):
+        if server.started:
+            break
+        threading.Event().wait(0.05)
+    yield f"http://127.0.0.1:{port}", closed
+    server.should_exit = True
+    thread.join(timeout=20)
+
+
+async def test_client_disconnect_mid_stream_is_an_abandon(served) -> None:
+    base, closed = served
+    async with httpx.AsyncClient(base_url=base, timeout=10) as client:
+        body = {"model": "gpt-test", "stream": True, "messages": [{"role": "user", "content": "tell me a long story"}]}
+        async with client.stream("POST", "/v1/chat/completions", json=body, headers={"X-App": "shop"}) as response:
+            interaction = response.headers["x-loopwise-interaction-id"]
+            received = 0
+            async for _ in response.aiter_lines():
+                received += 1
+                if received > 6:
+                    break
+        signals = await wait_for_feedback(client, interaction)
+        row = (await client.get(f"/v1/interactions/{interaction}")).json()
+    assert [(f["signal"], f["source"]) for f in signals] == [("abandon", "implicit")]
+    assert row["status"] == "abandoned" and row["response_text"].startswith("w0 w1 ")
+    assert closed == [True]  # the upstream stream was closed, not read to the end

@@ -1,0 +1,75 @@
+"""Streaming relay: chunks carry the interaction id, the trail assembles the streamed answer."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+
+from tests.fakes import FakeProvider
+from tests.helpers import ask, assert_error_shape
+
+
+def events(text: str) -> list[str]:
+    return [line[len("data: "):] for line in text.split("\n") if line.startswith("data: ")]
+
+
+async def test_stream_is_relayed_and_assembled_in_the_trail(make_settings, start, provider: FakeProvider) -> None:
+    client = await start(make_settings())
+    response = await ask(client, "tell me about refunds", stream=True, temperature=0.2, tools=[
+        {"type": "function", "function": {"name": "lookup", "parameters": {"type": "object", "properties": {}}}}
+    ])
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/event-stream")
+    interaction = response.headers["x-loopwise-interaction-id"]
+    data = events(response.text)
+    assert data[-1] == "[DONE]"
+    chunks = [json.loads(d) for d in data[:-1]]
+    assert {c["id"] for c in chunks} == {interaction}
+    assert "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks) == "The refund window is 30 days."
+    sent = provider.received[-1]
+    assert sent["stream"] is True and sent["temperature"] == 0.2
+    assert sent["tools"][0]["function"]["name"] == "lookup"
+    row = (await client.get(f"/v1/interactions/{interaction}")).json()
+    assert row["stream"] == 1 and row["status"] == "ok"
+    assert row["response_text"] == "The refund window is 30 days."
+    assert row["finish_reason"] == "stop"
+    assert row["ttft_ms"] is not None and row["latency_ms"] >= row["ttft_ms"]
+
+
+async def test_retries_then_succeeds(make_settings, start, provider: FakeProvider) -> None:
+    provider.failures = [503]
+    client = await start(make_settings())
+    response = await ask(client, "hello", stream=True)
+    assert response.status_code == 200 and events(response.text)[-1] == "[DONE]"
+    assert len(provider.received) == 2
+
+
+async def test_falls_back_to_the_next_deployment(make_settings, start, upstream, provider: FakeProvider) -> None:
+    down = upstream.post("http://down.test/v1/chat/completions").mock(
+        return_value=httpx.Response(500, json={"error": {"message": "down"}})
+    )
+    broken = {"model_name": "gpt-test", "litellm_params": {"model": "openai/broken", "api_base": "http://down.test/v1", "api_key": "x"}}
+    working = make_settings().model_list[0].model_dump(mode="json")
+    working["litellm_params"]["api_key"] = "os.environ/FAKE_PROVIDER_KEY"
+    client = await start(make_settings(model_list=[broken, working], upstream={"num_retries": 0, "retry_backoff_s": 0}))
+    response = await ask(client, "hello")
+    assert response.status_code == 200
+    assert down.call_count == 1
+    assert provider.received[-1]["model"] == "fake-model"
+    row = (await client.get(f"/v1/interactions/{response.json()['id']}")).json()
+    assert row["served_model"] == "fake-model"
+
+
+async def test_provider_error_is_openai_shaped_and_recorded(make_settings, start, provider: FakeProvider) -> None:
+    provider.failures = [500, 500, 500]
+    client = await start(make_settings())
+    response = await ask(client, "hello", stream=True)
+    error = assert_error_shape(response, 500)
+    assert "upstream says 500" in error["message"]
+    row = (await client.get(f"/v1/interactions/{response.headers['x-loopwise-interaction-id']}")).json()
+    assert row["status"] == "error" and "upstream says 500" in row["error"]["message"]
+    provider.failures = [400]
+    error = assert_error_shape(await ask(client, "hello"), 400)
+    assert len(provider.received) == 4  # a 400 is not retried
+    assert error["type"] == "invalid_request_error"
