@@ -59,7 +59,5 @@ class Injector(ABC, Generic[P]):
         self.params = params
 
     @abstractmethod
-    def inject(
-        self, messages: Sequence[Message], lessons: Sequence[Lesson], budget_tokens: int
-    ) -> Injection:
+    def inject(self, messages: Sequence[Message], lessons: Sequence[Lesson], budget_tokens: int) -> Injection:
         """Return new messages; never mutate ``messages``; add at most ``budget_tokens``."""

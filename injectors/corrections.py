@@ -20,9 +20,7 @@ class CorrectionsParams(InjectorParams):
     max_lessons: int = Field(3, ge=1, le=20)
     max_chars: int = Field(600, ge=40, description="per quoted field")
     include_bad_answer: bool = True
-    require_correction: bool = Field(
-        False, description="only lessons that carry a corrected answer"
-    )
+    require_correction: bool = Field(False, description="only lessons that carry a corrected answer")
 
 
 class CorrectionsInjector(Injector[CorrectionsParams]):
@@ -33,9 +31,7 @@ class CorrectionsInjector(Injector[CorrectionsParams]):
     name = "corrections"
     Params = CorrectionsParams
 
-    def inject(
-        self, messages: Sequence[Message], lessons: Sequence[Lesson], budget_tokens: int
-    ) -> Injection:
+    def inject(self, messages: Sequence[Message], lessons: Sequence[Lesson], budget_tokens: int) -> Injection:
         entries: list[str] = []
         used: list[str] = []
         for lesson in lessons:
@@ -44,7 +40,7 @@ class CorrectionsInjector(Injector[CorrectionsParams]):
             if self.params.require_correction and not lesson.correction:
                 continue
             entry = self._entry(len(entries) + 1, lesson)
-            if estimate_tokens(self._note(entries + [entry])) > budget_tokens:
+            if estimate_tokens(self._note([*entries, entry])) > budget_tokens:
                 continue
             entries.append(entry)
             used.append(lesson.id)

@@ -28,9 +28,7 @@ class FewShotInjector(Injector[FewShotParams]):
     name = "few_shot"
     Params = FewShotParams
 
-    def inject(
-        self, messages: Sequence[Message], lessons: Sequence[Lesson], budget_tokens: int
-    ) -> Injection:
+    def inject(self, messages: Sequence[Message], lessons: Sequence[Lesson], budget_tokens: int) -> Injection:
         header = frame("few_shot", PREAMBLE, "")
         spent = estimate_tokens(header)
         pairs: list[Message] = []

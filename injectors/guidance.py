@@ -44,9 +44,7 @@ class GuidanceInjector(Injector[GuidanceParams]):
     name = "guidance"
     Params = GuidanceParams
 
-    def inject(
-        self, messages: Sequence[Message], lessons: Sequence[Lesson], budget_tokens: int
-    ) -> Injection:
+    def inject(self, messages: Sequence[Message], lessons: Sequence[Lesson], budget_tokens: int) -> Injection:
         texts = {**DEFAULT_GUIDANCE, **self.params.texts}
         lines: list[str] = []
         used: list[str] = []

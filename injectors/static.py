@@ -25,9 +25,7 @@ class StaticInjector(Injector[StaticParams]):
     name = "static"
     Params = StaticParams
 
-    def inject(
-        self, messages: Sequence[Message], lessons: Sequence[Lesson], budget_tokens: int
-    ) -> Injection:
+    def inject(self, messages: Sequence[Message], lessons: Sequence[Lesson], budget_tokens: int) -> Injection:
         tokens = estimate_tokens(self.params.text)
         if tokens > budget_tokens:
             return Injection(messages=list(messages), notes=("static text over budget",))
@@ -35,8 +33,6 @@ class StaticInjector(Injector[StaticParams]):
         if self.params.position == "system":
             return Injection(messages=with_system_note(messages, self.params.text), tokens=tokens)
         out = list(messages)
-        last_user = max(
-            (i for i, m in enumerate(out) if m.get("role") == "user"), default=len(out)
-        )
+        last_user = max((i for i, m in enumerate(out) if m.get("role") == "user"), default=len(out))
         out.insert(last_user, note)
         return Injection(messages=out, tokens=tokens)

@@ -52,9 +52,7 @@ def message_text(message: Message) -> str:
         return content
     if isinstance(content, list):
         return "\n".join(
-            part.get("text", "")
-            for part in content
-            if isinstance(part, dict) and part.get("type") == "text"
+            part.get("text", "") for part in content if isinstance(part, dict) and part.get("type") == "text"
         )
     return ""
 

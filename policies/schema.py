@@ -73,7 +73,7 @@ class Policy(_Strict):
             if isinstance(item, str):
                 specs.append({"name": item})
             elif isinstance(item, dict) and len(item) == 1 and "name" not in item:
-                (name, params), = item.items()
+                ((name, params),) = item.items()
                 specs.append({"name": name, "params": params if params is not None else {}})
             else:
                 specs.append(item)

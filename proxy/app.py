@@ -50,4 +50,4 @@ def create_app(
         ) as services:
             yield {"services": services}
 
-    return Starlette(routes=ROUTES, exception_handlers=dict(EXCEPTION_HANDLERS), lifespan=lifespan)  # type: ignore[arg-type]
+    return Starlette(routes=ROUTES, exception_handlers=dict(EXCEPTION_HANDLERS), lifespan=lifespan)

@@ -118,9 +118,7 @@ class FastEmbedder:
         if cached is not None:
             self._cache.move_to_end(text)
             return cached
-        vector = await asyncio.get_running_loop().run_in_executor(
-            self._executor, self._embed_now, text
-        )
+        vector = await asyncio.get_running_loop().run_in_executor(self._executor, self._embed_now, text)
         if self.settings.cache_size:
             self._cache[text] = vector
             if len(self._cache) > self.settings.cache_size:

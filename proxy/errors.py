@@ -53,9 +53,7 @@ class ApiError(Exception):
         return error_body(self.message, self.type, self.param, self.code)
 
 
-def error_body(
-    message: str, type: str, param: str | None = None, code: str | None = None
-) -> dict[str, Any]:
+def error_body(message: str, type: str, param: str | None = None, code: str | None = None) -> dict[str, Any]:
     return {"error": {"message": message, "type": type, "param": param, "code": code}}
 
 
@@ -75,8 +73,9 @@ def from_validation(exc: ValidationError, *, prefix: str = "") -> ApiError:
     message = str(first["msg"])
     if first["type"] == "extra_forbidden":
         message = "unrecognized field"
-    return ApiError(400, f"{param}: {message}" if param else message, param=param or None,
-                    code=str(first["type"]))
+    return ApiError(
+        400, f"{param}: {message}" if param else message, param=param or None, code=str(first["type"])
+    )
 
 
 async def handle_api_error(request: Request, exc: Exception) -> Response:

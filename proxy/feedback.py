@@ -48,8 +48,14 @@ class FeedbackIn(BaseModel):
     @model_validator(mode="after")
     def _says_something(self) -> FeedbackIn:
         said = (
-            self.rating, self.score, self.categories, self.comment, self.correction,
-            self.dimensions, self.preferred_over, self.signal,
+            self.rating,
+            self.score,
+            self.categories,
+            self.comment,
+            self.correction,
+            self.dimensions,
+            self.preferred_over,
+            self.signal,
         )
         if not any(x not in (None, [], {}, "") for x in said):
             raise ValueError(
@@ -114,14 +120,21 @@ async def record_feedback(
     interaction = await db.run(lambda repo: repo.get_interaction(feedback.interaction_id))
     if interaction is None:
         raise ApiError(
-            404, f"no interaction {feedback.interaction_id!r}; send the `id` of a chat completion "
-            "answered by this proxy", param="interaction_id", code="interaction_not_found",
+            404,
+            f"no interaction {feedback.interaction_id!r}; send the `id` of a chat completion "
+            "answered by this proxy",
+            param="interaction_id",
+            code="interaction_not_found",
         )
     if feedback.preferred_over is not None:
         other = await db.run(lambda repo: repo.get_interaction(feedback.preferred_over or ""))
         if other is None:
-            raise ApiError(404, f"no interaction {feedback.preferred_over!r}",
-                           param="preferred_over", code="interaction_not_found")
+            raise ApiError(
+                404,
+                f"no interaction {feedback.preferred_over!r}",
+                param="preferred_over",
+                code="interaction_not_found",
+            )
     learn_config, policy_name = _learn_config(policies, interaction)
     existing = await db.run(lambda repo: repo.lesson_for_interaction(feedback.interaction_id))
     lesson = learn(feedback, interaction, existing, learn_config, policy_name) if learn_config else None

@@ -51,10 +51,10 @@ def learn(
     if not teaches(feedback, learn_config):
         return None
     if existing is not None:
-        categories = tuple(dict.fromkeys(existing.categories + feedback.categories))
+        categories = tuple(dict.fromkeys((*existing.categories, *feedback.categories)))
         return bump(
             existing,
-            feedback_ids=existing.feedback_ids + (feedback.id,),
+            feedback_ids=(*existing.feedback_ids, feedback.id),
             categories=categories,
             comment=feedback.comment or existing.comment,
             correction=feedback.correction or existing.correction,

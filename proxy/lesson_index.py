@@ -7,10 +7,11 @@ import asyncio
 import logging
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 
 from proxy.embeddings import Embedder
 from proxy.records import Lesson
-from proxy.storage import TrailDB
+from proxy.storage import TrailDB, TrailRepo
 from proxy.vectors import Hit, Point, VectorIndex
 
 log = logging.getLogger("loopwise.index")
@@ -60,10 +61,18 @@ class LessonIndex:
                     continue
                 if vector is None:
                     vector = await self.embedder.embed(lesson.question)
-                    await db.run(lambda repo, l=lesson, v=vector: repo.set_embedding(l.id, v, self.embedder.model_id))
+                    await db.run(
+                        partial(
+                            TrailRepo.set_embedding,
+                            lesson_id=lesson.id,
+                            vector=vector,
+                            model=self.embedder.model_id,
+                        )
+                    )
                 upserts.append(Point(lesson.id, vector, lesson.payload()))
             await self._apply(upserts, deletes)
-            await db.run(lambda repo: repo.mark_indexed([(l.id, l.version) for l, _ in batch]))
+            done = [(item.id, item.version) for item, _ in batch]
+            await db.run(partial(TrailRepo.mark_indexed, versions=done))
             pushed += len(batch)
 
     async def reconcile(self, db: TrailDB) -> None:

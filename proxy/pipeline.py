@@ -71,7 +71,9 @@ def run_injectors(
             continue
         current = result.messages
         budget = max(0, budget - result.tokens)
-        injected += [InjectedLesson(i, round(scores.get(i, 0.0), 4), injector.name) for i in result.lesson_ids]
+        injected += [
+            InjectedLesson(i, round(scores.get(i, 0.0), 4), injector.name) for i in result.lesson_ids
+        ]
     return current, tuple(injected), tuple(errors)
 
 
@@ -88,10 +90,26 @@ async def plan(
         MatchContext(identity.app, str(body.get("model", "")), identity.user_role, identity.metadata)
     )
     if policy is None:
-        return Plan(None, policies.version, "treatment", question, RecallResult((), "skipped", error="no policy matched"), messages, ())
+        return Plan(
+            None,
+            policies.version,
+            "treatment",
+            question,
+            RecallResult((), "skipped", error="no policy matched"),
+            messages,
+            (),
+        )
     arm = assign_arm(policy.policy.holdout, identity.session_id)
     if arm == "control":
-        return Plan(policy, policies.version, arm, question, RecallResult((), "skipped", error="control arm"), messages, ())
+        return Plan(
+            policy,
+            policies.version,
+            arm,
+            question,
+            RecallResult((), "skipped", error="control arm"),
+            messages,
+            (),
+        )
     found = await recall(embedder, index, question, identity, policy.policy.recall)
     sent, injected, errors = run_injectors(policy, messages, found.lessons)
     return Plan(policy, policies.version, arm, question, found, sent, injected, errors)

@@ -55,9 +55,7 @@ async def recall(
     try:
         async with asyncio.timeout(config.timeout_ms / 1000):
             vector = await embedder.embed(text)
-            hits = await index.search(
-                vector, scope_filter(identity, config), config.top_k, config.min_score
-            )
+            hits = await index.search(vector, scope_filter(identity, config), config.top_k, config.min_score)
     except TimeoutError:
         ms = (time.perf_counter() - started) * 1000
         return RecallResult((), "timeout", ms, f"recall exceeded its {config.timeout_ms} ms budget")

@@ -42,7 +42,7 @@ class LitellmParams(BaseModel):
             return None
         raw = self.api_key.get_secret_value()
         if raw.startswith(ENV_REFERENCE):
-            name = raw[len(ENV_REFERENCE):]
+            name = raw[len(ENV_REFERENCE) :]
             value = os.environ.get(name)
             if value is None:
                 raise LookupError(f"environment variable {name} (named in model_list) is not set")
@@ -91,9 +91,7 @@ class UpstreamSettings(_Strict):
 class Settings(BaseSettings):
     """Every setting, with its default. `config.example.yaml` documents each one."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="LOOPWISE_", env_nested_delimiter="__", extra="forbid"
-    )
+    model_config = SettingsConfigDict(env_prefix="LOOPWISE_", env_nested_delimiter="__", extra="forbid")
 
     model_list: list[Deployment] = Field(default_factory=list)
     data_dir: Path = Path("loopwise-data")
@@ -108,7 +106,11 @@ class Settings(BaseSettings):
 
     @classmethod
     def settings_customise_sources(
-        cls, settings_cls: Any, init_settings: Any, env_settings: Any, dotenv_settings: Any,
+        cls,
+        settings_cls: Any,
+        init_settings: Any,
+        env_settings: Any,
+        dotenv_settings: Any,
         file_secret_settings: Any,
     ) -> Any:
         # Layering is done explicitly in load_settings(); only the merged values come in.

@@ -4,20 +4,20 @@ import os
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-from collections.abc import AsyncIterator, Callable, Iterator  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
 
-import httpx  # noqa: E402
-import litellm  # noqa: E402
-import pytest  # noqa: E402
-import respx  # noqa: E402
-from asgi_lifespan import LifespanManager  # noqa: E402
-from starlette.applications import Starlette  # noqa: E402
+import httpx
+import litellm
+import pytest
+import respx
+from asgi_lifespan import LifespanManager
+from starlette.applications import Starlette
 
-from proxy.app import create_app  # noqa: E402
-from proxy.settings import Settings, load_settings  # noqa: E402
-from tests.fakes import UPSTREAM, FakeProvider, WordHashEmbedder  # noqa: E402
+from proxy.app import create_app
+from proxy.settings import Settings, load_settings
+from tests.fakes import UPSTREAM, FakeProvider, WordHashEmbedder
 
 litellm.disable_aiohttp_transport = True  # respx sees httpx only
 
@@ -106,4 +106,3 @@ async def start(upstream: respx.MockRouter, embedder: WordHashEmbedder) -> Async
     yield runner
     for client in list(runner.running):
         await runner.stop(client)
-

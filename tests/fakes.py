@@ -46,7 +46,9 @@ def completion(content: str, model: str = "fake-model") -> dict[str, Any]:
         "object": "chat.completion",
         "created": 1,
         "model": model,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}
+        ],
         "usage": {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18},
     }
 
@@ -55,13 +57,26 @@ def sse_body(pieces: list[str], model: str = "fake-model") -> bytes:
     out = []
     for i, piece in enumerate(pieces):
         chunk = {
-            "id": "chatcmpl-upstream", "object": "chat.completion.chunk", "created": 1, "model": model,
-            "choices": [{"index": 0, "delta": ({"role": "assistant"} if i == 0 else {}) | {"content": piece},
-                         "finish_reason": None}],
+            "id": "chatcmpl-upstream",
+            "object": "chat.completion.chunk",
+            "created": 1,
+            "model": model,
+            "choices": [
+                {
+                    "index": 0,
+                    "delta": ({"role": "assistant"} if i == 0 else {}) | {"content": piece},
+                    "finish_reason": None,
+                }
+            ],
         }
         out.append(f"data: {json.dumps(chunk)}\n\n")
-    final = {"id": "chatcmpl-upstream", "object": "chat.completion.chunk", "created": 1, "model": model,
-             "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+    final = {
+        "id": "chatcmpl-upstream",
+        "object": "chat.completion.chunk",
+        "created": 1,
+        "model": model,
+        "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+    }
     out.append(f"data: {json.dumps(final)}\n\n")
     out.append("data: [DONE]\n\n")
     return "".join(out).encode()
@@ -81,9 +96,13 @@ class FakeProvider:
         self.received.append(body)
         if self.failures:
             status = self.failures.pop(0)
-            return httpx.Response(status, json={"error": {"message": f"upstream says {status}", "type": "server_error"}})
+            return httpx.Response(
+                status, json={"error": {"message": f"upstream says {status}", "type": "server_error"}}
+            )
         if body.get("stream"):
-            return httpx.Response(200, content=sse_body(self.pieces), headers={"content-type": "text/event-stream"})
+            return httpx.Response(
+                200, content=sse_body(self.pieces), headers={"content-type": "text/event-stream"}
+            )
         return httpx.Response(200, json=completion(self.answer))
 
     @property

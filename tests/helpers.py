@@ -8,8 +8,14 @@ import httpx
 
 
 async def ask(
-    client: httpx.AsyncClient, question: str, *, app: str = "shop", session: str | None = "s-1",
-    stream: bool = False, model: str = "gpt-test", **extra: Any,
+    client: httpx.AsyncClient,
+    question: str,
+    *,
+    app: str = "shop",
+    session: str | None = "s-1",
+    stream: bool = False,
+    model: str = "gpt-test",
+    **extra: Any,
 ) -> httpx.Response:
     headers = {"X-App": app}
     if session:

@@ -43,5 +43,5 @@ async def test_explicit_model_path_is_used(tmp_path: Path) -> None:
 
 def test_incomplete_model_path_names_what_is_missing(tmp_path: Path) -> None:
     (tmp_path / "model.onnx").write_bytes(b"x")
-    with pytest.raises(ModelNotFound, match="lacks tokenizer.json, tokenizer_config.json"):
+    with pytest.raises(ModelNotFound, match=r"lacks tokenizer\.json, tokenizer_config\.json"):
         check_model_dir(tmp_path)

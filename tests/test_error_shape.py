@@ -17,9 +17,21 @@ CHAT = "/v1/chat/completions"
         ("POST", CHAT, b"[1, 2]", 400, None),
         ("POST", CHAT, b'{"model": "gpt-test"}', 400, "messages"),
         ("POST", CHAT, b'{"model": "gpt-test", "messages": []}', 400, "messages"),
-        ("POST", CHAT, b'{"model": "gpt-test", "messages": [{"role": "wizard", "content": "x"}]}', 400, "messages[0]"),
+        (
+            "POST",
+            CHAT,
+            b'{"model": "gpt-test", "messages": [{"role": "wizard", "content": "x"}]}',
+            400,
+            "messages[0]",
+        ),
         ("POST", CHAT, b'{"messages": [{"role": "user", "content": "x"}]}', 400, "model"),
-        ("POST", CHAT, b'{"model": "gpt-test", "stream": "yes", "messages": [{"role": "user", "content": "x"}]}', 400, "stream"),
+        (
+            "POST",
+            CHAT,
+            b'{"model": "gpt-test", "stream": "yes", "messages": [{"role": "user", "content": "x"}]}',
+            400,
+            "stream",
+        ),
         ("POST", CHAT, b'{"model": "gpt-9", "messages": [{"role": "user", "content": "x"}]}', 404, "model"),
         ("GET", CHAT, None, 405, None),
         ("GET", "/v1/nothing-here", None, 404, None),
@@ -31,7 +43,9 @@ CHAT = "/v1/chat/completions"
         ("POST", "/v1/feedback", b'{"interaction_id": "x"}', 400, None),
     ],
 )
-async def test_error_bodies_are_openai_shaped(make_settings, start, provider, method, path, body, status, param) -> None:
+async def test_error_bodies_are_openai_shaped(
+    make_settings, start, provider, method, path, body, status, param
+) -> None:
     client = await start(make_settings())
     response = await client.request(method, path, content=body, headers={"content-type": "application/json"})
     error = assert_error_shape(response, status)
@@ -41,7 +55,9 @@ async def test_error_bodies_are_openai_shaped(make_settings, start, provider, me
 
 async def test_unknown_model_lists_the_available_ones(make_settings, start) -> None:
     client = await start(make_settings())
-    response = await client.post(CHAT, json={"model": "gpt-9", "messages": [{"role": "user", "content": "x"}]})
+    response = await client.post(
+        CHAT, json={"model": "gpt-9", "messages": [{"role": "user", "content": "x"}]}
+    )
     error = assert_error_shape(response, 404)
     assert error["code"] == "model_not_found" and "available models: gpt-test" in error["message"]
     assert (await client.get("/v1/sessions")).json()["data"] == []  # nothing stored half-way

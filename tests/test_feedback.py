@@ -26,7 +26,11 @@ async def counts(start, client) -> dict[str, int]:
 @pytest.mark.parametrize(
     ("body", "param", "fragment"),
     [
-        ({"rating": -1, "categories": ["made_up"]}, "categories", "valid categories: factually_incorrect, too_vague"),
+        (
+            {"rating": -1, "categories": ["made_up"]},
+            "categories",
+            "valid categories: factually_incorrect, too_vague",
+        ),
         ({}, None, "feedback needs at least one of rating"),
         ({"rating": 0}, "rating", "Input should be -1 or 1"),
         ({"score": 7}, None, "score 7.0 is outside its scale [0.0, 1.0]"),
@@ -35,7 +39,9 @@ async def counts(start, client) -> dict[str, int]:
         ({"signal": "shrug"}, "signal", "Input should be"),
     ],
 )
-async def test_invalid_feedback_is_a_clear_400_and_stores_nothing(make_settings, start, body, param, fragment) -> None:
+async def test_invalid_feedback_is_a_clear_400_and_stores_nothing(
+    make_settings, start, body, param, fragment
+) -> None:
     client = await start(make_settings())
     answer = (await ask(client, QUESTION)).json()
     before = await counts(start, client)
@@ -53,19 +59,31 @@ async def test_unknown_interaction_or_bad_json_is_rejected(make_settings, start)
     bad = await client.post("/v1/feedback", content=b"{nope", headers={"content-type": "application/json"})
     assert assert_error_shape(bad, 400)["code"] == "invalid_json"
     answer = (await ask(client, QUESTION)).json()
-    error = assert_error_shape(await feedback(client, answer["id"], rating=1, preferred_over="chatcmpl-gone"), 404)
+    error = assert_error_shape(
+        await feedback(client, answer["id"], rating=1, preferred_over="chatcmpl-gone"), 404
+    )
     assert error["param"] == "preferred_over"
     assert (await counts(start, client))["feedback"] == 0
 
 
-async def test_every_feedback_kind_is_stored_and_positive_feedback_teaches_nothing(make_settings, start) -> None:
+async def test_every_feedback_kind_is_stored_and_positive_feedback_teaches_nothing(
+    make_settings, start
+) -> None:
     client = await start(make_settings())
     first = (await ask(client, QUESTION)).json()["id"]
     second = (await ask(client, "another question entirely")).json()["id"]
     sent = await feedback(
-        client, second, rating=1, score=4, scale={"min": 1, "max": 5}, comment="great",
-        dimensions={"accuracy": 0.9, "tone": 1.0}, preferred_over=first, source="reviewer",
-        user_role="agent", metadata={"ticket": "T-1"},
+        client,
+        second,
+        rating=1,
+        score=4,
+        scale={"min": 1, "max": 5},
+        comment="great",
+        dimensions={"accuracy": 0.9, "tone": 1.0},
+        preferred_over=first,
+        source="reviewer",
+        user_role="agent",
+        metadata={"ticket": "T-1"},
     )
     assert sent.status_code == 201 and sent.json()["lesson_id"] is None
     stored = (await client.get(f"/v1/interactions/{second}")).json()["feedback"][0]
@@ -81,7 +99,9 @@ async def test_more_feedback_on_one_interaction_enriches_one_lesson(make_setting
     client = await start(make_settings())
     answer = (await ask(client, QUESTION)).json()["id"]
     first = (await feedback(client, answer, rating=-1, categories=["too_vague"])).json()
-    second = (await feedback(client, answer, categories=["factually_incorrect"], correction="It is 45 days.")).json()
+    second = (
+        await feedback(client, answer, categories=["factually_incorrect"], correction="It is 45 days.")
+    ).json()
     assert first["lesson_id"] == second["lesson_id"]
     lesson = (await client.get(f"/v1/lessons/{first['lesson_id']}")).json()
     assert lesson["categories"] == ["too_vague", "factually_incorrect"]

@@ -54,19 +54,28 @@ def served(make_settings, upstream) -> Iterator[tuple[str, list[bool]]]:
     async def slow_stream() -> AsyncIterator[bytes]:
         try:
             for i in range(200):
-                chunk = {"id": "u", "object": "chat.completion.chunk", "created": 1, "model": "fake-model",
-                         "choices": [{"index": 0, "delta": {"content": f"w{i} "}, "finish_reason": None}]}
+                chunk = {
+                    "id": "u",
+                    "object": "chat.completion.chunk",
+                    "created": 1,
+                    "model": "fake-model",
+                    "choices": [{"index": 0, "delta": {"content": f"w{i} "}, "finish_reason": None}],
+                }
                 yield f"data: {json.dumps(chunk)}\n\n".encode()
                 await asyncio.sleep(0.02)
         finally:
             closed.append(True)
 
     upstream.post(f"{UPSTREAM}/chat/completions").mock(
-        side_effect=lambda request: httpx.Response(200, content=slow_stream(), headers={"content-type": "text/event-stream"})
+        side_effect=lambda request: httpx.Response(
+            200, content=slow_stream(), headers={"content-type": "text/event-stream"}
+        )
     )
     port = _free_port()
     app = create_app(make_settings(), embedder=WordHashEmbedder())
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     for _ in range(200):
@@ -81,8 +90,14 @@ def served(make_settings, upstream) -> Iterator[tuple[str, list[bool]]]:
 async def test_client_disconnect_mid_stream_is_an_abandon(served) -> None:
     base, closed = served
     async with httpx.AsyncClient(base_url=base, timeout=10) as client:
-        body = {"model": "gpt-test", "stream": True, "messages": [{"role": "user", "content": "tell me a long story"}]}
-        async with client.stream("POST", "/v1/chat/completions", json=body, headers={"X-App": "shop"}) as response:
+        body = {
+            "model": "gpt-test",
+            "stream": True,
+            "messages": [{"role": "user", "content": "tell me a long story"}],
+        }
+        async with client.stream(
+            "POST", "/v1/chat/completions", json=body, headers={"X-App": "shop"}
+        ) as response:
             interaction = response.headers["x-loopwise-interaction-id"]
             received = 0
             async for _ in response.aiter_lines():

@@ -15,8 +15,15 @@ from injectors.text import estimate_tokens
 SYSTEM = {"role": "system", "content": "You are helpful."}
 USER = {"role": "user", "content": "How long is the refund window?"}
 TONE = Lesson("l-tone", 0.81, "Why was my order late?", "lol idk", ("wrong_tone",), "rude", "")
-FACT = Lesson("l-fact", 0.74, "What is the refund window?", "30 days", ("factually_incorrect",),
-              "changed", "The refund window is 45 days.")
+FACT = Lesson(
+    "l-fact",
+    0.74,
+    "What is the refund window?",
+    "30 days",
+    ("factually_incorrect",),
+    "changed",
+    "The refund window is 45 days.",
+)
 
 
 def test_guidance_adds_one_instruction_per_category_after_system_messages() -> None:
@@ -54,7 +61,10 @@ def test_corrections_lists_question_problem_failed_answer_and_correction() -> No
 
 def test_corrections_respects_max_lessons_and_token_budget() -> None:
     lessons = [Lesson(f"l{i}", 0.9 - i / 100, "q" * 200, correction="c" * 200) for i in range(5)]
-    assert len(CorrectionsInjector(CorrectionsParams(max_lessons=2)).inject([USER], lessons, 10_000).lesson_ids) == 2
+    assert (
+        len(CorrectionsInjector(CorrectionsParams(max_lessons=2)).inject([USER], lessons, 10_000).lesson_ids)
+        == 2
+    )
     tight = CorrectionsInjector(CorrectionsParams()).inject([USER], lessons, 220)
     assert len(tight.lesson_ids) == 1 and tight.tokens <= 220
     assert CorrectionsInjector(CorrectionsParams()).inject([USER], lessons, 10).messages == [USER]
@@ -92,4 +102,6 @@ def test_registry_holds_built_ins_through_entry_points_and_validates_params() ->
     with pytest.raises(ValidationError):
         registry.build("corrections", {"max_lesons": 2})
     for name in registry:
-        assert (registry[name].__doc__ or "").strip(), f"{name} needs a docstring: it is the user documentation"
+        assert (registry[name].__doc__ or "").strip(), (
+            f"{name} needs a docstring: it is the user documentation"
+        )

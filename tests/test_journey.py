@@ -25,7 +25,9 @@ HEADERS = {"X-Session-Id": "journey-1", "X-App": "shop", "X-User-Id": "u-7", "X-
 
 
 def sdk(client: httpx.AsyncClient) -> openai.AsyncOpenAI:
-    return openai.AsyncOpenAI(api_key="sk-client", base_url="http://loopwise.test/v1", http_client=client, max_retries=0)
+    return openai.AsyncOpenAI(
+        api_key="sk-client", base_url="http://loopwise.test/v1", http_client=client, max_retries=0
+    )
 
 
 def free_port() -> int:
@@ -55,17 +57,25 @@ async def test_learning_journey_survives_restart(
     assert raw.headers["x-loopwise-lessons"] == ""
     assert provider.received[-1]["model"] == "fake-model"
     stream = await ai.chat.completions.create(
-        model="gpt-test", messages=[{"role": "user", "content": "And do you ship to Norway?"}],
-        extra_headers=HEADERS, stream=True,
+        model="gpt-test",
+        messages=[{"role": "user", "content": "And do you ship to Norway?"}],
+        extra_headers=HEADERS,
+        stream=True,
     )
     pieces = [c.choices[0].delta.content or "" async for c in stream if c.choices]
     assert "".join(pieces) == "The refund window is 30 days."
 
     # 3. negative feedback with a category and a correction
-    sent = await client.post("/v1/feedback", json={
-        "interaction_id": answer.id, "rating": -1, "categories": ["factually_incorrect"],
-        "comment": "Wrong: it changed this year.", "correction": "The refund window is 45 days.",
-    })
+    sent = await client.post(
+        "/v1/feedback",
+        json={
+            "interaction_id": answer.id,
+            "rating": -1,
+            "categories": ["factually_incorrect"],
+            "comment": "Wrong: it changed this year.",
+            "correction": "The refund window is 45 days.",
+        },
+    )
     assert sent.status_code == 201, sent.text
     created = sent.json()
     assert created["lesson_status"] == "active" and created["lesson_id"]
@@ -89,7 +99,8 @@ async def test_learning_journey_survives_restart(
     assert raw.headers["x-loopwise-lessons"] == ""
     assert provider.last_messages == [{"role": "user", "content": UNRELATED}]
     raw = await ai.chat.completions.with_raw_response.create(
-        model="gpt-test", messages=[{"role": "user", "content": PARAPHRASE}],
+        model="gpt-test",
+        messages=[{"role": "user", "content": PARAPHRASE}],
         extra_headers={**HEADERS, "X-App": "other-app"},
     )
     assert raw.headers["x-loopwise-lessons"] == ""
@@ -112,13 +123,20 @@ async def test_learning_journey_survives_restart(
     await start.stop(client)
     client = await start(settings, embedder=None)
     trail = (await client.get("/v1/sessions/journey-1")).json()
-    assert [t["question"] for t in trail["turns"]] == [QUESTION, "And do you ship to Norway?", PARAPHRASE, UNRELATED, PARAPHRASE]
+    assert [t["question"] for t in trail["turns"]] == [
+        QUESTION,
+        "And do you ship to Norway?",
+        PARAPHRASE,
+        UNRELATED,
+        PARAPHRASE,
+    ]
     assert trail["turns"][0]["feedback"][0]["correction"] == "The refund window is 45 days."
     lessons = (await client.get("/v1/lessons")).json()["data"]
     assert [x["id"] for x in lessons] == [lesson_id]
     assert lessons[0]["times_injected"] == 1
     raw = await sdk(client).chat.completions.with_raw_response.create(
-        model="gpt-test", messages=[{"role": "user", "content": PARAPHRASE}],
+        model="gpt-test",
+        messages=[{"role": "user", "content": PARAPHRASE}],
         extra_headers={**HEADERS, "X-Session-Id": "journey-2"},
     )
     assert raw.headers["x-loopwise-lessons"] == lesson_id
@@ -128,10 +146,14 @@ async def test_learning_journey_survives_restart(
     # explain, with no proxy running: opens the data directory itself
     config = tmp_path / "config.yaml"
     config.write_text(yaml.safe_dump({"data_dir": str(settings.data_dir), "port": free_port()}))
-    explained = await asyncio.to_thread(runner.invoke, cli, ["explain", "--config", str(config), "--app", "shop", PARAPHRASE])
+    explained = await asyncio.to_thread(
+        runner.invoke, cli, ["explain", "--config", str(config), "--app", "shop", PARAPHRASE]
+    )
     assert explained.exit_code == 0, explained.output
     assert "policy:  default" in explained.output
     assert f"{lesson_id}  score 0." in explained.output and "injected by corrections" in explained.output
     assert "The refund window is 45 days." in explained.output
-    elsewhere = await asyncio.to_thread(runner.invoke, cli, ["explain", "--config", str(config), "--app", "other-app", PARAPHRASE])
+    elsewhere = await asyncio.to_thread(
+        runner.invoke, cli, ["explain", "--config", str(config), "--app", "other-app", PARAPHRASE]
+    )
     assert "lessons: none above the policy's min_score" in elsewhere.output

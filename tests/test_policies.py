@@ -24,11 +24,18 @@ def write(directory: Path, name: str, text: str) -> Path:
 
 def test_shipped_and_example_policies_load() -> None:
     assert [p.name for p in load_policies(shipped_policies_dir(), REGISTRY).policies] == ["default"]
-    assert [p.name for p in load_policies(EXAMPLES, REGISTRY).policies] == ["reviewed", "support", "everyone-else"]
+    assert [p.name for p in load_policies(EXAMPLES, REGISTRY).policies] == [
+        "reviewed",
+        "support",
+        "everyone-else",
+    ]
 
 
 def test_first_match_by_app_model_role_and_metadata(tmp_path: Path) -> None:
-    write(tmp_path, "a.yaml", """
+    write(
+        tmp_path,
+        "a.yaml",
+        """
 policies:
   - name: admins
     match: {user_roles: [admin]}
@@ -37,7 +44,8 @@ policies:
   - name: beta
     match: {metadata: {cohort: beta}}
   - name: fallback
-""")
+""",
+    )
     loaded = load_policies(tmp_path, REGISTRY)
 
     def pick(app: str, model: str = "gpt-4o", role: str | None = None, **metadata: str) -> str | None:
@@ -56,15 +64,33 @@ policies:
     [
         ("policies: [", "a.yaml: invalid YAML"),
         ("policies: []", "a.yaml: policies: Tuple should have at least 1 item"),
-        ("policies:\n  - name: x\n    injectors: [few_shots]",
-         "a.yaml: policies[0].injectors[0]: unknown injector 'few_shots'; valid choices: corrections, few_shot, guidance, static"),
-        ("policies:\n  - name: x\n    injectors:\n      - corrections: {max_lessons: 0}",
-         "a.yaml: policies[0].injectors[0].corrections.max_lessons: Input should be greater than or equal to 1"),
-        ("policies:\n  - name: x\n    injectors:\n      - static: {}", "a.yaml: policies[0].injectors[0].static.text: Field required"),
+        (
+            "policies:\n  - name: x\n    injectors: [few_shots]",
+            "a.yaml: policies[0].injectors[0]: unknown injector 'few_shots'; "
+            "valid choices: corrections, few_shot, guidance, static",
+        ),
+        (
+            "policies:\n  - name: x\n    injectors:\n      - corrections: {max_lessons: 0}",
+            "a.yaml: policies[0].injectors[0].corrections.max_lessons: "
+            "Input should be greater than or equal to 1",
+        ),
+        (
+            "policies:\n  - name: x\n    injectors:\n      - static: {}",
+            "a.yaml: policies[0].injectors[0].static.text: Field required",
+        ),
         ("policies:\n  - name: x\n    recal: {}", "a.yaml: policies[0].recal: unknown field 'recal'"),
-        ("policies:\n  - name: x\n    recall: {scope: team}", "a.yaml: policies[0].recall.scope: Input should be 'app' or 'user' (got 'team')"),
-        ("policies:\n  - name: x\n    learn: {from: [thumbs]}", "a.yaml: policies[0].learn.from[0]: Input should be"),
-        ("policies:\n  - name: x\n    holdout: 2", "a.yaml: policies[0].holdout: Input should be less than or equal to 1"),
+        (
+            "policies:\n  - name: x\n    recall: {scope: team}",
+            "a.yaml: policies[0].recall.scope: Input should be 'app' or 'user' (got 'team')",
+        ),
+        (
+            "policies:\n  - name: x\n    learn: {from: [thumbs]}",
+            "a.yaml: policies[0].learn.from[0]: Input should be",
+        ),
+        (
+            "policies:\n  - name: x\n    holdout: 2",
+            "a.yaml: policies[0].holdout: Input should be less than or equal to 1",
+        ),
         ("policies:\n  - name: x\n  - name: x", "a.yaml: policy name 'x' already used in a.yaml"),
     ],
 )
@@ -107,7 +133,11 @@ async def test_broken_edit_shows_in_readyz_while_requests_keep_the_last_policy(
     make_settings, start, provider, tmp_path: Path
 ) -> None:
     folder = tmp_path / "policies"
-    path = write(folder, "main.yaml", "policies:\n  - name: house\n    injectors:\n      - static: {text: HOUSE RULES}\n")
+    path = write(
+        folder,
+        "main.yaml",
+        "policies:\n  - name: house\n    injectors:\n      - static: {text: HOUSE RULES}\n",
+    )
     client = await start(make_settings(policies_dir=str(folder)))
     assert (await client.get("/readyz")).json()["checks"]["policies"]["status"] == "ok"
     path.write_text("policies:\n  - name: house\n    injectors:\n      - statik: {text: x}\n")
@@ -115,6 +145,8 @@ async def test_broken_edit_shows_in_readyz_while_requests_keep_the_last_policy(
     start.services(client).policies.reload_if_changed()
     ready = (await client.get("/readyz")).json()
     assert ready["status"] == "degraded"
-    assert ready["checks"]["policies"]["error"].startswith("main.yaml: policies[0].injectors[0]: unknown injector 'statik'")
+    assert ready["checks"]["policies"]["error"].startswith(
+        "main.yaml: policies[0].injectors[0]: unknown injector 'statik'"
+    )
     assert (await ask(client, "hello")).status_code == 200
     assert provider.last_messages[0] == {"role": "system", "content": "HOUSE RULES"}

@@ -19,7 +19,9 @@ class BrokenIndex:
     def delete(self, ids: Sequence[str]) -> None:
         pass
 
-    def search(self, vector: Sequence[float], must: Mapping[str, str], limit: int, min_score: float) -> list[Hit]:
+    def search(
+        self, vector: Sequence[float], must: Mapping[str, str], limit: int, min_score: float
+    ) -> list[Hit]:
         raise ConnectionError("qdrant is down")
 
     def count(self) -> int:
@@ -68,7 +70,9 @@ async def test_request_goes_on_when_embedding_fails(make_settings, start, embedd
 async def test_slow_recall_is_cut_at_the_policy_budget(make_settings, start, tmp_path) -> None:
     folder = tmp_path / "p"
     folder.mkdir()
-    (folder / "p.yaml").write_text("policies:\n  - name: quick\n    recall: {timeout_ms: 50}\n    injectors: [corrections]\n")
+    (folder / "p.yaml").write_text(
+        "policies:\n  - name: quick\n    recall: {timeout_ms: 50}\n    injectors: [corrections]\n"
+    )
     client = await start(make_settings(policies_dir=str(folder)), embedder=SlowEmbedder())
     loop = asyncio.get_running_loop()
     began = loop.time()
@@ -82,7 +86,9 @@ async def test_slow_recall_is_cut_at_the_policy_budget(make_settings, start, tmp
 async def test_lessons_stay_inside_their_app_and_user_scope(make_settings, start, provider, tmp_path) -> None:
     folder = tmp_path / "p"
     folder.mkdir()
-    (folder / "p.yaml").write_text("policies:\n  - name: personal\n    recall: {scope: user}\n    injectors: [corrections]\n")
+    (folder / "p.yaml").write_text(
+        "policies:\n  - name: personal\n    recall: {scope: user}\n    injectors: [corrections]\n"
+    )
     client = await start(make_settings(policies_dir=str(folder)))
     headers = {"X-App": "shop", "X-User-Id": "alice"}
     body = {"model": "gpt-test", "messages": [{"role": "user", "content": QUESTION}]}

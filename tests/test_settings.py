@@ -58,7 +58,12 @@ def test_clear_errors_for_missing_file_and_typos(tmp_path: Path) -> None:
 
 def test_api_keys_resolve_from_the_environment_and_never_print(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MY_KEY", "sk-live-abc")
-    settings = load_settings(None, model_list=[{"model_name": "m", "litellm_params": {"model": "openai/x", "api_key": "os.environ/MY_KEY"}}])
+    settings = load_settings(
+        None,
+        model_list=[
+            {"model_name": "m", "litellm_params": {"model": "openai/x", "api_key": "os.environ/MY_KEY"}}
+        ],
+    )
     params = settings.model_list[0].litellm_params
     assert params.resolved_api_key() == "sk-live-abc"
     assert "sk-live" not in repr(settings) and "MY_KEY" not in repr(settings)
@@ -71,7 +76,11 @@ def _leaf_keys(value: object, prefix: str = "") -> set[str]:
     if isinstance(value, dict):
         keys: set[str] = set()
         for key, inner in value.items():
-            keys |= _leaf_keys(inner, f"{prefix}{key}.") if isinstance(inner, dict) and key != "litellm_params" else {f"{prefix}{key}"}
+            keys |= (
+                _leaf_keys(inner, f"{prefix}{key}.")
+                if isinstance(inner, dict) and key != "litellm_params"
+                else {f"{prefix}{key}"}
+            )
         return keys
     return set()
 

@@ -11,14 +11,25 @@ from tests.helpers import ask, assert_error_shape
 
 
 def events(text: str) -> list[str]:
-    return [line[len("data: "):] for line in text.split("\n") if line.startswith("data: ")]
+    return [line[len("data: ") :] for line in text.split("\n") if line.startswith("data: ")]
 
 
-async def test_stream_is_relayed_and_assembled_in_the_trail(make_settings, start, provider: FakeProvider) -> None:
+async def test_stream_is_relayed_and_assembled_in_the_trail(
+    make_settings, start, provider: FakeProvider
+) -> None:
     client = await start(make_settings())
-    response = await ask(client, "tell me about refunds", stream=True, temperature=0.2, tools=[
-        {"type": "function", "function": {"name": "lookup", "parameters": {"type": "object", "properties": {}}}}
-    ])
+    response = await ask(
+        client,
+        "tell me about refunds",
+        stream=True,
+        temperature=0.2,
+        tools=[
+            {
+                "type": "function",
+                "function": {"name": "lookup", "parameters": {"type": "object", "properties": {}}},
+            }
+        ],
+    )
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/event-stream")
     interaction = response.headers["x-loopwise-interaction-id"]
@@ -26,7 +37,10 @@ async def test_stream_is_relayed_and_assembled_in_the_trail(make_settings, start
     assert data[-1] == "[DONE]"
     chunks = [json.loads(d) for d in data[:-1]]
     assert {c["id"] for c in chunks} == {interaction}
-    assert "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks) == "The refund window is 30 days."
+    assert (
+        "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks)
+        == "The refund window is 30 days."
+    )
     sent = provider.received[-1]
     assert sent["stream"] is True and sent["temperature"] == 0.2
     assert sent["tools"][0]["function"]["name"] == "lookup"
@@ -45,14 +59,21 @@ async def test_retries_then_succeeds(make_settings, start, provider: FakeProvide
     assert len(provider.received) == 2
 
 
-async def test_falls_back_to_the_next_deployment(make_settings, start, upstream, provider: FakeProvider) -> None:
+async def test_falls_back_to_the_next_deployment(
+    make_settings, start, upstream, provider: FakeProvider
+) -> None:
     down = upstream.post("http://down.test/v1/chat/completions").mock(
         return_value=httpx.Response(500, json={"error": {"message": "down"}})
     )
-    broken = {"model_name": "gpt-test", "litellm_params": {"model": "openai/broken", "api_base": "http://down.test/v1", "api_key": "x"}}
+    broken = {
+        "model_name": "gpt-test",
+        "litellm_params": {"model": "openai/broken", "api_base": "http://down.test/v1", "api_key": "x"},
+    }
     working = make_settings().model_list[0].model_dump(mode="json")
     working["litellm_params"]["api_key"] = "os.environ/FAKE_PROVIDER_KEY"
-    client = await start(make_settings(model_list=[broken, working], upstream={"num_retries": 0, "retry_backoff_s": 0}))
+    client = await start(
+        make_settings(model_list=[broken, working], upstream={"num_retries": 0, "retry_backoff_s": 0})
+    )
     response = await ask(client, "hello")
     assert response.status_code == 200
     assert down.call_count == 1
@@ -61,7 +82,9 @@ async def test_falls_back_to_the_next_deployment(make_settings, start, upstream,
     assert row["served_model"] == "fake-model"
 
 
-async def test_provider_error_is_openai_shaped_and_recorded(make_settings, start, provider: FakeProvider) -> None:
+async def test_provider_error_is_openai_shaped_and_recorded(
+    make_settings, start, provider: FakeProvider
+) -> None:
     provider.failures = [500, 500, 500]
     client = await start(make_settings())
     response = await ask(client, "hello", stream=True)

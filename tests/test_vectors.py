@@ -10,7 +10,11 @@ from proxy.vectors import Point, VectorIndex
 from proxy.vectors.edge import EdgeIndex
 from proxy.vectors.server import QdrantServerIndex
 
-A, B, C = "00000000-0000-0000-0000-00000000000a", "00000000-0000-0000-0000-00000000000b", "00000000-0000-0000-0000-00000000000c"
+A, B, C = (
+    "00000000-0000-0000-0000-00000000000a",
+    "00000000-0000-0000-0000-00000000000b",
+    "00000000-0000-0000-0000-00000000000c",
+)
 
 
 def payload(app: str, status: str = "active") -> dict[str, str]:
@@ -25,11 +29,13 @@ def index(request: pytest.FixtureRequest, tmp_path: Path) -> VectorIndex:
 
 
 def test_search_filters_scope_and_applies_the_threshold(index: VectorIndex) -> None:
-    index.upsert([
-        Point(A, [1, 0, 0], payload("shop")),
-        Point(B, [0.9, 0.1, 0], payload("blog")),
-        Point(C, [0, 1, 0], payload("shop")),
-    ])
+    index.upsert(
+        [
+            Point(A, [1, 0, 0], payload("shop")),
+            Point(B, [0.9, 0.1, 0], payload("blog")),
+            Point(C, [0, 1, 0], payload("shop")),
+        ]
+    )
     hits = index.search([1, 0, 0], {"app": "shop", "status": "active"}, 5, 0.5)
     assert [h.id for h in hits] == [A]
     assert hits[0].score == pytest.approx(1.0) and hits[0].payload["question"] == "q-shop"

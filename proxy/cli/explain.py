@@ -25,8 +25,12 @@ class NoUpstream:
 
 
 async def run_explain(
-    settings: Settings, question: str, model: str | None, system: str | None,
-    headers: dict[str, str], url: str | None,
+    settings: Settings,
+    question: str,
+    model: str | None,
+    system: str | None,
+    headers: dict[str, str],
+    url: str | None,
 ) -> dict[str, Any]:
     chosen = model or (settings.model_list[0].model_name if settings.model_list else "default")
     body = explain_body(question, chosen, system)

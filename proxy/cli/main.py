@@ -14,9 +14,12 @@ from proxy.cli import render
 from proxy.cli.options import ConfigOption, DataDirOption, JsonOption, repo_or_exit, settings_or_exit
 from proxy.records import LESSON_STATUSES, LessonStatus
 
-app = typer.Typer(help="Loopwise: an OpenAI-compatible LLM proxy that learns from feedback.",
-                  no_args_is_help=True, add_completion=False,
-                  pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="Loopwise: an OpenAI-compatible LLM proxy that learns from feedback.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
 sessions_app = typer.Typer(help="Inspect session trails.", no_args_is_help=True)
 lessons_app = typer.Typer(help="List and review lessons.", no_args_is_help=True)
 policy_app = typer.Typer(help="Validate policies.", no_args_is_help=True)
@@ -42,16 +45,27 @@ def serve(
 
     from proxy.app import create_app
 
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     if not settings.model_list:
-        typer.secho("warning: model_list is empty; add a model (see config.example.yaml)", fg="yellow", err=True)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
-                log_level=settings.log_level.lower(), access_log=False)
+        typer.secho(
+            "warning: model_list is empty; add a model (see config.example.yaml)", fg="yellow", err=True
+        )
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
+        access_log=False,
+    )
 
 
 @sessions_app.command("list")
 def sessions_list(
-    config: ConfigOption = None, data_dir: DataDirOption = None, as_json: JsonOption = False,
+    config: ConfigOption = None,
+    data_dir: DataDirOption = None,
+    as_json: JsonOption = False,
     app_name: Annotated[str | None, typer.Option("--app", help="only this app")] = None,
     limit: Annotated[int, typer.Option(min=1)] = 20,
 ) -> None:
@@ -63,13 +77,18 @@ def sessions_list(
     if not rows:
         typer.echo("no sessions yet: send requests with an X-Session-Id header")
     for row in rows:
-        typer.echo(f"{row['session_id']}  app {row['app']}  user {row['user_id'] or '-'}  "
-                   f"{row['turns']} turns  last {render.when(row['last_at'])}")
+        typer.echo(
+            f"{row['session_id']}  app {row['app']}  user {row['user_id'] or '-'}  "
+            f"{row['turns']} turns  last {render.when(row['last_at'])}"
+        )
 
 
 @sessions_app.command("show")
 def sessions_show(
-    session_id: str, config: ConfigOption = None, data_dir: DataDirOption = None, as_json: JsonOption = False,
+    session_id: str,
+    config: ConfigOption = None,
+    data_dir: DataDirOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Every turn of a session: asked, injected, answered, tokens, latency, feedback."""
     repo = repo_or_exit(settings_or_exit(config, data_dir=data_dir))
@@ -87,14 +106,18 @@ def sessions_show(
 
 @lessons_app.command("list")
 def lessons_list(
-    config: ConfigOption = None, data_dir: DataDirOption = None, as_json: JsonOption = False,
+    config: ConfigOption = None,
+    data_dir: DataDirOption = None,
+    as_json: JsonOption = False,
     status: Annotated[str | None, typer.Option(help=f"one of {', '.join(LESSON_STATUSES)}")] = None,
     app_name: Annotated[str | None, typer.Option("--app")] = None,
     limit: Annotated[int, typer.Option(min=1)] = 50,
 ) -> None:
     """Lessons, most recently changed first."""
     if status is not None and status not in LESSON_STATUSES:
-        typer.secho(f"error: unknown status {status!r}; valid: {', '.join(LESSON_STATUSES)}", fg="red", err=True)
+        typer.secho(
+            f"error: unknown status {status!r}; valid: {', '.join(LESSON_STATUSES)}", fg="red", err=True
+        )
         raise typer.Exit(2)
     repo = repo_or_exit(settings_or_exit(config, data_dir=data_dir))
     found = repo.list_lessons(status, app_name, limit)
@@ -108,7 +131,10 @@ def lessons_list(
 
 @lessons_app.command("show")
 def lessons_show(
-    lesson_id: str, config: ConfigOption = None, data_dir: DataDirOption = None, as_json: JsonOption = False,
+    lesson_id: str,
+    config: ConfigOption = None,
+    data_dir: DataDirOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """One lesson in full, with its provenance and effect counters."""
     repo = repo_or_exit(settings_or_exit(config, data_dir=data_dir))
@@ -121,7 +147,9 @@ def lessons_show(
     typer.echo("\n".join(render.lesson(item, full=True)))
 
 
-def _review(lesson_id: str, status: LessonStatus, note: str | None, config: Path | None, data_dir: Path | None) -> None:
+def _review(
+    lesson_id: str, status: LessonStatus, note: str | None, config: Path | None, data_dir: Path | None
+) -> None:
     repo = repo_or_exit(settings_or_exit(config, data_dir=data_dir), write=True)
     item = repo.set_lesson_status(lesson_id, status, note)
     if item is None:
@@ -134,26 +162,34 @@ NoteOption = Annotated[str | None, typer.Option(help="why, kept with the lesson"
 
 
 @lessons_app.command("approve")
-def lessons_approve(lesson_id: str, note: NoteOption = None, config: ConfigOption = None, data_dir: DataDirOption = None) -> None:
+def lessons_approve(
+    lesson_id: str, note: NoteOption = None, config: ConfigOption = None, data_dir: DataDirOption = None
+) -> None:
     """Make a lesson active: recall may inject it."""
     _review(lesson_id, "active", note, config, data_dir)
 
 
 @lessons_app.command("reject")
-def lessons_reject(lesson_id: str, note: NoteOption = None, config: ConfigOption = None, data_dir: DataDirOption = None) -> None:
+def lessons_reject(
+    lesson_id: str, note: NoteOption = None, config: ConfigOption = None, data_dir: DataDirOption = None
+) -> None:
     """Reject a lesson: it is never injected."""
     _review(lesson_id, "rejected", note, config, data_dir)
 
 
 @lessons_app.command("retire")
-def lessons_retire(lesson_id: str, note: NoteOption = None, config: ConfigOption = None, data_dir: DataDirOption = None) -> None:
+def lessons_retire(
+    lesson_id: str, note: NoteOption = None, config: ConfigOption = None, data_dir: DataDirOption = None
+) -> None:
     """Retire a lesson that no longer applies."""
     _review(lesson_id, "retired", note, config, data_dir)
 
 
 @policy_app.command("check")
 def policy_check(
-    directory: Annotated[Path | None, typer.Argument(help="policies directory (default: from config)")] = None,
+    directory: Annotated[
+        Path | None, typer.Argument(help="policies directory (default: from config)")
+    ] = None,
     config: ConfigOption = None,
 ) -> None:
     """Validate a policies directory; exit 1 with the precise error when it is broken."""
@@ -183,7 +219,9 @@ def explain_command(
     user_role: Annotated[str | None, typer.Option("--user-role")] = None,
     user_id: Annotated[str | None, typer.Option("--user-id")] = None,
     system: Annotated[str | None, typer.Option(help="a system message to include")] = None,
-    url: Annotated[str | None, typer.Option(help="a running proxy (default: host and port from config)")] = None,
+    url: Annotated[
+        str | None, typer.Option(help="a running proxy (default: host and port from config)")
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Which policy matches, which lessons would be recalled (with scores) and the exact

@@ -44,7 +44,8 @@ def turn(number: int, row: dict[str, Any]) -> list[str]:
     lines = [
         f"Turn {number}  {row['id']}  {when(row['created_at'])}",
         f"  app {row['app']}  user {row.get('user_id') or '-'}  role {row.get('user_role') or '-'}  "
-        f"model {row['requested_model']} -> {row.get('served_model') or '-'}  policy {row.get('policy') or '-'}  arm {row['arm']}",
+        f"model {row['requested_model']} -> {row.get('served_model') or '-'}  "
+        f"policy {row.get('policy') or '-'}  arm {row['arm']}",
         f"  asked:     {short(row['question'])}",
     ]
     injected = row.get("injected") or []
@@ -84,7 +85,8 @@ def lesson(item: Lesson, *, full: bool = False) -> list[str]:
         lines += [
             f"  bad answer: {short(item.bad_answer, 2000)}",
             f"  from interaction {item.interaction_id}, feedback {', '.join(item.feedback_ids)}",
-            f"  created {when(item.created_at)}  updated {when(item.updated_at)}  policy {item.policy or '-'}",
+            f"  created {when(item.created_at)}  updated {when(item.updated_at)}  "
+            f"policy {item.policy or '-'}",
         ]
         if item.review_note:
             lines.append(f"  review note: {item.review_note}")
@@ -97,8 +99,8 @@ def explanation(found: dict[str, Any]) -> list[str]:
         + (f"  from {found['policy_source']}" if found.get("policy_source") else "")
         + f"  version {found['policy_version']}  arm {found['arm']}",
         f"recall:  {found['recall']['status']}"
-        + (f" in {found['recall']['ms']:.1f} ms" if found['recall'].get("ms") is not None else "")
-        + (f" ({found['recall']['error']})" if found['recall'].get("error") else ""),
+        + (f" in {found['recall']['ms']:.1f} ms" if found["recall"].get("ms") is not None else "")
+        + (f" ({found['recall']['error']})" if found["recall"].get("error") else ""),
     ]
     if found["lessons"]:
         lines.append("lessons:")

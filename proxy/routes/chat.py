@@ -116,8 +116,11 @@ class Turn:
 def _signal(svc: Services, interaction: str, signal: str) -> None:
     """Implicit feedback, recorded in the background (after the trail row is written)."""
     feedback = Feedback(
-        id=feedback_id(), interaction_id=interaction, created_at=time.time(),
-        source="implicit", signal=signal,
+        id=feedback_id(),
+        interaction_id=interaction,
+        created_at=time.time(),
+        source="implicit",
+        signal=signal,
     )
     svc.spawn(record_feedback(feedback, svc.db, svc.policies.current, svc.index))
 
@@ -143,8 +146,16 @@ async def chat_completions(request: Request) -> Response:
 
 def _failure(svc: Services, turn: Turn, exc: UpstreamError) -> Response:
     error = ApiError(exc.status, exc.message, type=exc.type, code=exc.code)
-    turn.record(svc, response=None, text="", finish_reason=None, usage=None, served_model=None,
-                status="error", error=error.body()["error"])
+    turn.record(
+        svc,
+        response=None,
+        text="",
+        finish_reason=None,
+        usage=None,
+        served_model=None,
+        status="error",
+        error=error.body()["error"],
+    )
     return error_response(error, turn.headers())
 
 
@@ -159,9 +170,13 @@ async def _complete(svc: Services, turn: Turn, upstream_body: dict[str, Any]) ->
     message = choices[0].get("message") or {}
     content = message.get("content")
     turn.record(
-        svc, response=answer, text=content if isinstance(content, str) else "",
-        finish_reason=choices[0].get("finish_reason"), usage=answer.get("usage"),
-        served_model=answer.get("model") or deployment.litellm_params.model, status="ok",
+        svc,
+        response=answer,
+        text=content if isinstance(content, str) else "",
+        finish_reason=choices[0].get("finish_reason"),
+        usage=answer.get("usage"),
+        served_model=answer.get("model") or deployment.litellm_params.model,
+        status="ok",
         post_ms=(time.perf_counter() - back) * 1000,
     )
     return json_response(answer, headers=turn.headers())
@@ -197,15 +212,25 @@ async def _stream(svc: Services, turn: Turn, upstream_body: dict[str, Any]) -> R
         finally:
             await opened.rest.aclose()  # type: ignore[attr-defined]
             turn.record(
-                svc, response=assembled.response(turn.id), text=assembled.text,
-                finish_reason=assembled.finish_reason, usage=assembled.usage,
+                svc,
+                response=assembled.response(turn.id),
+                text=assembled.text,
+                finish_reason=assembled.finish_reason,
+                usage=assembled.usage,
                 served_model=assembled.model or opened.deployment.litellm_params.model,
-                status=status, error=error["error"] if error else None, ttft=first_at,
+                status=status,
+                error=error["error"] if error else None,
+                ttft=first_at,
             )
             if status == "abandoned":
                 _signal(svc, turn.id, "abandon")
 
-    return StreamingResponse(relay(), media_type="text/event-stream", headers={
-        **turn.headers(), "Cache-Control": "no-cache", "X-Accel-Buffering": "no",
-    })
-
+    return StreamingResponse(
+        relay(),
+        media_type="text/event-stream",
+        headers={
+            **turn.headers(),
+            "Cache-Control": "no-cache",
+            "X-Accel-Buffering": "no",
+        },
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -17,7 +18,7 @@ async def healthz(request: Request) -> Response:
 async def readyz(request: Request) -> Response:
     svc = services(request)
     policies = svc.policies
-    checks = {
+    checks: dict[str, dict[str, Any]] = {
         "policies": {
             "status": "degraded" if policies.error else "ok",
             "version": policies.current.version,
@@ -38,10 +39,12 @@ async def readyz(request: Request) -> Response:
 async def list_models(request: Request) -> Response:
     svc = services(request)
     created = int(time.time())
-    return json_response({
-        "object": "list",
-        "data": [
-            {"id": name, "object": "model", "created": created, "owned_by": "loopwise"}
-            for name in svc.router.model_names()
-        ],
-    })
+    return json_response(
+        {
+            "object": "list",
+            "data": [
+                {"id": name, "object": "model", "created": created, "owned_by": "loopwise"}
+                for name in svc.router.model_names()
+            ],
+        }
+    )

@@ -34,5 +34,7 @@ async def get_interaction(request: Request) -> Response:
     await svc.db.flush()
     found = await svc.db.run(lambda repo: repo.interaction_with_feedback(wanted))
     if found is None:
-        raise ApiError(404, f"no interaction {wanted!r}", param="interaction_id", code="interaction_not_found")
+        raise ApiError(
+            404, f"no interaction {wanted!r}", param="interaction_id", code="interaction_not_found"
+        )
     return json_response(found)

@@ -44,7 +44,7 @@ def _dumps(value: Any) -> str:
 
 def _decode(row: sqlite3.Row) -> Row:
     out: Row = {}
-    for key in row.keys():
+    for key in row.keys():  # noqa: SIM118 - sqlite3.Row is not a mapping
         value = row[key]
         if key in JSON_COLUMNS:
             out[JSON_COLUMNS[key]] = orjson.loads(value) if value is not None else None
@@ -107,30 +107,46 @@ class TrailRepo:
     def insert_interactions(self, batch: Sequence[Interaction]) -> None:
         rows = [
             (
-                i.id, i.created_at, i.session_id, i.user_id, i.user_role, i.app, i.tenant,
-                i.requested_model, i.served_model, i.policy, i.policy_version, i.arm,
-                int(i.stream), _dumps(i.request), _dumps(i.sent_messages),
-                _dumps([asdict(x) for x in i.injected]), i.recall_status, i.recall_ms,
-                i.recall_error, i.question,
-                _dumps(i.response) if i.response is not None else None, i.response_text,
-                i.finish_reason, i.prompt_tokens, i.completion_tokens, i.latency_ms, i.ttft_ms,
-                i.overhead_ms, i.status, _dumps(i.error) if i.error is not None else None,
+                i.id,
+                i.created_at,
+                i.session_id,
+                i.user_id,
+                i.user_role,
+                i.app,
+                i.tenant,
+                i.requested_model,
+                i.served_model,
+                i.policy,
+                i.policy_version,
+                i.arm,
+                int(i.stream),
+                _dumps(i.request),
+                _dumps(i.sent_messages),
+                _dumps([asdict(x) for x in i.injected]),
+                i.recall_status,
+                i.recall_ms,
+                i.recall_error,
+                i.question,
+                _dumps(i.response) if i.response is not None else None,
+                i.response_text,
+                i.finish_reason,
+                i.prompt_tokens,
+                i.completion_tokens,
+                i.latency_ms,
+                i.ttft_ms,
+                i.overhead_ms,
+                i.status,
+                _dumps(i.error) if i.error is not None else None,
             )
             for i in batch
         ]
         injected = [(lesson,) for i in batch for lesson in {x.lesson_id for x in i.injected}]
         with self.transaction() as conn:
-            conn.executemany(
-                f"INSERT OR IGNORE INTO interactions VALUES ({','.join('?' * 30)})", rows
-            )
-            conn.executemany(
-                "UPDATE lessons SET times_injected = times_injected + 1 WHERE id = ?", injected
-            )
+            conn.executemany(f"INSERT OR IGNORE INTO interactions VALUES ({','.join('?' * 30)})", rows)
+            conn.executemany("UPDATE lessons SET times_injected = times_injected + 1 WHERE id = ?", injected)
 
     def get_interaction(self, interaction_id: str) -> Row | None:
-        row = self.conn.execute(
-            "SELECT * FROM interactions WHERE id = ?", (interaction_id,)
-        ).fetchone()
+        row = self.conn.execute("SELECT * FROM interactions WHERE id = ?", (interaction_id,)).fetchone()
         return _decode(row) if row else None
 
     def interaction_with_feedback(self, interaction_id: str) -> Row | None:
@@ -167,7 +183,7 @@ class TrailRepo:
     def feedback_for(self, interaction_ids: Sequence[str]) -> dict[str, list[Row]]:
         out: dict[str, list[Row]] = {}
         for start in range(0, len(interaction_ids), 500):
-            chunk = interaction_ids[start:start + 500]
+            chunk = interaction_ids[start : start + 500]
             marks = ",".join("?" * len(chunk))
             for row in self.conn.execute(
                 f"SELECT {FEEDBACK_COLUMNS} FROM feedback WHERE interaction_id IN ({marks}) "
@@ -199,23 +215,52 @@ class TrailRepo:
                     "embedding = coalesce(excluded.embedding, embedding), "
                     "embedding_model = coalesce(excluded.embedding_model, embedding_model)",
                     (
-                        lesson.id, lesson.created_at, lesson.updated_at, lesson.status,
-                        lesson.app, lesson.tenant, lesson.user_id, lesson.interaction_id,
-                        _dumps(lesson.feedback_ids), lesson.question, lesson.bad_answer,
-                        _dumps(lesson.categories), lesson.comment, lesson.correction,
-                        lesson.policy, lesson.version, lesson.times_injected,
-                        lesson.negative_after, lesson.positive_after, lesson.review_note,
-                        embedding[0] if embedding else None, embedding[1] if embedding else None,
+                        lesson.id,
+                        lesson.created_at,
+                        lesson.updated_at,
+                        lesson.status,
+                        lesson.app,
+                        lesson.tenant,
+                        lesson.user_id,
+                        lesson.interaction_id,
+                        _dumps(lesson.feedback_ids),
+                        lesson.question,
+                        lesson.bad_answer,
+                        _dumps(lesson.categories),
+                        lesson.comment,
+                        lesson.correction,
+                        lesson.policy,
+                        lesson.version,
+                        lesson.times_injected,
+                        lesson.negative_after,
+                        lesson.positive_after,
+                        lesson.review_note,
+                        embedding[0] if embedding else None,
+                        embedding[1] if embedding else None,
                     ),
                 )
             f = feedback
             conn.execute(
                 f"INSERT INTO feedback ({FEEDBACK_COLUMNS}) VALUES ({','.join('?' * 18)})",
                 (
-                    f.id, f.interaction_id, f.created_at, f.source, f.user_id, f.user_role,
-                    f.rating, f.score, f.score_min, f.score_max, _dumps(f.categories), f.comment,
-                    f.correction, _dumps(f.dimensions), f.preferred_over, f.signal,
-                    _dumps(f.metadata), lesson.id if lesson else None,
+                    f.id,
+                    f.interaction_id,
+                    f.created_at,
+                    f.source,
+                    f.user_id,
+                    f.user_role,
+                    f.rating,
+                    f.score,
+                    f.score_min,
+                    f.score_max,
+                    _dumps(f.categories),
+                    f.comment,
+                    f.correction,
+                    _dumps(f.dimensions),
+                    f.preferred_over,
+                    f.signal,
+                    _dumps(f.metadata),
+                    lesson.id if lesson else None,
                 ),
             )
             if negative is not None and injected_ids:
@@ -266,8 +311,7 @@ class TrailRepo:
     def lessons_to_index(self, limit: int = 256) -> list[tuple[Lesson, list[float] | None]]:
         """Lessons whose index entry is behind the DB (the index follows the system of record)."""
         rows = self.conn.execute(
-            f"SELECT {LESSON_COLUMNS}, embedding FROM lessons WHERE indexed_version != version "
-            "LIMIT ?",
+            f"SELECT {LESSON_COLUMNS}, embedding FROM lessons WHERE indexed_version != version LIMIT ?",
             (limit,),
         ).fetchall()
         out = []

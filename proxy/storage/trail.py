@@ -10,6 +10,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
@@ -65,7 +66,7 @@ class TrailDB:
             batch = [i for i in items if isinstance(i, Interaction)]
             if batch:
                 try:
-                    await self.run(lambda repo: repo.insert_interactions(batch))
+                    await self.run(partial(TrailRepo.insert_interactions, batch=batch))
                 except Exception:
                     self.write_errors += 1
                     log.exception("could not write %d interactions to the trail", len(batch))

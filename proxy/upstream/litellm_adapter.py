@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import AsyncIterator
 from typing import Any
@@ -79,7 +80,5 @@ class LitellmAdapter:
         finally:
             close = getattr(response, "aclose", None)
             if close is not None:
-                try:
+                with contextlib.suppress(Exception):  # closing is best effort
                     await close()
-                except Exception:  # noqa: BLE001 - closing is best effort
-                    pass

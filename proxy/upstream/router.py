@@ -83,7 +83,9 @@ class Router:
                 await _close(stream)
                 if not exc.retryable:
                     raise
-                log.warning("%s stream via %s failed (%s), retrying", model, deployment.litellm_params.model, exc)
+                log.warning(
+                    "%s stream via %s failed (%s), retrying", model, deployment.litellm_params.model, exc
+                )
                 last = exc
         assert last is not None
         raise last

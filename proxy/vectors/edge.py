@@ -26,9 +26,7 @@ class EdgeIndex:
             config = qe.EdgeConfig(vectors=qe.EdgeVectorParams(size=dims, distance=qe.Distance.Cosine))
             self.shard = qe.EdgeShard.create(str(path), config)
             for name in FILTER_FIELDS:
-                self.shard.update(
-                    qe.UpdateOperation.create_field_index(name, qe.PayloadSchemaType.Keyword)
-                )
+                self.shard.update(qe.UpdateOperation.create_field_index(name, qe.PayloadSchemaType.Keyword))
 
     def upsert(self, points: Sequence[Point]) -> None:
         if points:
@@ -45,9 +43,7 @@ class EdgeIndex:
     def search(
         self, vector: Sequence[float], must: Mapping[str, str], limit: int, min_score: float
     ) -> list[Hit]:
-        condition = qe.Filter(
-            must=[qe.FieldCondition(k, match=qe.MatchValue(v)) for k, v in must.items()]
-        )
+        condition = qe.Filter(must=[qe.FieldCondition(k, match=qe.MatchValue(v)) for k, v in must.items()])
         found = self.shard.query(
             qe.QueryRequest(
                 limit=limit,

@@ -23,9 +23,7 @@ class QdrantServerIndex:
             )
             if url != ":memory:":
                 for name in FILTER_FIELDS:
-                    self.client.create_payload_index(
-                        collection, name, models.PayloadSchemaType.KEYWORD
-                    )
+                    self.client.create_payload_index(collection, name, models.PayloadSchemaType.KEYWORD)
 
     def upsert(self, points: Sequence[Point]) -> None:
         if points:
