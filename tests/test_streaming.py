@@ -96,3 +96,32 @@ async def test_provider_error_is_openai_shaped_and_recorded(
     error = assert_error_shape(await ask(client, "hello"), 400)
     assert len(provider.received) == 4  # a 400 is not retried
     assert error["type"] == "invalid_request_error"
+
+
+async def test_error_after_the_stream_started_is_a_final_sse_event(make_settings, start, upstream) -> None:
+    async def breaks_midway():  # type: ignore[no-untyped-def]
+        chunk = {
+            "id": "u",
+            "object": "chat.completion.chunk",
+            "created": 1,
+            "model": "fake-model",
+            "choices": [{"index": 0, "delta": {"content": "partial "}, "finish_reason": None}],
+        }
+        yield f"data: {json.dumps(chunk)}\n\n".encode()
+        raise httpx.ReadError("connection reset by provider")
+
+    upstream.post("http://upstream.test/v1/chat/completions").mock(
+        side_effect=lambda request: httpx.Response(
+            200, content=breaks_midway(), headers={"content-type": "text/event-stream"}
+        )
+    )
+    client = await start(make_settings())
+    response = await ask(client, "hello", stream=True)
+    assert response.status_code == 200
+    data = events(response.text)
+    assert json.loads(data[0])["choices"][0]["delta"]["content"] == "partial "
+    final = json.loads(data[-2])
+    assert set(final) == {"error"} and set(final["error"]) == {"message", "type", "param", "code"}
+    assert data[-1] == "[DONE]"
+    row = (await client.get(f"/v1/interactions/{response.headers['x-loopwise-interaction-id']}")).json()
+    assert row["status"] == "error" and row["response_text"] == "partial "

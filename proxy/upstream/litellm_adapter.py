@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 from collections.abc import AsyncIterator
 from typing import Any
@@ -20,7 +21,7 @@ def _translate(exc: Exception) -> UpstreamError:
     message = str(getattr(exc, "message", None) or exc)
     if "Timeout" in name:
         return UpstreamError(504, f"provider timed out: {message}", type="timeout_error")
-    if "APIConnectionError" in name or not isinstance(status, int):
+    if "APIConnectionError" in name or "Connection error" in message or not isinstance(status, int):
         return UpstreamError(502, f"could not reach the provider: {message}")
     kind = "invalid_request_error" if 400 <= status < 500 else "upstream_error"
     if status == 429:
@@ -34,6 +35,8 @@ class LitellmAdapter:
         import litellm
 
         litellm.suppress_debug_info = True
+        for name in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy"):  # one line per call is noise
+            logging.getLogger(name).setLevel(logging.WARNING)
         self._litellm = litellm
         self._timeout = timeout_s
 
