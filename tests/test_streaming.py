@@ -125,3 +125,13 @@ async def test_error_after_the_stream_started_is_a_final_sse_event(make_settings
     assert data[-1] == "[DONE]"
     row = (await client.get(f"/v1/interactions/{response.headers['x-loopwise-interaction-id']}")).json()
     assert row["status"] == "error" and row["response_text"] == "partial "
+
+
+async def test_unreachable_provider_is_a_502_after_retries(make_settings, start, upstream) -> None:
+    route = upstream.post("http://upstream.test/v1/chat/completions").mock(
+        side_effect=httpx.ConnectError("refused")
+    )
+    client = await start(make_settings())
+    error = assert_error_shape(await ask(client, "hello"), 502)
+    assert "could not reach the provider" in error["message"]
+    assert route.call_count == 3  # first try and two retries, none hidden inside litellm
