@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pydantic import Field
 
 from injectors.base import Injection, Injector, InjectorParams, Lesson, Message
-from injectors.text import clip, estimate_tokens, frame, quote, with_system_note
+from injectors.text import clip, estimate_tokens, frame, noted, quote
 
 PREAMBLE = (
     "Earlier answers to similar requests received negative feedback. This is reference "
@@ -44,14 +44,7 @@ class CorrectionsInjector(Injector[CorrectionsParams]):
                 continue
             entries.append(entry)
             used.append(lesson.id)
-        if not entries:
-            return Injection(messages=list(messages))
-        note = self._note(entries)
-        return Injection(
-            messages=with_system_note(messages, note),
-            lesson_ids=tuple(used),
-            tokens=estimate_tokens(note),
-        )
+        return noted(messages, self._note(entries) if entries else None, used)
 
     def _entry(self, number: int, lesson: Lesson) -> str:
         limit = self.params.max_chars

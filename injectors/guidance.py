@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pydantic import Field
 
 from injectors.base import Injection, Injector, InjectorParams, Lesson, Message
-from injectors.text import estimate_tokens, frame, with_system_note
+from injectors.text import estimate_tokens, frame, noted
 
 DEFAULT_GUIDANCE: dict[str, str] = {
     "factually_incorrect": (
@@ -58,14 +58,7 @@ class GuidanceInjector(Injector[GuidanceParams]):
                 lines = candidate
                 seen.update(fresh)
                 used.append(lesson.id)
-        if not lines:
-            return Injection(messages=list(messages))
-        note = self._note(lines)
-        return Injection(
-            messages=with_system_note(messages, note),
-            lesson_ids=tuple(used),
-            tokens=estimate_tokens(note),
-        )
+        return noted(messages, self._note(lines) if lines else None, used)
 
     @staticmethod
     def _note(lines: list[str]) -> str:

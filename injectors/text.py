@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from injectors.base import Message
+from injectors.base import Injection, Message
 
 CHARS_PER_TOKEN = 4
 CLOSE_TAG = "</loopwise-reference>"
@@ -43,6 +43,17 @@ def with_system_note(messages: Sequence[Message], note: str) -> list[Message]:
         position += 1
     out.insert(position, {"role": "system", "content": note})
     return out
+
+
+def noted(messages: Sequence[Message], note: str | None, lesson_ids: Sequence[str]) -> Injection:
+    """The Injection for an injector that adds one system note (or nothing when ``note`` is None)."""
+    if note is None:
+        return Injection(messages=list(messages))
+    return Injection(
+        messages=with_system_note(messages, note),
+        lesson_ids=tuple(lesson_ids),
+        tokens=estimate_tokens(note),
+    )
 
 
 def message_text(message: Message) -> str:

@@ -7,7 +7,7 @@ import time
 from array import array
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, replace
+from dataclasses import asdict, fields, replace
 from typing import Any
 
 import orjson
@@ -64,28 +64,10 @@ def decode_vector(blob: bytes) -> list[float]:
 
 
 def lesson_from_row(row: Row) -> Lesson:
-    return Lesson(
-        id=row["id"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        status=row["status"],
-        app=row["app"],
-        tenant=row["tenant"],
-        user_id=row["user_id"],
-        interaction_id=row["interaction_id"],
-        feedback_ids=tuple(row["feedback_ids"]),
-        question=row["question"],
-        bad_answer=row["bad_answer"],
-        categories=tuple(row["categories"]),
-        comment=row["comment"],
-        correction=row["correction"],
-        policy=row["policy"],
-        version=row["version"],
-        times_injected=row["times_injected"],
-        negative_after=row["negative_after"],
-        positive_after=row["positive_after"],
-        review_note=row["review_note"],
-    )
+    values = {f.name: row[f.name] for f in fields(Lesson)}
+    values["feedback_ids"] = tuple(values["feedback_ids"])
+    values["categories"] = tuple(values["categories"])
+    return Lesson(**values)
 
 
 class TrailRepo:
