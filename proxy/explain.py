@@ -6,9 +6,9 @@ from collections.abc import Mapping
 from dataclasses import asdict
 from typing import Any
 
+from proxy.chat_body import validate_chat
 from proxy.identity import identify
 from proxy.pipeline import plan
-from proxy.routes.chat import validate_chat
 from proxy.services import Services
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -157,5 +158,5 @@ async def record_feedback(
                 await index.sync(db)
         except Exception:  # noqa: BLE001 - committed; the periodic sync retries
             pass
-    stored = Feedback(**{**feedback.__dict__, "lesson_id": lesson.id if lesson else None})
+    stored = replace(feedback, lesson_id=lesson.id if lesson else None)
     return stored, lesson

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import httpx
@@ -19,7 +19,7 @@ class NoUpstream:
     async def complete(self, deployment: Deployment, body: Json) -> Json:
         raise UpstreamError(500, "explain does not call providers")
 
-    async def stream(self, deployment: Deployment, body: Json) -> AsyncIterator[Json]:
+    async def stream(self, deployment: Deployment, body: Json) -> AsyncGenerator[Json, None]:
         raise UpstreamError(500, "explain does not call providers")
         yield {}
 

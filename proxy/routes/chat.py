@@ -10,6 +10,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from proxy.chat_body import validate_chat
 from proxy.errors import ApiError, error_body, error_response
 from proxy.feedback import record_feedback
 from proxy.identity import Identity, identify
@@ -20,26 +21,6 @@ from proxy.routes.common import json_body, json_response, services
 from proxy.services import Services
 from proxy.streaming import DONE, StreamAssembler, sse
 from proxy.upstream import UpstreamError
-
-ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
-
-
-def validate_chat(body: dict[str, Any]) -> None:
-    model = body.get("model")
-    if not isinstance(model, str) or not model:
-        raise ApiError(400, "`model` is required: the model_name of a model_list entry", param="model")
-    messages = body.get("messages")
-    if not isinstance(messages, list) or not messages:
-        raise ApiError(400, "`messages` must be a non-empty array of chat messages", param="messages")
-    for i, message in enumerate(messages):
-        if not isinstance(message, dict) or message.get("role") not in ROLES:
-            raise ApiError(
-                400,
-                f"messages[{i}] must be an object whose role is one of {', '.join(sorted(ROLES))}",
-                param=f"messages[{i}]",
-            )
-    if "stream" in body and not isinstance(body["stream"], bool):
-        raise ApiError(400, "`stream` must be true or false", param="stream")
 
 
 @dataclass
@@ -210,7 +191,7 @@ async def _stream(svc: Services, turn: Turn, upstream_body: dict[str, Any]) -> R
             yield sse(error)
             yield DONE
         finally:
-            await opened.rest.aclose()  # type: ignore[attr-defined]
+            await opened.rest.aclose()
             turn.record(
                 svc,
                 response=assembled.response(turn.id),

@@ -67,7 +67,7 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
             review_note TEXT
         );
         CREATE INDEX lessons_status ON lessons (status, updated_at);
-        CREATE INDEX lessons_unindexed ON lessons (indexed_version, version);
+        CREATE INDEX lessons_unindexed ON lessons (id) WHERE indexed_version != version;
 
         CREATE TABLE feedback (
             id TEXT PRIMARY KEY,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any, Protocol
 
 from proxy.settings import Deployment
@@ -31,5 +31,5 @@ class Adapter(Protocol):
     async def complete(self, deployment: Deployment, body: Json) -> Json:
         """One non-streamed chat completion, as an OpenAI-shaped dict."""
 
-    def stream(self, deployment: Deployment, body: Json) -> AsyncIterator[Json]:
+    def stream(self, deployment: Deployment, body: Json) -> AsyncGenerator[Json, None]:
         """OpenAI-shaped chunks as they arrive; closing the iterator cancels the call."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 from proxy.settings import Deployment
@@ -69,7 +69,7 @@ class LitellmAdapter:
         dumped.pop("_hidden_params", None)
         return dumped
 
-    async def stream(self, deployment: Deployment, body: Json) -> AsyncIterator[Json]:
+    async def stream(self, deployment: Deployment, body: Json) -> AsyncGenerator[Json, None]:
         kwargs = self._kwargs(deployment, body)
         try:
             response = await self._litellm.acompletion(stream=True, **kwargs)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
 
 from proxy.errors import ApiError
@@ -19,7 +19,7 @@ class Opened:
     """A stream whose first chunk has arrived: retries are over from here on."""
 
     first: Json | None
-    rest: AsyncIterator[Json]
+    rest: AsyncGenerator[Json, None]
     deployment: Deployment
 
 
@@ -80,7 +80,7 @@ class Router:
                 first = await anext(stream, None)
                 return Opened(first, stream, deployment)
             except UpstreamError as exc:
-                await _close(stream)
+                await stream.aclose()
                 if not exc.retryable:
                     raise
                 log.warning(
@@ -89,9 +89,3 @@ class Router:
                 last = exc
         assert last is not None
         raise last
-
-
-async def _close(stream: AsyncIterator[Json]) -> None:
-    close = getattr(stream, "aclose", None)
-    if close is not None:
-        await close()
