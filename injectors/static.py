@@ -29,10 +29,9 @@ class StaticInjector(Injector[StaticParams]):
         tokens = estimate_tokens(self.params.text)
         if tokens > budget_tokens:
             return Injection(messages=list(messages), notes=("static text over budget",))
-        note: Message = {"role": "system", "content": self.params.text}
         if self.params.position == "system":
             return Injection(messages=with_system_note(messages, self.params.text), tokens=tokens)
         out = list(messages)
         last_user = max((i for i, m in enumerate(out) if m.get("role") == "user"), default=len(out))
-        out.insert(last_user, note)
+        out.insert(last_user, {"role": "system", "content": self.params.text})
         return Injection(messages=out, tokens=tokens)

@@ -22,11 +22,8 @@ class PolicyStore:
 
     def _snapshot(self) -> tuple[tuple[str, int, int], ...]:
         try:
-            return tuple(
-                (p.name, p.stat().st_mtime_ns, p.stat().st_size)
-                for p in sorted(self.directory.iterdir())
-                if p.suffix in (".yaml", ".yml")
-            )
+            files = sorted(p for p in self.directory.iterdir() if p.suffix in (".yaml", ".yml"))
+            return tuple((p.name, s.st_mtime_ns, s.st_size) for p, s in ((p, p.stat()) for p in files))
         except OSError:
             return ()
 
