@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import replace
 from typing import Any, Literal
@@ -17,6 +18,7 @@ from proxy.records import Feedback, Lesson
 from proxy.storage import TrailDB
 from proxy.storage.repo import encode_vector
 
+log = logging.getLogger("loopwise.feedback")
 Signal = Literal["regenerate", "rephrase", "abandon", "copy", "edit"]
 
 
@@ -156,7 +158,7 @@ async def record_feedback(
                 await db.run(lambda repo: repo.mark_indexed([(lesson.id, lesson.version)]))
             else:
                 await index.sync(db)
-        except Exception:  # noqa: BLE001 - committed; the periodic sync retries
-            pass
+        except Exception as exc:  # noqa: BLE001 - committed; the periodic sync retries
+            log.warning("lesson %s stored but not indexed yet (%s); the sync retries", lesson.id, exc)
     stored = replace(feedback, lesson_id=lesson.id if lesson else None)
     return stored, lesson

@@ -61,7 +61,7 @@ class Turn:
         svc.db.record(
             Interaction(
                 id=self.id,
-                created_at=time.time(),
+                created_at=time.time() - (now - self.started),  # when the turn began
                 session_id=self.identity.session_id,
                 user_id=self.identity.user_id,
                 user_role=self.identity.user_role,
