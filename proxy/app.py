@@ -14,7 +14,6 @@ from proxy.errors import EXCEPTION_HANDLERS
 from proxy.routes import chat, explain, feedback, health, lessons, trail
 from proxy.services import open_services
 from proxy.settings import Settings
-from proxy.upstream import Adapter
 from proxy.vectors import VectorIndex
 
 ROUTES = [
@@ -39,15 +38,12 @@ def create_app(
     *,
     embedder: Embedder | None = None,
     vector_index: VectorIndex | None = None,
-    adapter: Adapter | None = None,
 ) -> Starlette:
-    """Build the proxy. Tests pass fakes for the embedder, index or upstream adapter."""
+    """Build the proxy. Tests pass fakes for the embedder or the index."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
-        async with open_services(
-            settings, embedder=embedder, vector_index=vector_index, adapter=adapter
-        ) as services:
+        async with open_services(settings, embedder=embedder, vector_index=vector_index) as services:
             yield {"services": services}
 
     return Starlette(routes=ROUTES, exception_handlers=dict(EXCEPTION_HANDLERS), lifespan=lifespan)

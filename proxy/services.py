@@ -16,7 +16,8 @@ from proxy.implicit import RegenerateDetector
 from proxy.lesson_index import LessonIndex
 from proxy.settings import Settings
 from proxy.storage import TrailDB
-from proxy.upstream import Adapter, Router
+from proxy.upstream import Router
+from proxy.upstream.adapters import Adapters
 from proxy.vectors import VectorIndex
 
 log = logging.getLogger("loopwise")
@@ -43,6 +44,7 @@ class Services:
     index: LessonIndex
     policies: PolicyStore
     router: Router
+    adapters: Adapters
     regenerate: RegenerateDetector
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     periodic: list[asyncio.Task[Any]] = field(default_factory=list)
@@ -71,7 +73,6 @@ async def open_services(
     *,
     embedder: Embedder | None = None,
     vector_index: VectorIndex | None = None,
-    adapter: Adapter | None = None,
     background: bool = True,
 ) -> AsyncIterator[Services]:
     """Open every component; on exit flush the trail and close in reverse order."""
@@ -85,17 +86,17 @@ async def open_services(
     index = LessonIndex(vector_index or open_vector_index(settings, embedder.dims), embedder)
     db = TrailDB(settings.db_path)
     await db.open()
-    if adapter is None:
-        from proxy.upstream.litellm_adapter import LitellmAdapter
-
-        adapter = LitellmAdapter(settings.upstream.timeout_s)
+    adapters = Adapters(settings.upstream)
+    if background:
+        adapters.start(settings.model_list)
     services = Services(
         settings=settings,
         db=db,
         embedder=embedder,
         index=index,
         policies=policies,
-        router=Router(settings.model_list, adapter, settings.upstream),
+        router=Router(settings.model_list, adapters, settings.upstream),
+        adapters=adapters,
         regenerate=RegenerateDetector(settings.feedback.regenerate_window_s),
     )
     try:
@@ -115,6 +116,7 @@ async def open_services(
         if services.tasks:  # implicit feedback in flight: let it commit
             await asyncio.wait(list(services.tasks), timeout=10)
         await asyncio.gather(*services.periodic, return_exceptions=True)
+        await adapters.aclose()
         await db.close()
         index.close()
         if isinstance(embedder, FastEmbedder):

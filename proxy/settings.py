@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
 
 DEFAULT_CATEGORIES = (
@@ -53,12 +53,47 @@ class LitellmParams(BaseModel):
         return dict(self.model_extra or {})
 
 
+# litellm provider prefixes whose API already is OpenAI's: these can take the byte relay.
+RELAY_PROVIDERS = frozenset({"openai", "hosted_vllm", "lm_studio", "llamafile"})
+OPENAI_BASE = "https://api.openai.com/v1"
+
+
 class Deployment(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     model_name: str
     litellm_params: LitellmParams
     model_info: dict[str, Any] = Field(default_factory=dict)
+    adapter: Literal["auto", "relay", "litellm"] = Field(
+        "auto", description="auto: the byte relay for OpenAI-compatible providers, litellm otherwise"
+    )
+
+    @property
+    def provider(self) -> str:
+        head, slash, _ = self.litellm_params.model.partition("/")
+        return head if slash else ""
+
+    @property
+    def provider_model(self) -> str:
+        """The model name the provider expects: litellm's `provider/` prefix removed."""
+        head, slash, rest = self.litellm_params.model.partition("/")
+        return rest if slash else head
+
+    @property
+    def uses_relay(self) -> bool:
+        if self.adapter != "auto":
+            return self.adapter == "relay"
+        known_base = self.provider == "openai" or self.litellm_params.api_base is not None
+        return self.provider in RELAY_PROVIDERS and known_base
+
+    @model_validator(mode="after")
+    def _relay_needs_a_base(self) -> Deployment:
+        if self.adapter == "relay" and not self.litellm_params.api_base and self.provider != "openai":
+            raise ValueError(
+                f"deployment {self.model_name!r}: adapter relay needs litellm_params.api_base "
+                f"(only openai/ models have a default base URL)"
+            )
+        return self
 
 
 class EmbeddingSettings(_Strict):
@@ -85,7 +120,8 @@ class FeedbackSettings(_Strict):
 class UpstreamSettings(_Strict):
     num_retries: int = Field(2, ge=0, le=10)
     retry_backoff_s: float = Field(0.5, ge=0)
-    timeout_s: float = Field(600.0, gt=0)
+    timeout_s: float = Field(600.0, gt=0, description="whole answer; for streams, the wait between chunks")
+    connect_timeout_s: float = Field(10.0, gt=0, description="opening a connection to the provider")
 
 
 class Settings(BaseSettings):

@@ -17,9 +17,11 @@ from starlette.applications import Starlette
 
 from proxy.app import create_app
 from proxy.settings import Settings, load_settings
-from tests.fakes import UPSTREAM, FakeProvider, WordHashEmbedder
+from tests.fakes import FakeProvider, WordHashEmbedder
+from tests.upstream_server import UpstreamServer
 
 litellm.disable_aiohttp_transport = True  # respx sees httpx only
+CHAT_PATH = "/v1/chat/completions"
 
 
 @pytest.fixture(autouse=True)
@@ -30,17 +32,33 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FAKE_PROVIDER_KEY", "sk-test-secret-123")
 
 
+@pytest.fixture(scope="session")
+def upstream_server() -> Iterator[UpstreamServer]:
+    server = UpstreamServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["relay"])
+def adapter(request: pytest.FixtureRequest) -> str:
+    """Which adapter the default deployment takes; tests of shared behaviour ask for both."""
+    value: str = request.param
+    return value
+
+
 @pytest.fixture
-def make_settings(tmp_path: Path) -> Callable[..., Settings]:
+def make_settings(tmp_path: Path, upstream_server: UpstreamServer, adapter: str) -> Callable[..., Settings]:
     def build(**overrides: Any) -> Settings:
         values: dict[str, Any] = {
             "data_dir": str(tmp_path / "data"),
             "model_list": [
                 {
                     "model_name": "gpt-test",
+                    "adapter": adapter,
                     "litellm_params": {
                         "model": "openai/fake-model",
-                        "api_base": UPSTREAM,
+                        "api_base": upstream_server.url,
                         "api_key": "os.environ/FAKE_PROVIDER_KEY",
                     },
                 }
@@ -59,10 +77,19 @@ def provider() -> FakeProvider:
 
 
 @pytest.fixture
-def upstream(provider: FakeProvider) -> Iterator[respx.MockRouter]:
+def upstream(upstream_server: UpstreamServer, provider: FakeProvider) -> Iterator[UpstreamServer]:
+    """The provider on a real socket, answering through `provider` unless a test says otherwise."""
+    upstream_server.reset()
+    upstream_server.post(CHAT_PATH).mock(side_effect=provider)
+    yield upstream_server
+    upstream_server.reset()
+
+
+@pytest.fixture
+def mocked() -> Iterator[respx.MockRouter]:
+    """respx for providers reached through httpx (litellm); loopback passes through."""
     with respx.mock(assert_all_called=False, assert_all_mocked=True) as router:
-        router.post(f"{UPSTREAM}/chat/completions").mock(side_effect=provider)
-        router.route(host="127.0.0.1").pass_through()  # our own servers on loopback
+        router.route(host="127.0.0.1").pass_through()
         yield router
 
 
@@ -101,7 +128,9 @@ class AppRunner:
 
 
 @pytest.fixture
-async def start(upstream: respx.MockRouter, embedder: WordHashEmbedder) -> AsyncIterator[AppRunner]:
+async def start(
+    upstream: UpstreamServer, mocked: respx.MockRouter, embedder: WordHashEmbedder
+) -> AsyncIterator[AppRunner]:
     runner = AppRunner(embedder)
     yield runner
     for client in list(runner.running):

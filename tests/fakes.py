@@ -11,7 +11,6 @@ from typing import Any
 
 import httpx
 
-UPSTREAM = "http://upstream.test/v1"
 WORD = re.compile(r"[a-z0-9]+")
 
 

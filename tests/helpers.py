@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from typing import Any
 
 import httpx
@@ -38,3 +39,10 @@ def assert_error_shape(response: httpx.Response, status: int) -> dict[str, Any]:
     assert isinstance(body["error"]["message"], str) and body["error"]["message"]
     error: dict[str, Any] = body["error"]
     return error
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on (bound, then released)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

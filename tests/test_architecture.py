@@ -10,6 +10,7 @@ from pathlib import Path
 ROOT = Path(__file__).parent.parent
 OWNERS = {
     "litellm": {"proxy/upstream/litellm_adapter.py"},
+    "aiohttp": {"proxy/upstream/relay.py"},
     "fastembed": {"proxy/embeddings.py"},
     "qdrant_edge": {"proxy/vectors/edge.py"},
     "qdrant_client": {"proxy/vectors/server.py"},

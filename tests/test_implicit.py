@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import threading
 from collections.abc import AsyncIterator, Iterator
 
@@ -13,8 +12,9 @@ import pytest
 import uvicorn
 
 from proxy.app import create_app
-from tests.fakes import UPSTREAM, WordHashEmbedder
-from tests.helpers import ask
+from tests.fakes import WordHashEmbedder
+from tests.helpers import ask, free_port
+from tests.upstream_server import Route
 
 
 async def wait_for_feedback(client: httpx.AsyncClient, interaction_id: str) -> list[dict]:
@@ -40,38 +40,28 @@ async def test_same_turn_resent_in_a_session_is_a_regenerate(make_settings, star
     assert (await client.get(f"/v1/interactions/{third}")).json()["feedback"] == []
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
-def served(make_settings, upstream) -> Iterator[tuple[str, list[bool]]]:
+def served(make_settings, upstream) -> Iterator[tuple[str, Route]]:
     """The app on a real socket; the provider streams slowly until told to stop."""
-    closed: list[bool] = []
 
     async def slow_stream() -> AsyncIterator[bytes]:
-        try:
-            for i in range(200):
-                chunk = {
-                    "id": "u",
-                    "object": "chat.completion.chunk",
-                    "created": 1,
-                    "model": "fake-model",
-                    "choices": [{"index": 0, "delta": {"content": f"w{i} "}, "finish_reason": None}],
-                }
-                yield f"data: {json.dumps(chunk)}\n\n".encode()
-                await asyncio.sleep(0.02)
-        finally:
-            closed.append(True)
+        for i in range(200):
+            chunk = {
+                "id": "u",
+                "object": "chat.completion.chunk",
+                "created": 1,
+                "model": "fake-model",
+                "choices": [{"index": 0, "delta": {"content": f"w{i} "}, "finish_reason": None}],
+            }
+            yield f"data: {json.dumps(chunk)}\n\n".encode()
+            await asyncio.sleep(0.02)
 
-    upstream.post(f"{UPSTREAM}/chat/completions").mock(
+    route = upstream.post("/v1/chat/completions").mock(
         side_effect=lambda request: httpx.Response(
             200, content=slow_stream(), headers={"content-type": "text/event-stream"}
         )
     )
-    port = _free_port()
+    port = free_port()
     app = create_app(make_settings(), embedder=WordHashEmbedder())
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
@@ -82,13 +72,13 @@ def served(make_settings, upstream) -> Iterator[tuple[str, list[bool]]]:
         if server.started:
             break
         threading.Event().wait(0.05)
-    yield f"http://127.0.0.1:{port}", closed
+    yield f"http://127.0.0.1:{port}", route
     server.should_exit = True
     thread.join(timeout=20)
 
 
 async def test_client_disconnect_mid_stream_is_an_abandon(served) -> None:
-    base, closed = served
+    base, route = served
     async with httpx.AsyncClient(base_url=base, timeout=10) as client:
         body = {
             "model": "gpt-test",
@@ -108,4 +98,8 @@ async def test_client_disconnect_mid_stream_is_an_abandon(served) -> None:
         row = (await client.get(f"/v1/interactions/{interaction}")).json()
     assert [(f["signal"], f["source"]) for f in signals] == [("abandon", "implicit")]
     assert row["status"] == "abandoned" and row["response_text"].startswith("w0 w1 ")
-    assert closed == [True]  # the upstream stream was closed, not read to the end
+    for _ in range(100):  # the upstream stream was closed, not read to the end
+        if route.disconnects:
+            break
+        await asyncio.sleep(0.02)
+    assert route.disconnects == 1

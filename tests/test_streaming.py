@@ -1,13 +1,17 @@
-"""Streaming relay: chunks carry the interaction id, the trail assembles the streamed answer."""
+"""Both adapters behave the same: streams relayed and assembled, retries, fallbacks, errors."""
 
 from __future__ import annotations
 
 import json
+import logging
 
 import httpx
+import pytest
 
 from tests.fakes import FakeProvider
-from tests.helpers import ask, assert_error_shape
+from tests.helpers import ask, assert_error_shape, free_port
+
+pytestmark = pytest.mark.parametrize("adapter", ["relay", "litellm"], indirect=True)
 
 
 def events(text: str) -> list[str]:
@@ -60,14 +64,19 @@ async def test_retries_then_succeeds(make_settings, start, provider: FakeProvide
 
 
 async def test_falls_back_to_the_next_deployment(
-    make_settings, start, upstream, provider: FakeProvider
+    make_settings, start, upstream, adapter: str, provider: FakeProvider
 ) -> None:
-    down = upstream.post("http://down.test/v1/chat/completions").mock(
+    down = upstream.post("/down/v1/chat/completions").mock(
         return_value=httpx.Response(500, json={"error": {"message": "down"}})
     )
     broken = {
         "model_name": "gpt-test",
-        "litellm_params": {"model": "openai/broken", "api_base": "http://down.test/v1", "api_key": "x"},
+        "adapter": adapter,
+        "litellm_params": {
+            "model": "openai/broken",
+            "api_base": f"{upstream.origin}/down/v1",
+            "api_key": "x",
+        },
     }
     working = make_settings().model_list[0].model_dump(mode="json")
     working["litellm_params"]["api_key"] = "os.environ/FAKE_PROVIDER_KEY"
@@ -110,7 +119,7 @@ async def test_error_after_the_stream_started_is_a_final_sse_event(make_settings
         yield f"data: {json.dumps(chunk)}\n\n".encode()
         raise httpx.ReadError("connection reset by provider")
 
-    upstream.post("http://upstream.test/v1/chat/completions").mock(
+    upstream.post("/v1/chat/completions").mock(
         side_effect=lambda request: httpx.Response(
             200, content=breaks_midway(), headers={"content-type": "text/event-stream"}
         )
@@ -127,11 +136,21 @@ async def test_error_after_the_stream_started_is_a_final_sse_event(make_settings
     assert row["status"] == "error" and row["response_text"] == "partial "
 
 
-async def test_unreachable_provider_is_a_502_after_retries(make_settings, start, upstream) -> None:
-    route = upstream.post("http://upstream.test/v1/chat/completions").mock(
-        side_effect=httpx.ConnectError("refused")
-    )
-    client = await start(make_settings())
-    error = assert_error_shape(await ask(client, "hello"), 502)
+async def test_unreachable_provider_is_a_502_after_retries(
+    make_settings, start, adapter: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    nowhere = {
+        "model_name": "gpt-test",
+        "adapter": adapter,
+        "litellm_params": {
+            "model": "openai/x",
+            "api_base": f"http://127.0.0.1:{free_port()}/v1",
+            "api_key": "k",
+        },
+    }
+    client = await start(make_settings(model_list=[nowhere]))
+    with caplog.at_level(logging.WARNING, logger="loopwise.upstream"):
+        error = assert_error_shape(await ask(client, "hello"), 502)
     assert "could not reach the provider" in error["message"]
-    assert route.call_count == 3  # first try and two retries, none hidden inside litellm
+    tries = [r for r in caplog.records if r.name == "loopwise.upstream"]
+    assert len(tries) == 3  # first try and two retries, none hidden inside an adapter

@@ -2,26 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
 from typing import Any
 
 import httpx
 
 from proxy.explain import explain, explain_body
 from proxy.services import open_services
-from proxy.settings import Deployment, Settings
-from proxy.upstream.base import Json, UpstreamError
-
-
-class NoUpstream:
-    """Explain never calls a provider."""
-
-    async def complete(self, deployment: Deployment, body: Json) -> Json:
-        raise UpstreamError(500, "explain does not call providers")
-
-    async def stream(self, deployment: Deployment, body: Json) -> AsyncGenerator[Json, None]:
-        raise UpstreamError(500, "explain does not call providers")
-        yield {}
+from proxy.settings import Settings
 
 
 async def run_explain(
@@ -45,7 +32,7 @@ async def run_explain(
     except httpx.ConnectError:
         if url is not None:
             raise
-    async with open_services(settings, adapter=NoUpstream(), background=False) as svc:
+    async with open_services(settings, background=False) as svc:
         local = await explain(svc, body, headers)
         local["via"] = str(settings.data_dir)
         return local

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
@@ -17,10 +18,10 @@ from proxy.identity import Identity, identify
 from proxy.ids import feedback_id, interaction_id
 from proxy.pipeline import Plan, plan
 from proxy.records import Feedback, Interaction
-from proxy.routes.common import json_body, json_response, services
+from proxy.routes.common import json_body, services
 from proxy.services import Services
 from proxy.streaming import DONE, StreamAssembler, sse
-from proxy.upstream import UpstreamError
+from proxy.upstream import Piece, UpstreamError
 
 
 @dataclass
@@ -140,27 +141,51 @@ def _failure(svc: Services, turn: Turn, exc: UpstreamError) -> Response:
     return error_response(error, turn.headers())
 
 
+def _quoted(value: object) -> bytes | None:
+    return orjson.dumps(value) if isinstance(value, str) and value else None
+
+
+def _with_our_id(raw: bytes, upstream_id: object, ours: bytes) -> bytes:
+    """The provider's bytes with its response id swapped for the interaction id."""
+    theirs = _quoted(upstream_id)
+    return raw.replace(theirs, ours) if theirs else raw
+
+
 async def _complete(svc: Services, turn: Turn, upstream_body: dict[str, Any]) -> Response:
     try:
         answer, deployment = await svc.router.complete(turn.body["model"], upstream_body)
     except UpstreamError as exc:
         return _failure(svc, turn, exc)
     back = time.perf_counter()
-    answer["id"] = turn.id
-    choices = answer.get("choices") or [{}]
+    data = answer.data
+    if answer.raw is not None:
+        content = _with_our_id(answer.raw, data.get("id"), orjson.dumps(turn.id))
+        data["id"] = turn.id
+    else:
+        data["id"] = turn.id
+        content = orjson.dumps(data)
+    choices = data.get("choices") or [{}]
     message = choices[0].get("message") or {}
-    content = message.get("content")
+    text = message.get("content")
     turn.record(
         svc,
-        response=answer,
-        text=content if isinstance(content, str) else "",
+        response=data,
+        text=text if isinstance(text, str) else "",
         finish_reason=choices[0].get("finish_reason"),
-        usage=answer.get("usage"),
-        served_model=answer.get("model") or deployment.litellm_params.model,
+        usage=data.get("usage"),
+        served_model=data.get("model") or deployment.provider_model,
         status="ok",
         post_ms=(time.perf_counter() - back) * 1000,
     )
-    return json_response(answer, headers=turn.headers())
+    return Response(content, media_type="application/json", headers=turn.headers())
+
+
+def _encode(piece: Piece, ours: bytes, turn_id: str) -> bytes:
+    if piece.raw is None:  # re-encoded (litellm)
+        return b"".join(sse({**chunk, "id": turn_id}) for chunk in piece.chunks)
+    if not piece.chunks:
+        return piece.raw
+    return _with_our_id(piece.raw, piece.chunks[0].get("id"), ours)
 
 
 async def _stream(svc: Services, turn: Turn, upstream_body: dict[str, Any]) -> Response:
@@ -169,20 +194,20 @@ async def _stream(svc: Services, turn: Turn, upstream_body: dict[str, Any]) -> R
     except UpstreamError as exc:
         return _failure(svc, turn, exc)
     first_at = time.perf_counter()
+    ours = orjson.dumps(turn.id)
 
     async def relay() -> AsyncIterator[bytes]:
         assembled = StreamAssembler()
         status, error = "abandoned", None
         try:
-            chunk = opened.first
-            if chunk is not None:
-                chunk["id"] = turn.id
-                assembled.add(chunk)
-                yield sse(chunk)
-            async for chunk in opened.rest:
-                chunk["id"] = turn.id
-                assembled.add(chunk)
-                yield sse(chunk)
+            piece = opened.first
+            while piece is not None:
+                for chunk in piece.chunks:
+                    assembled.add(chunk)
+                data = _encode(piece, ours, turn.id)
+                if data:
+                    yield data
+                piece = await anext(opened.rest, None)
             status = "ok"
             yield DONE
         except UpstreamError as exc:
@@ -198,7 +223,7 @@ async def _stream(svc: Services, turn: Turn, upstream_body: dict[str, Any]) -> R
                 text=assembled.text,
                 finish_reason=assembled.finish_reason,
                 usage=assembled.usage,
-                served_model=assembled.model or opened.deployment.litellm_params.model,
+                served_model=assembled.model or opened.deployment.provider_model,
                 status=status,
                 error=error["error"] if error else None,
                 ttft=first_at,

@@ -1,8 +1,9 @@
-"""The adapter interface every upstream implements (litellm today, a byte relay next)."""
+"""The adapter interface every upstream implements: the litellm adapter and the byte relay."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from proxy.settings import Deployment
@@ -27,9 +28,32 @@ class UpstreamError(Exception):
         return self.status in (408, 409, 429) or self.status >= 500
 
 
-class Adapter(Protocol):
-    async def complete(self, deployment: Deployment, body: Json) -> Json:
-        """One non-streamed chat completion, as an OpenAI-shaped dict."""
+@dataclass(slots=True)
+class Answer:
+    """A non-streamed completion: parsed for the trail, and the provider's bytes when relayed."""
 
-    def stream(self, deployment: Deployment, body: Json) -> AsyncGenerator[Json, None]:
-        """OpenAI-shaped chunks as they arrive; closing the iterator cancels the call."""
+    data: Json
+    raw: bytes | None = None
+
+
+@dataclass(slots=True)
+class Piece:
+    """What one read of a stream brought: parsed chunks, and the same events as provider bytes.
+
+    `raw` is None when the adapter re-encodes (litellm); the relay forwards it as it came,
+    so a piece may hold no chunk at all (an SSE comment that keeps the connection alive).
+    """
+
+    chunks: list[Json]
+    raw: bytes | None = None
+
+
+class Adapter(Protocol):
+    async def complete(self, deployment: Deployment, body: Json) -> Answer:
+        """One non-streamed chat completion."""
+
+    def stream(self, deployment: Deployment, body: Json) -> AsyncGenerator[Piece, None]:
+        """Pieces as they arrive; closing the iterator cancels the call."""
+
+    async def aclose(self) -> None:
+        """Release connections."""

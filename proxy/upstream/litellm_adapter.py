@@ -1,18 +1,35 @@
-"""The one owner of litellm: every provider that needs translation goes through here."""
+"""The one owner of litellm: every provider that needs translation goes through here.
+
+`import litellm` takes seconds, so it happens on first use, or in a background thread started
+by `warm()` when the config has deployments that need it; the proxy is ready before it finishes.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
 from collections.abc import AsyncGenerator
+from types import ModuleType
 from typing import Any
 
 from proxy.settings import Deployment
-from proxy.upstream.base import Json, UpstreamError
+from proxy.upstream.base import Answer, Json, Piece, UpstreamError
+from proxy.upstream.errors import error_type
 
 # Fields Loopwise reads itself; everything else in the body passes through to the provider.
 OWN_FIELDS = frozenset({"model", "stream", "metadata"})
+
+
+def _import_litellm() -> ModuleType:
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    import litellm
+
+    litellm.suppress_debug_info = True
+    for name in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy"):  # one line per call is noise
+        logging.getLogger(name).setLevel(logging.WARNING)
+    return litellm
 
 
 def _translate(exc: Exception) -> UpstreamError:
@@ -23,22 +40,28 @@ def _translate(exc: Exception) -> UpstreamError:
         return UpstreamError(504, f"provider timed out: {message}", type="timeout_error")
     if "APIConnectionError" in name or "Connection error" in message or not isinstance(status, int):
         return UpstreamError(502, f"could not reach the provider: {message}")
-    kind = "invalid_request_error" if 400 <= status < 500 else "upstream_error"
-    if status == 429:
-        kind = "rate_limit_error"
-    return UpstreamError(status, message, type=kind)
+    return UpstreamError(status, message, type=error_type(status))
 
 
 class LitellmAdapter:
     def __init__(self, timeout_s: float) -> None:
-        os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-        import litellm
-
-        litellm.suppress_debug_info = True
-        for name in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy"):  # one line per call is noise
-            logging.getLogger(name).setLevel(logging.WARNING)
-        self._litellm = litellm
         self._timeout = timeout_s
+        self._loading: asyncio.Future[ModuleType] | None = None
+
+    def warm(self) -> None:
+        """Start importing litellm in a thread, so the first request finds it loaded."""
+        if self._loading is None:
+            self._loading = asyncio.ensure_future(asyncio.to_thread(_import_litellm))
+
+    async def _litellm(self) -> Any:
+        self.warm()
+        assert self._loading is not None
+        return await asyncio.shield(self._loading)
+
+    async def aclose(self) -> None:
+        if self._loading is not None and not self._loading.done():
+            with contextlib.suppress(Exception):
+                await self._loading  # a thread cannot be cancelled; let the import finish
 
     def _kwargs(self, deployment: Deployment, body: Json) -> dict[str, Any]:
         params = deployment.litellm_params
@@ -57,27 +80,27 @@ class LitellmAdapter:
             kwargs["api_key"] = key
         return kwargs
 
-    async def complete(self, deployment: Deployment, body: Json) -> Json:
+    async def complete(self, deployment: Deployment, body: Json) -> Answer:
         kwargs = self._kwargs(deployment, body)
+        litellm = await self._litellm()
         try:
-            response = await self._litellm.acompletion(**kwargs)
-        except UpstreamError:
-            raise
+            response = await litellm.acompletion(**kwargs)
         except Exception as exc:
             raise _translate(exc) from exc
         dumped: Json = response.model_dump()
         dumped.pop("_hidden_params", None)
-        return dumped
+        return Answer(dumped)
 
-    async def stream(self, deployment: Deployment, body: Json) -> AsyncGenerator[Json, None]:
+    async def stream(self, deployment: Deployment, body: Json) -> AsyncGenerator[Piece, None]:
         kwargs = self._kwargs(deployment, body)
+        litellm = await self._litellm()
         try:
-            response = await self._litellm.acompletion(stream=True, **kwargs)
+            response = await litellm.acompletion(stream=True, **kwargs)
         except Exception as exc:
             raise _translate(exc) from exc
         try:
             async for chunk in response:
-                yield chunk.model_dump(exclude_none=True)
+                yield Piece([chunk.model_dump(exclude_none=True)])
         except Exception as exc:
             raise _translate(exc) from exc
         finally:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass
 
 from proxy.errors import ApiError
 from proxy.settings import Deployment, UpstreamSettings
-from proxy.upstream.base import Adapter, Json, UpstreamError
+from proxy.upstream.base import Adapter, Answer, Json, Piece, UpstreamError
 
 log = logging.getLogger("loopwise.upstream")
 
@@ -18,16 +18,21 @@ log = logging.getLogger("loopwise.upstream")
 class Opened:
     """A stream whose first chunk has arrived: retries are over from here on."""
 
-    first: Json | None
-    rest: AsyncGenerator[Json, None]
+    first: Piece | None
+    rest: AsyncGenerator[Piece, None]
     deployment: Deployment
 
 
 class Router:
+    """Picks deployments by `model_name`; `adapter_for` picks how each one is called."""
+
     def __init__(
-        self, model_list: Sequence[Deployment], adapter: Adapter, settings: UpstreamSettings
+        self,
+        model_list: Sequence[Deployment],
+        adapter_for: Callable[[Deployment], Adapter],
+        settings: UpstreamSettings,
     ) -> None:
-        self.adapter = adapter
+        self.adapter_for = adapter_for
         self.settings = settings
         self._by_name: dict[str, list[Deployment]] = {}
         for deployment in model_list:
@@ -55,17 +60,17 @@ class Router:
         if self.settings.retry_backoff_s:
             await asyncio.sleep(self.settings.retry_backoff_s * (2**attempt))
 
-    async def complete(self, model: str, body: Json) -> tuple[Json, Deployment]:
+    async def complete(self, model: str, body: Json) -> tuple[Answer, Deployment]:
         last: UpstreamError | None = None
         for deployment, attempt in self._attempts(model):
             if attempt:
                 await self._backoff(attempt - 1)
             try:
-                return await self.adapter.complete(deployment, body), deployment
+                return await self.adapter_for(deployment).complete(deployment, body), deployment
             except UpstreamError as exc:
                 if not exc.retryable:
                     raise
-                log.warning("%s via %s failed (%s), retrying", model, deployment.litellm_params.model, exc)
+                log.warning("%s via %s failed (%s)", model, deployment.litellm_params.model, exc)
                 last = exc
         assert last is not None
         raise last
@@ -75,7 +80,7 @@ class Router:
         for deployment, attempt in self._attempts(model):
             if attempt:
                 await self._backoff(attempt - 1)
-            stream = self.adapter.stream(deployment, body)
+            stream = self.adapter_for(deployment).stream(deployment, body)
             try:
                 first = await anext(stream, None)
                 return Opened(first, stream, deployment)
@@ -83,9 +88,7 @@ class Router:
                 await stream.aclose()
                 if not exc.retryable:
                     raise
-                log.warning(
-                    "%s stream via %s failed (%s), retrying", model, deployment.litellm_params.model, exc
-                )
+                log.warning("%s stream via %s failed (%s)", model, deployment.litellm_params.model, exc)
                 last = exc
         assert last is not None
         raise last

@@ -1,0 +1,131 @@
+"""The byte relay for OpenAI-compatible providers: JSON out, the provider's bytes back.
+
+The request body goes out with only the model and messages rewritten; the answer, or each
+stream event, comes back as the provider's own bytes while `SseReader` parses the events for the
+trail. One pooled aiohttp session: its C HTTP parser costs a fraction of httpx per request.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncGenerator
+from typing import Any
+
+import aiohttp
+import orjson
+
+from proxy.settings import OPENAI_BASE, Deployment, UpstreamSettings
+from proxy.upstream.base import Answer, Json, Piece, UpstreamError
+from proxy.upstream.errors import from_status
+from proxy.upstream.sse import SseReader
+
+OWN_FIELDS = frozenset({"model", "stream", "metadata"})  # Loopwise reads these itself
+MAX_CONNECTIONS = 1024
+
+
+def _timed_out(seconds: float) -> UpstreamError:
+    return UpstreamError(504, f"provider timed out after {seconds:g} s", type="timeout_error")
+
+
+def _unreachable(exc: aiohttp.ClientError) -> UpstreamError:
+    return UpstreamError(502, f"could not reach the provider: {type(exc).__name__}: {exc}")
+
+
+class RelayAdapter:
+    def __init__(self, settings: UpstreamSettings) -> None:
+        self._settings = settings
+        self._session: aiohttp.ClientSession | None = None
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:  # made lazily: it needs a running loop
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=MAX_CONNECTIONS, ttl_dns_cache=300)
+            )
+        return self._session
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    def _read_timeout(self, deployment: Deployment) -> float:
+        return deployment.litellm_params.timeout or self._settings.timeout_s
+
+    def _request(self, deployment: Deployment, body: Json, stream: bool) -> tuple[str, dict[str, str], bytes]:
+        params = deployment.litellm_params
+        base = params.api_base or os.environ.get("OPENAI_BASE_URL") or OPENAI_BASE
+        headers = {"Content-Type": "application/json"}
+        try:
+            key = params.resolved_api_key()
+        except LookupError as exc:
+            raise UpstreamError(500, str(exc), type="configuration_error") from None
+        if key is None and deployment.provider == "openai":
+            key = os.environ.get("OPENAI_API_KEY")
+        if key:
+            headers["Authorization"] = f"Bearer {key}"
+        extra: Any = params.extra_params().get("extra_headers")
+        if isinstance(extra, dict):
+            headers.update({str(k): str(v) for k, v in extra.items()})
+        out = {k: v for k, v in body.items() if k not in OWN_FIELDS}
+        out["model"] = deployment.provider_model
+        if stream:
+            out["stream"] = True
+        return base.rstrip("/") + "/chat/completions", headers, orjson.dumps(out)
+
+    async def complete(self, deployment: Deployment, body: Json) -> Answer:
+        url, headers, payload = self._request(deployment, body, stream=False)
+        seconds = self._read_timeout(deployment)
+        timeout = aiohttp.ClientTimeout(total=seconds, sock_connect=self._settings.connect_timeout_s)
+        try:
+            async with self._client().post(url, data=payload, headers=headers, timeout=timeout) as response:
+                raw = await response.read()
+                status = response.status
+        except TimeoutError:
+            raise _timed_out(seconds) from None
+        except aiohttp.ClientError as exc:
+            raise _unreachable(exc) from exc
+        if status >= 400:
+            raise from_status(status, raw)
+        try:
+            data = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise UpstreamError(502, f"provider answered with invalid JSON: {raw[:200]!r}") from None
+        if not isinstance(data, dict):
+            raise UpstreamError(502, "provider answered with JSON that is not an object")
+        return Answer(data, raw)
+
+    async def stream(self, deployment: Deployment, body: Json) -> AsyncGenerator[Piece, None]:
+        url, headers, payload = self._request(deployment, body, stream=True)
+        seconds = self._read_timeout(deployment)
+        timeout = aiohttp.ClientTimeout(
+            total=None, sock_connect=self._settings.connect_timeout_s, sock_read=seconds
+        )
+        try:
+            response = await self._client().post(url, data=payload, headers=headers, timeout=timeout)
+        except TimeoutError:
+            raise _timed_out(seconds) from None
+        except aiohttp.ClientError as exc:
+            raise _unreachable(exc) from exc
+        finished = False
+        try:
+            if response.status >= 400:
+                raise from_status(response.status, await response.read())
+            reader = SseReader()
+            async for data in response.content.iter_any():
+                piece = reader.feed(data)
+                if piece is not None:
+                    yield piece
+                if reader.done:
+                    break
+            last = reader.close()
+            if last is not None:
+                yield last
+            finished = True
+        except TimeoutError:
+            raise _timed_out(seconds) from None
+        except aiohttp.ClientError as exc:
+            raise UpstreamError(502, f"provider stream broke: {type(exc).__name__}: {exc}") from exc
+        finally:
+            if finished:
+                response.release()  # back to the pool
+            else:
+                response.close()  # abandoned or failed: drop the connection, the provider stops
