@@ -23,9 +23,11 @@ app = typer.Typer(
 sessions_app = typer.Typer(help="Inspect session trails.", no_args_is_help=True)
 lessons_app = typer.Typer(help="List and review lessons.", no_args_is_help=True)
 policy_app = typer.Typer(help="Validate policies.", no_args_is_help=True)
+index_app = typer.Typer(help="Maintain the embedded vector index.", no_args_is_help=True)
 app.add_typer(sessions_app, name="sessions")
 app.add_typer(lessons_app, name="lessons")
 app.add_typer(policy_app, name="policy")
+app.add_typer(index_app, name="index")
 
 
 def _print_json(payload: Any) -> None:
@@ -238,6 +240,38 @@ def explain_command(
     if as_json:
         return _print_json(found)
     typer.echo("\n".join(render.explanation(found)))
+
+
+@index_app.command("optimize")
+def index_optimize(config: ConfigOption = None, data_dir: DataDirOption = None) -> None:
+    """Build the HNSW graph of the embedded index (run it while the proxy is stopped).
+
+    Until then searches scan the lessons their filter selects, which stays fast while each
+    app's lessons number in the tens of thousands.
+    """
+    import time
+
+    from proxy.vectors.edge import EdgeIndex
+
+    settings = settings_or_exit(config, data_dir=data_dir)
+    if settings.vector_store.url:
+        typer.echo("a Qdrant server optimizes its own collections; nothing to do")
+        return
+    if not (settings.vector_path / "edge_config.json").exists():
+        typer.secho(f"error: no vector index at {settings.vector_path}", fg="red", err=True)
+        raise typer.Exit(1)
+    try:
+        index = EdgeIndex(settings.vector_path, dims=0)
+    except RuntimeError as exc:
+        typer.secho(f"error: {exc}", fg="red", err=True)
+        raise typer.Exit(1) from None
+    began = time.perf_counter()
+    try:
+        index.optimize()
+        points, indexed = index.info()
+    finally:
+        index.close()
+    typer.echo(f"optimized in {time.perf_counter() - began:.1f} s: {indexed} of {points} vectors in the graph")
 
 
 def main() -> None:

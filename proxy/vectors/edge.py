@@ -55,6 +55,17 @@ class EdgeIndex:
         )
         return [Hit(str(p.id), float(p.score), p.payload or {}) for p in found]
 
+    def optimize(self) -> bool:
+        """Build the HNSW graph for segments that lack one. Holds the GIL for its whole run
+        (measured: a 100k-lesson build froze the calling process for ~100 s), so it is run
+        offline with `loopwise index optimize`, never inside a serving proxy."""
+        return bool(self.shard.optimize())
+
+    def info(self) -> tuple[int, int]:
+        """(points, points covered by the HNSW graph)."""
+        info = self.shard.info()
+        return int(info.points_count), int(info.indexed_vectors_count)
+
     def count(self) -> int:
         return int(self.shard.info().points_count)
 

@@ -1,0 +1,273 @@
+"""The proxy's own cost, side by side in one run: direct, Loopwise (recall off / on at 10k and 100k
+lessons) and LiteLLM proxy, all in front of the same fast fake provider; plus recall alone.
+
+    pip install -e '.[bench]' && python bench/overhead.py
+
+Pins the fake provider and wrk to core 0 and the proxy under test to core 1 (on a machine with two
+cores or more), so a proxy's CPU time per request is its own. Writes docs/benchmarks.json,
+docs/benchmarks.png and docs/benchmarks.md. LiteLLM proxy is installed into bench/.venv-litellm on
+first use. A full run takes 15-40 minutes (most of it building HNSW graphs; built indexes are
+cached in bench/.cache).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import load, questions
+from bench.harness import Server, cpu_seconds, free_port, machine, memory_mb, start
+from bench.recall_latency import embed_lessons, measure_recall
+from bench.report import write_report
+from bench.seed import seed
+
+HERE = Path(__file__).resolve().parent
+LITELLM_VERSION = "1.106.2"
+CHUNKS = 22
+MASTER_KEY = "sk-bench-0123456789abcdef0123456789abcdef"  # LiteLLM proxy refuses to start without one
+HEADERS = {"X-App": "bench", "Authorization": f"Bearer {MASTER_KEY}"}  # every target gets the same
+
+
+def litellm_venv(path: Path) -> Path:
+    exe = path / "bin" / "litellm"
+    if not exe.exists():
+        print(f"installing litellm[proxy]=={LITELLM_VERSION} into {path} (once)", flush=True)
+        subprocess.run([sys.executable, "-m", "venv", str(path)], check=True)
+        pip = [str(path / "bin" / "python"), "-m", "pip", "install", "-q"]
+        subprocess.run([*pip, f"litellm[proxy]=={LITELLM_VERSION}"], check=True)
+    return exe
+
+
+def cores() -> tuple[int | None, int | None]:
+    """(core for the provider and wrk, core for the proxy), or no pinning on one core."""
+    return (0, 1) if (os.cpu_count() or 1) >= 2 and shutil.which("taskset") else (None, None)
+
+
+def loopwise_config(work: Path, name: str, upstream: str, recall: bool) -> tuple[Path, Path]:
+    data = work / name
+    data.mkdir(parents=True, exist_ok=True)
+    config: dict[str, Any] = {
+        "model_list": [
+            {
+                "model_name": "fake",
+                "litellm_params": {"model": "openai/fake", "api_base": upstream, "api_key": "k"},
+            }
+        ],
+        "data_dir": str(data),
+        "log_level": "warning",
+    }
+    if not recall:
+        policies = work / f"{name}-policies"
+        policies.mkdir(exist_ok=True)
+        (policies / "off.yaml").write_text(
+            yaml.safe_dump({"policies": [{"name": "off", "recall": {"enabled": False}}]})
+        )
+        config["policies_dir"] = str(policies)
+    path = work / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path, data
+
+
+def first_token_ms(base: str, headers: dict[str, str], count: int) -> list[float]:
+    """Time to the first streamed byte, sequential requests with distinct questions."""
+    out = []
+    bodies = questions.bodies(count, "fake", stream=True)
+    with httpx.Client(
+        base_url=base, timeout=60, headers={"Content-Type": "application/json", **headers}
+    ) as client:
+        for body in bodies:
+            began = time.perf_counter()
+            with client.stream("POST", "/v1/chat/completions", content=body) as response:
+                first = None
+                for _ in response.iter_raw():
+                    first = first or time.perf_counter()
+                out.append(((first or time.perf_counter()) - began) * 1000)
+    return out
+
+
+def recall_ms(data: Path) -> list[float]:
+    conn = sqlite3.connect(f"file:{data / 'trail.db'}?mode=ro", uri=True)
+    rows = conn.execute(
+        "SELECT recall_ms FROM interactions WHERE recall_ms IS NOT NULL AND stream = 1"
+    ).fetchall()
+    conn.close()
+    return [r[0] for r in rows]
+
+
+def measure(server: Server, args: argparse.Namespace, work: Path, core: int | None) -> dict[str, Any]:
+    time.sleep(2)  # settle: idle memory once startup work is done
+    result: dict[str, Any] = {"ready_s": server.ready_s, "idle_rss_mb": memory_mb(server.proc.pid, "VmRSS")}
+    headers = HEADERS
+    for mode in ("json", "stream"):
+        lua = load.script(
+            work / f"{server.name}-{mode}.lua",
+            questions.bodies(4000, "fake", stream=mode == "stream"),
+            headers,
+            "/v1/chat/completions",
+        )
+        load.run(server.base, lua, 8, args.warmup, core)
+        for connections in args.connections:
+            before = cpu_seconds(server.proc.pid)
+            outcome = load.run(server.base, lua, connections, args.duration, core)
+            used = cpu_seconds(server.proc.pid) - before
+            outcome["cpu_ms_per_request"] = used * 1000 / max(outcome["requests"], 1)
+            result[f"{mode}_c{connections}"] = outcome
+            print(
+                f"  {server.name:14} {mode:6} c={connections:<3} {outcome['rps']:8.0f} req/s  "
+                f"p50 {outcome['p50_us'] / 1000:7.2f} ms  cpu/req {outcome['cpu_ms_per_request']:6.3f} ms  "
+                f"errors {outcome['errors'] + outcome['non2xx']}",
+                flush=True,
+            )
+    result["ttft_ms"] = first_token_ms(server.base, headers, args.ttft_requests)
+    result["peak_rss_mb"] = memory_mb(server.proc.pid, "VmHWM")
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--duration", type=int, default=5, help="seconds per load point")
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--connections", type=lambda s: [int(x) for x in s.split(",")], default=[1, 8, 64])
+    parser.add_argument("--lessons", type=lambda s: [int(x) for x in s.split(",")], default=[10_000, 100_000])
+    parser.add_argument(
+        "--recall-sizes", type=lambda s: [int(x) for x in s.split(",")], default=[10_000, 100_000, 1_000_000]
+    )
+    parser.add_argument("--ttft-requests", type=int, default=100)
+    parser.add_argument("--skip-litellm", action="store_true")
+    parser.add_argument("--cache", type=Path, default=HERE / ".cache", help="built indexes are kept here")
+    parser.add_argument("--out", type=Path, default=HERE.parent / "docs")
+    args = parser.parse_args()
+    load.ensure_wrk()
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    provider_core, proxy_core = cores()
+    work = Path(tempfile.mkdtemp(prefix="loopwise-overhead-"))
+    args.cache.mkdir(parents=True, exist_ok=True)
+    real = embed_lessons(args.cache)
+    results: dict[str, Any] = {"machine": machine(), "python": platform.python_version(), "targets": {}}
+    results["settings"] = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
+    up_port = free_port()
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    results["targets"] = run_targets(args, work, real, up_port, provider_core, proxy_core, env)
+    print("recall alone (embed + filtered search):", flush=True)
+    results["recall"] = {str(size): measure_recall(size, args.cache, real) for size in args.recall_sizes}
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "benchmarks.json").write_text(json.dumps(results, indent=1))
+    write_report(results, args.out)
+    print(f"wrote {args.out / 'benchmarks.md'}", flush=True)
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def run_targets(
+    args: argparse.Namespace,
+    work: Path,
+    real: list[tuple[str, str, list[float]]],
+    up_port: int,
+    provider_core: int | None,
+    proxy_core: int | None,
+    env: dict[str, str],
+) -> dict[str, Any]:
+    upstream = f"http://127.0.0.1:{up_port}/v1"
+    fake = start(
+        "fake",
+        [sys.executable, str(HERE / "fake_upstream.py"), "--port", str(up_port), "--chunks", str(CHUNKS)],
+        "/v1/chat/completions",
+        up_port,
+        provider_core,
+        env,
+        work / "fake.log",
+    )
+    targets: dict[str, Any] = {}
+    try:
+        direct = Server("direct", fake.proc, fake.base, 0.0)
+        print("direct to the fake provider:", flush=True)
+        targets["direct"] = measure(direct, args, work, provider_core)
+        loopwise = str(Path(sys.executable).parent / "loopwise")
+        plans: list[tuple[str, bool, int]] = [("loopwise-off", False, 0)]
+        plans += [(f"loopwise-{n // 1000}k", True, n) for n in args.lessons]
+        for name, recall, lessons in plans:
+            config, data = loopwise_config(work, name, upstream, recall)
+            if lessons:
+                print(f"seeding {lessons} lessons (and building the HNSW graph)...", flush=True)
+                built = seed(data, lessons, "bench", real)
+                print(
+                    f"  seeded in {built['insert_s']:.0f} s, graph built in {built['optimize_s']:.0f} s",
+                    flush=True,
+                )
+            port = free_port()
+            server = start(
+                name,
+                [loopwise, "serve", "--config", str(config), "--port", str(port)],
+                "/readyz",
+                port,
+                proxy_core,
+                env,
+                work / f"{name}.log",
+            )
+            print(f"{name}: ready in {server.ready_s:.2f} s", flush=True)
+            try:
+                targets[name] = measure(server, args, work, provider_core)
+            finally:
+                server.stop()
+            if recall:
+                targets[name]["recall_ms"] = recall_ms(data)
+            if lessons:
+                targets[name]["lessons"] = lessons
+            shutil.rmtree(data, ignore_errors=True)
+        if not args.skip_litellm:
+            exe = litellm_venv(HERE / ".venv-litellm")
+            cfg = work / "litellm.yaml"
+            cfg.write_text(
+                yaml.safe_dump(
+                    {
+                        "model_list": [
+                            {
+                                "model_name": "fake",
+                                "litellm_params": {
+                                    "model": "openai/fake",
+                                    "api_base": upstream,
+                                    "api_key": "k",
+                                },
+                            }
+                        ]
+                    }  # fmt: skip
+                )
+            )
+            port = free_port()
+            server = start(
+                "litellm-proxy",
+                [str(exe), "--config", str(cfg), "--port", str(port), "--host", "127.0.0.1"],
+                "/health/liveliness",
+                port,
+                proxy_core,
+                {**env, "LITELLM_MASTER_KEY": MASTER_KEY},
+                work / "litellm.log",
+            )
+            print(f"litellm-proxy: ready in {server.ready_s:.2f} s", flush=True)
+            try:
+                targets["litellm-proxy"] = measure(server, args, work, provider_core)
+            finally:
+                server.stop()
+    finally:
+        fake.stop()
+    return targets
+
+
+if __name__ == "__main__":
+    main()

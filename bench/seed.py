@@ -1,0 +1,115 @@
+"""Seed a data directory with N lessons, fast, for benchmarks: the product's own schema and index.
+
+Most lessons get random unit vectors (what they say does not change what a search costs); a few
+real ones, embedded with the product's model, match some of the benchmark's questions, so recall
+finds and injects them as it would in production.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import orjson
+
+from proxy.records import Lesson
+from proxy.storage.db import connect
+from proxy.vectors import Point
+from proxy.vectors.edge import EdgeIndex
+
+DIMS = 384
+BATCH = 5000
+
+
+def _rows(lesson: Lesson, vector: bytes) -> tuple[tuple[object, ...], tuple[object, ...]]:
+    interaction = (
+        lesson.interaction_id, lesson.created_at, lesson.app, "bench", "control", 0, "{}", "[]", "[]",
+        "disabled", lesson.question, lesson.bad_answer, 0.0, 0.0, "ok",
+    )  # fmt: skip
+    row = (
+        lesson.id, lesson.created_at, lesson.updated_at, lesson.status, lesson.app, lesson.tenant,
+        lesson.user_id, lesson.interaction_id, "[]", lesson.question, lesson.bad_answer,
+        orjson.dumps(lesson.categories).decode(), lesson.comment, lesson.correction, lesson.policy,
+        1, 1, vector, "bench",
+    )  # fmt: skip
+    return interaction, row
+
+
+def _insert(conn: sqlite3.Connection, batch: Sequence[tuple[Lesson, bytes]]) -> None:
+    pairs = [_rows(lesson, vector) for lesson, vector in batch]
+    conn.execute("BEGIN")
+    conn.executemany(
+        "INSERT INTO interactions (id, created_at, app, requested_model, arm, stream, request_json, "
+        "sent_messages_json, injected_json, recall_status, question, response_text, latency_ms, "
+        "overhead_ms, status) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        [p[0] for p in pairs],
+    )
+    conn.executemany(
+        "INSERT INTO lessons (id, created_at, updated_at, status, app, tenant, user_id, interaction_id, "
+        "feedback_ids_json, question, bad_answer, categories_json, comment, correction, policy, version, "
+        "indexed_version, embedding, embedding_model) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        [p[1] for p in pairs],
+    )
+    conn.execute("COMMIT")
+
+
+def lesson(i: int, app: str, question: str, correction: str) -> Lesson:
+    now = time.time()
+    return Lesson(
+        id=str(uuid.UUID(int=i + 1)), created_at=now, updated_at=now, status="active", app=app, tenant=None,
+        user_id=f"user{i % 1000}", interaction_id=f"chatcmpl-bench{i:08d}", feedback_ids=(), question=question,
+        bad_answer="an answer the user marked wrong", categories=("factually_incorrect",),
+        comment="wrong", correction=correction, policy="default",
+    )  # fmt: skip
+
+
+def seed(
+    data_dir: Path,
+    count: int,
+    app: str,
+    real: Sequence[tuple[str, str, Sequence[float]]],
+    *,
+    with_db: bool = True,
+    seed_value: int = 7,
+) -> dict[str, float]:
+    """Write `count` active lessons for `app` (the first ones from `real`), index them, build HNSW."""
+    rng = np.random.default_rng(seed_value)
+    conn = connect(data_dir / "trail.db") if with_db else None
+    index = EdgeIndex(data_dir / "vectors", DIMS)
+    began = time.perf_counter()
+    for start in range(0, count, BATCH):
+        size = min(BATCH, count - start)
+        vectors = rng.standard_normal((size, DIMS)).astype(np.float32)
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        batch: list[tuple[Lesson, np.ndarray]] = []
+        for offset in range(size):
+            i = start + offset
+            if i < len(real):
+                question, correction, vector = real[i]
+                vectors[offset] = np.asarray(vector, dtype=np.float32)
+            else:
+                question, correction = f"synthetic question {i}", f"synthetic correction {i}"
+            batch.append((lesson(i, app, question, correction), vectors[offset]))
+        if conn is not None:
+            _insert(conn, [(item, vector.tobytes()) for item, vector in batch])
+        index.upsert([Point(item.id, vector.tolist(), item.payload()) for item, vector in batch])
+    inserted = time.perf_counter() - began
+    index.close()
+    if conn is not None:
+        conn.close()
+    began = time.perf_counter()
+    optimize = [
+        str(Path(sys.executable).parent / "loopwise"),
+        "index",
+        "optimize",
+        "--data-dir",
+        str(data_dir),
+    ]
+    subprocess.run(optimize, check=True, stdout=subprocess.DEVNULL)
+    return {"insert_s": inserted, "optimize_s": time.perf_counter() - began}
