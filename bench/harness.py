@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import socket
@@ -38,10 +39,8 @@ def tree(pid: int) -> list[int]:
     while todo:
         current = todo.pop()
         out.append(current)
-        try:
+        with contextlib.suppress(OSError):  # it exited meanwhile
             todo += _children(current)
-        except OSError:
-            pass
     return out
 
 

@@ -246,7 +246,7 @@ def run_targets(
                                 },
                             }
                         ]
-                    }  # fmt: skip
+                    }
                 )
             )
             port = free_port()

@@ -62,8 +62,9 @@ def _insert(conn: sqlite3.Connection, batch: Sequence[tuple[Lesson, bytes]]) -> 
 def lesson(i: int, app: str, question: str, correction: str) -> Lesson:
     now = time.time()
     return Lesson(
-        id=str(uuid.UUID(int=i + 1)), created_at=now, updated_at=now, status="active", app=app, tenant=None,
-        user_id=f"user{i % 1000}", interaction_id=f"chatcmpl-bench{i:08d}", feedback_ids=(), question=question,
+        id=str(uuid.UUID(int=i + 1)), created_at=now, updated_at=now, status="active", app=app,
+        tenant=None, user_id=f"user{i % 1000}", interaction_id=f"chatcmpl-bench{i:08d}", feedback_ids=(),
+        question=question,
         bad_answer="an answer the user marked wrong", categories=("factually_incorrect",),
         comment="wrong", correction=correction, policy="default",
     )  # fmt: skip

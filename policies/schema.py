@@ -46,6 +46,19 @@ class LearnConfig(_Strict):
         return "active" if self.review == "auto" else "pending"
 
 
+class RetireConfig(_Strict):
+    """When a lesson that does not help is retired without a person (off by default)."""
+
+    enabled: bool = False
+    min_injections: int = Field(20, ge=1, description="judge a lesson only after this many injections")
+    max_negative_rate: float = Field(
+        0.5, ge=0.0, le=1.0, description="retire when this share of its injected turns drew negative feedback"
+    )
+    versus_control: bool = Field(
+        True, description="also retire when it does worse than its control arm with 95% confidence"
+    )
+
+
 class InjectorSpec(_Strict):
     name: str
     params: dict[str, Any] = Field(default_factory=dict)
@@ -59,6 +72,7 @@ class Policy(_Strict):
     injectors: tuple[InjectorSpec, ...] = ()
     budget_tokens: int = Field(800, ge=0)
     learn: LearnConfig = LearnConfig()
+    retire: RetireConfig = RetireConfig()
     holdout: float = Field(0.0, ge=0.0, le=1.0, description="share of sessions left untreated")
     strict: bool = Field(False, description="fail the request when an injector raises")
 

@@ -11,7 +11,7 @@ from starlette.routing import Route
 
 from proxy.embeddings import Embedder
 from proxy.errors import EXCEPTION_HANDLERS
-from proxy.routes import chat, explain, feedback, health, lessons, trail
+from proxy.routes import chat, explain, feedback, health, lessons, report, trail
 from proxy.services import open_services
 from proxy.settings import Settings
 from proxy.vectors import VectorIndex
@@ -28,6 +28,7 @@ ROUTES = [
     Route("/v1/lessons", lessons.list_lessons, methods=["GET"]),
     Route("/v1/lessons/{lesson_id}", lessons.get_lesson, methods=["GET"]),
     Route("/v1/lessons/{lesson_id}/{action}", lessons.review_lesson, methods=["POST"]),
+    Route("/v1/report", report.get_report, methods=["GET"]),
     Route("/healthz", health.healthz, methods=["GET"]),
     Route("/readyz", health.readyz, methods=["GET"]),
 ]

@@ -148,9 +148,12 @@ async def record_feedback(
         except Exception:  # noqa: BLE001 - the index sync embeds it later
             vector = None
     embedding = (encode_vector(vector), index.embedder.model_id) if vector else None
-    injected_ids = [i["lesson_id"] for i in interaction["injected"]]
+    injected_ids = list(dict.fromkeys(i["lesson_id"] for i in interaction["injected"]))
+    shadow_ids = list(dict.fromkeys(i["lesson_id"] for i in interaction.get("shadow") or ()))
     negative = polarity(feedback, learn_config.score_below if learn_config else 0.5)
-    await db.run(lambda repo: repo.record_feedback(feedback, lesson, embedding, injected_ids, negative))
+    await db.run(
+        lambda repo: repo.record_feedback(feedback, lesson, embedding, injected_ids, negative, shadow_ids)
+    )
     if lesson is not None:
         try:
             if vector is not None:

@@ -34,6 +34,7 @@ class Plan:
     messages: list[dict[str, Any]]
     injected: tuple[InjectedLesson, ...]
     injector_errors: tuple[str, ...] = ()
+    shadow: tuple[InjectedLesson, ...] = ()  # control arm: recalled, not sent
 
 
 def assign_arm(holdout: float, session_id: str | None) -> str:
@@ -100,16 +101,8 @@ async def plan(
             (),
         )
     arm = assign_arm(policy.policy.holdout, identity.session_id)
-    if arm == "control":
-        return Plan(
-            policy,
-            policies.version,
-            arm,
-            question,
-            RecallResult((), "skipped", error="control arm"),
-            messages,
-            (),
-        )
     found = await recall(embedder, index, question, identity, policy.policy.recall)
     sent, injected, errors = run_injectors(policy, messages, found.lessons)
+    if arm == "control":  # the same recall, so each lesson can be compared with its control
+        return Plan(policy, policies.version, arm, question, found, messages, (), errors, injected)
     return Plan(policy, policies.version, arm, question, found, sent, injected, errors)

@@ -48,6 +48,7 @@ class Interaction:
     overhead_ms: float
     status: str
     error: dict[str, Any] | None = None
+    shadow: tuple[InjectedLesson, ...] = ()  # control arm: what would have been injected
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,10 @@ class Lesson:
     negative_after: int = 0
     positive_after: int = 0
     review_note: str | None = None
+    times_held_out: int = 0  # recalled for a control-arm turn, so not injected
+    control_negative: int = 0
+    control_positive: int = 0
+    reviewed_at: float | None = None  # when a person approved, rejected or retired it
 
     def payload(self) -> dict[str, Any]:
         """What the vector index keeps: filter fields plus what injectors render."""

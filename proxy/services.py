@@ -14,6 +14,7 @@ from policies import PolicyStore, shipped_policies_dir
 from proxy.embeddings import Embedder, FastEmbedder
 from proxy.implicit import RegenerateDetector
 from proxy.lesson_index import LessonIndex
+from proxy.retire import retire_unhelpful
 from proxy.settings import Settings
 from proxy.storage import TrailDB
 from proxy.upstream import Router
@@ -22,6 +23,7 @@ from proxy.vectors import VectorIndex
 
 log = logging.getLogger("loopwise")
 TICK_S = 1.0
+RETIRE_EVERY_S = 30.0
 
 
 def open_vector_index(settings: Settings, dims: int) -> VectorIndex:
@@ -66,6 +68,10 @@ class Services:
     async def _reload_policies(self) -> None:
         self.policies.reload_if_changed()
 
+    async def _retire(self) -> None:
+        current = self.policies.current
+        await self.db.run(lambda repo: retire_unhelpful(repo, current))
+
 
 @contextlib.asynccontextmanager
 async def open_services(
@@ -107,6 +113,7 @@ async def open_services(
         services.periodic = [
             asyncio.create_task(services._every(TICK_S, services._reload_policies)),
             asyncio.create_task(services._every(TICK_S, lambda: index.sync_quietly(db))),
+            asyncio.create_task(services._every(RETIRE_EVERY_S, services._retire)),
         ]
     try:
         yield services

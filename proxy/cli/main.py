@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
-from proxy.cli import render
+from proxy.cli import insights, render
 from proxy.cli.options import ConfigOption, DataDirOption, JsonOption, repo_or_exit, settings_or_exit
 from proxy.records import LESSON_STATUSES, LessonStatus
 
@@ -28,6 +28,8 @@ app.add_typer(sessions_app, name="sessions")
 app.add_typer(lessons_app, name="lessons")
 app.add_typer(policy_app, name="policy")
 app.add_typer(index_app, name="index")
+app.command("report")(insights.report)
+app.command("export")(insights.export)
 
 
 def _print_json(payload: Any) -> None:
@@ -271,7 +273,9 @@ def index_optimize(config: ConfigOption = None, data_dir: DataDirOption = None) 
         points, indexed = index.info()
     finally:
         index.close()
-    typer.echo(f"optimized in {time.perf_counter() - began:.1f} s: {indexed} of {points} vectors in the graph")
+    typer.echo(
+        f"optimized in {time.perf_counter() - began:.1f} s: {indexed} of {points} vectors in the graph"
+    )
 
 
 def main() -> None:

@@ -77,6 +77,7 @@ class Turn:
                 request=self.body,
                 sent_messages=self.plan.messages,
                 injected=self.plan.injected,
+                shadow=self.plan.shadow,
                 recall_status=self.plan.recall.status,
                 recall_ms=self.plan.recall.ms,
                 recall_error=self.plan.recall.error,

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
 from starlette.responses import Response
 
+from proxy.effect import lesson_effect
 from proxy.errors import ApiError
 from proxy.records import LESSON_STATUSES, Lesson, LessonStatus
 from proxy.routes.common import json_response, limit_param, parse, services
@@ -22,7 +23,7 @@ class ReviewIn(BaseModel):
 
 
 def lesson_json(lesson: Lesson) -> dict[str, Any]:
-    return {"object": "lesson", **asdict(lesson)}
+    return {"object": "lesson", **asdict(lesson), "effect": lesson_effect(lesson).as_dict()}
 
 
 async def list_lessons(request: Request) -> Response:

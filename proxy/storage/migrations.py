@@ -92,4 +92,23 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         CREATE INDEX feedback_interaction ON feedback (interaction_id, created_at);
         """,
     ),
+    (
+        "m002_effect",
+        """
+        ALTER TABLE interactions ADD COLUMN shadow_json TEXT NOT NULL DEFAULT '[]';
+        ALTER TABLE feedback ADD COLUMN negative INTEGER;
+        UPDATE feedback SET negative = CASE
+            WHEN rating = -1 OR categories_json != '[]' OR correction IS NOT NULL
+                OR signal IN ('regenerate', 'abandon') THEN 1
+            WHEN score IS NOT NULL AND coalesce(score_max, 1) > coalesce(score_min, 0) THEN
+                (score - coalesce(score_min, 0)) / (coalesce(score_max, 1) - coalesce(score_min, 0)) < 0.5
+            WHEN rating = 1 THEN 0
+        END;
+        ALTER TABLE lessons ADD COLUMN times_held_out INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE lessons ADD COLUMN control_negative INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE lessons ADD COLUMN control_positive INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE lessons ADD COLUMN reviewed_at REAL;
+        CREATE INDEX feedback_created ON feedback (created_at)
+        """,
+    ),
 )

@@ -19,6 +19,7 @@ JSON_COLUMNS = {
     "request_json": "request",
     "sent_messages_json": "sent_messages",
     "injected_json": "injected",
+    "shadow_json": "shadow",
     "response_json": "response",
     "error_json": "error",
     "categories_json": "categories",
@@ -29,12 +30,13 @@ JSON_COLUMNS = {
 FEEDBACK_COLUMNS = (
     "id, interaction_id, created_at, source, user_id, user_role, rating, score, score_min, "
     "score_max, categories_json, comment, correction, dimensions_json, preferred_over, signal, "
-    "metadata_json, lesson_id"
+    "metadata_json, lesson_id, negative"
 )
 LESSON_COLUMNS = (
     "id, created_at, updated_at, status, app, tenant, user_id, interaction_id, feedback_ids_json, "
     "question, bad_answer, categories_json, comment, correction, policy, version, times_injected, "
-    "negative_after, positive_after, review_note"
+    "negative_after, positive_after, review_note, times_held_out, control_negative, control_positive, "
+    "reviewed_at"
 )
 
 
@@ -119,13 +121,16 @@ class TrailRepo:
                 i.overhead_ms,
                 i.status,
                 _dumps(i.error) if i.error is not None else None,
+                _dumps([asdict(x) for x in i.shadow]),
             )
             for i in batch
         ]
         injected = [(lesson,) for i in batch for lesson in {x.lesson_id for x in i.injected}]
+        held_out = [(lesson,) for i in batch for lesson in {x.lesson_id for x in i.shadow}]
         with self.transaction() as conn:
-            conn.executemany(f"INSERT OR IGNORE INTO interactions VALUES ({','.join('?' * 30)})", rows)
+            conn.executemany(f"INSERT OR IGNORE INTO interactions VALUES ({','.join('?' * 31)})", rows)
             conn.executemany("UPDATE lessons SET times_injected = times_injected + 1 WHERE id = ?", injected)
+            conn.executemany("UPDATE lessons SET times_held_out = times_held_out + 1 WHERE id = ?", held_out)
 
     def get_interaction(self, interaction_id: str) -> Row | None:
         row = self.conn.execute("SELECT * FROM interactions WHERE id = ?", (interaction_id,)).fetchone()
@@ -183,13 +188,18 @@ class TrailRepo:
         embedding: tuple[bytes, str] | None,
         injected_ids: Sequence[str],
         negative: bool | None,
+        shadow_ids: Sequence[str] = (),
     ) -> None:
-        """Feedback, its lesson (new or merged) and the effect counters, in one commit."""
+        """Feedback, its lesson (new or merged) and the effect counters, in one commit.
+
+        Counters follow the arm: lessons injected into the turn count toward `*_after`, lessons
+        that a control-arm turn would have received count toward `control_*`.
+        """
         with self.transaction() as conn:
             if lesson is not None:
                 conn.execute(
                     f"INSERT INTO lessons ({LESSON_COLUMNS}, embedding, embedding_model) "
-                    f"VALUES ({','.join('?' * 22)}) ON CONFLICT (id) DO UPDATE SET "
+                    f"VALUES ({','.join('?' * 26)}) ON CONFLICT (id) DO UPDATE SET "
                     "updated_at = excluded.updated_at, status = excluded.status, "
                     "feedback_ids_json = excluded.feedback_ids_json, "
                     "categories_json = excluded.categories_json, comment = excluded.comment, "
@@ -217,13 +227,17 @@ class TrailRepo:
                         lesson.negative_after,
                         lesson.positive_after,
                         lesson.review_note,
+                        lesson.times_held_out,
+                        lesson.control_negative,
+                        lesson.control_positive,
+                        lesson.reviewed_at,
                         embedding[0] if embedding else None,
                         embedding[1] if embedding else None,
                     ),
                 )
             f = feedback
             conn.execute(
-                f"INSERT INTO feedback ({FEEDBACK_COLUMNS}) VALUES ({','.join('?' * 18)})",
+                f"INSERT INTO feedback ({FEEDBACK_COLUMNS}) VALUES ({','.join('?' * 19)})",
                 (
                     f.id,
                     f.interaction_id,
@@ -243,14 +257,17 @@ class TrailRepo:
                     f.signal,
                     _dumps(f.metadata),
                     lesson.id if lesson else None,
+                    None if negative is None else int(negative),
                 ),
             )
-            if negative is not None and injected_ids:
-                column = "negative_after" if negative else "positive_after"
-                conn.executemany(
-                    f"UPDATE lessons SET {column} = {column} + 1 WHERE id = ?",
-                    [(i,) for i in injected_ids],
-                )
+            if negative is not None:
+                for ids, column in (
+                    (injected_ids, "negative_after" if negative else "positive_after"),
+                    (shadow_ids, "control_negative" if negative else "control_positive"),
+                ):
+                    conn.executemany(
+                        f"UPDATE lessons SET {column} = {column} + 1 WHERE id = ?", [(i,) for i in ids]
+                    )
 
     # -- lessons -------------------------------------------------------------------------
 
@@ -280,13 +297,15 @@ class TrailRepo:
         return self._lessons(f"{where} ORDER BY updated_at DESC LIMIT ?", (*params, limit))
 
     def set_lesson_status(
-        self, lesson_id: str, status: LessonStatus, note: str | None = None
+        self, lesson_id: str, status: LessonStatus, note: str | None = None, *, by_person: bool = True
     ) -> Lesson | None:
+        """A review (by a person) or an automatic change of status; the index sync follows."""
+        now = time.time()
         with self.transaction() as conn:
             conn.execute(
-                "UPDATE lessons SET status = ?, review_note = coalesce(?, review_note), "
-                "updated_at = ?, version = version + 1 WHERE id = ?",
-                (status, note, time.time(), lesson_id),
+                "UPDATE lessons SET status = ?, review_note = coalesce(?, review_note), updated_at = ?, "
+                "reviewed_at = CASE WHEN ? THEN ? ELSE reviewed_at END, version = version + 1 WHERE id = ?",
+                (status, note, now, by_person, now, lesson_id),
             )
         return self.get_lesson(lesson_id)
 

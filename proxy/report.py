@@ -1,0 +1,82 @@
+"""`loopwise report` and GET /v1/report: is feedback getting better, and which lessons help."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from policies import PolicySet
+from policies.schema import RetireConfig
+from proxy.effect import compare, lesson_effect, rate, retire_reason
+from proxy.records import Lesson
+from proxy.storage.repo import TrailRepo
+from proxy.storage.report_queries import BUCKETS, DIMENSIONS, arms, by_category, by_dimension, judged_lessons
+
+MAX_LESSONS = 200
+
+
+def retire_config(policies: PolicySet | None, lesson: Lesson) -> tuple[RetireConfig, bool]:
+    """The retire thresholds of the lesson's policy, and whether that policy retires by itself."""
+    policy = policies.by_name(lesson.policy) if policies is not None and lesson.policy else None
+    config = policy.policy.retire if policy is not None else RetireConfig()
+    return config, config.enabled
+
+
+def _with_rate(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{**row, "negative_rate": rate(row["negative"], row["interactions"])} for row in rows]
+
+
+def _arms(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    per_policy: dict[str, dict[str, dict[str, Any]]] = {}
+    for row in rows:
+        per_policy.setdefault(row["policy"], {})[row["arm"]] = row
+    out = []
+    for policy, found in per_policy.items():
+        treated = found.get("treatment", {"interactions": 0, "negative": 0})
+        control = found.get("control", {"interactions": 0, "negative": 0})
+        effect = compare(
+            treated["interactions"], treated["negative"], control["interactions"], control["negative"]
+        )
+        out.append({"policy": policy, **effect.as_dict()})
+    return out
+
+
+def _lesson(lesson: Lesson, policies: PolicySet | None) -> dict[str, Any]:
+    config, automatic = retire_config(policies, lesson)
+    return {
+        "id": lesson.id,
+        "app": lesson.app,
+        "policy": lesson.policy,
+        "question": lesson.question,
+        "categories": list(lesson.categories),
+        "effect": lesson_effect(lesson).as_dict(),
+        "retire": retire_reason(lesson, config),
+        "retired_automatically": automatic,
+    }
+
+
+def build_report(
+    repo: TrailRepo, policies: PolicySet | None, days: float = 30, bucket: str = "day"
+) -> dict[str, Any]:
+    if bucket not in BUCKETS:
+        raise ValueError(f"bucket must be one of {', '.join(BUCKETS)}")
+    since = time.time() - days * 86400
+    series = {dimension: _with_rate(by_dimension(repo, dimension, since, bucket)) for dimension in DIMENSIONS}
+    interactions = sum(row["interactions"] for row in series["app"])
+    negative = sum(row["negative"] for row in series["app"])
+    lessons = [_lesson(lesson, policies) for lesson in judged_lessons(repo)[:MAX_LESSONS]]
+    return {
+        "since": since,
+        "days": days,
+        "bucket": bucket,
+        "totals": {
+            "interactions": interactions,
+            "with_feedback": sum(row["with_feedback"] for row in series["app"]),
+            "negative": negative,
+            "negative_rate": rate(negative, interactions),
+        },
+        "negative_rate": {**series, "category": _with_rate(by_category(repo, since, bucket))},
+        "treatment_vs_control": _arms(arms(repo, since)),
+        "lessons": lessons,
+        "retire_candidates": [item for item in lessons if item["retire"]],
+    }
