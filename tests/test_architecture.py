@@ -12,6 +12,7 @@ OWNERS = {
     "litellm": {"proxy/upstream/litellm_adapter.py"},
     "aiohttp": {"proxy/upstream/relay.py"},
     "fastembed": {"proxy/embeddings.py"},
+    "onnxruntime": {"proxy/onnx_model.py"},
     "qdrant_edge": {"proxy/vectors/edge.py"},
     "qdrant_client": {"proxy/vectors/server.py"},
     "sqlite3": {"proxy/storage/db.py", "proxy/storage/repo.py", "proxy/cli/options.py"},
