@@ -25,7 +25,13 @@ class Match(_Strict):
 class RecallConfig(_Strict):
     enabled: bool = True
     top_k: int = Field(3, ge=1, le=50)
-    min_score: float = Field(0.6, ge=-1.0, le=1.0)
+    min_score: float = Field(0.62, ge=-1.0, le=1.0)
+    min_margin: float = Field(
+        0.08,
+        ge=0.0,
+        le=1.0,
+        description="the best lesson must beat the best one teaching something else by this much",
+    )
     scope: Literal["app", "user"] = "app"
     timeout_ms: int = Field(150, ge=1, le=10_000)
 
