@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import sqlite3
 
 from tests.helpers import ask, feedback
 
@@ -38,3 +39,36 @@ async def test_secrets_never_reach_the_trail(make_settings, start, provider) -> 
     assert b"hi" in stored
     assert b"sk-client-should-not-be-stored" not in stored
     assert b"sk-test-secret-123" not in stored  # the provider key from os.environ/FAKE_PROVIDER_KEY
+
+
+def test_upgrading_a_first_version_trail_keeps_and_classifies_its_feedback(tmp_path) -> None:
+    from proxy.storage.db import connect, migrate
+    from proxy.storage.migrations import MIGRATIONS
+
+    path = tmp_path / "trail.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("CREATE TABLE migrations (name TEXT PRIMARY KEY, applied_at REAL)")
+    for statement in MIGRATIONS[0][1].split(";"):  # a trail written by the first release
+        if statement.strip():
+            conn.execute(statement)
+    conn.execute("INSERT INTO migrations VALUES ('m001_initial', 0)")
+    conn.execute(
+        "INSERT INTO interactions (id, created_at, app, requested_model, arm, stream, request_json, "
+        "sent_messages_json, injected_json, recall_status, question, response_text, latency_ms, "
+        "overhead_ms, status) VALUES ('i1', 1, 'shop', 'm', 'treatment', 0, '{}', '[]', '[]', 'ok', 'q', "
+        "'a', 1, 1, 'ok')"
+    )
+    rows = [("f1", -1, None, "[]", None), ("f2", 1, None, "[]", None), ("f3", None, 0.2, "[]", None),
+            ("f4", None, None, '["too_vague"]', None), ("f5", None, None, "[]", "regenerate"),
+            ("f6", None, None, "[]", None)]  # fmt: skip
+    conn.executemany(
+        "INSERT INTO feedback (id, interaction_id, created_at, source, rating, score, categories_json, "
+        "signal, dimensions_json, metadata_json) VALUES (?, 'i1', 1, 'user', ?, ?, ?, ?, '{}', '{}')",
+        rows,
+    )
+    conn.close()
+    upgraded = connect(path)
+    assert migrate(upgraded) == []  # connect already applied what was missing
+    found = dict(upgraded.execute("SELECT id, negative FROM feedback").fetchall())
+    assert found == {"f1": 1, "f2": 0, "f3": 1, "f4": 1, "f5": 1, "f6": None}
+    assert upgraded.execute("SELECT shadow_json FROM interactions").fetchone()[0] == "[]"
