@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -23,25 +22,11 @@ from pathlib import Path
 import httpx
 import yaml
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.harness import free_port, wait_ready
+
 HERE = Path(__file__).parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_ready(url: str, timeout: float = 60) -> float:
-    began = time.perf_counter()
-    while time.perf_counter() - began < timeout:
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return time.perf_counter() - began
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.05)
-    raise RuntimeError(f"{url} not ready after {timeout} s")
 
 
 def main() -> None:
@@ -95,7 +80,7 @@ def main() -> None:
     )
     proxy = subprocess.Popen(["loopwise", "serve", "--config", str(config)], env=env)
     try:
-        ready_s = wait_ready(f"http://127.0.0.1:{proxy_port}/readyz")
+        ready_s = wait_ready(f"http://127.0.0.1:{proxy_port}/readyz", proxy, timeout=60)
         base = f"http://127.0.0.1:{proxy_port}"
         with httpx.Client(base_url=base, timeout=30) as client:
 

@@ -168,7 +168,11 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     if args.rows:
         args.rows.write_text(json.dumps({k: v["rows"] for k, v in results["ks"].items()}))
-    report = {"summary": summary, "default_min_score": results["default_min_score"], "intents": results["intents"]}
+    report = {
+        "summary": summary,
+        "default_min_score": results["default_min_score"],
+        "intents": results["intents"],
+    }
     (args.out / "retrieval.json").write_text(json.dumps(report, indent=1))
     write_report(results, summary, args.out)
     print(f"wrote {args.out / 'retrieval.md'}", flush=True)
