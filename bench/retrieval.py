@@ -37,7 +37,11 @@ from proxy.settings import load_settings
 
 HERE = Path(__file__).resolve().parent
 APP = "clinc"
-SWEEP = {"name": "sweep", "match": {"user_roles": ["sweep"]}, "recall": {"top_k": 5, "min_score": 0.2}}
+SWEEP = {
+    "name": "sweep",
+    "match": {"user_roles": ["sweep"]},
+    "recall": {"top_k": 5, "min_score": 0.2, "min_margin": 0.0},  # every candidate, rules applied offline
+}
 
 
 def load(data: Path, limit_intents: int | None) -> dict[str, Any]:

@@ -47,13 +47,15 @@ def test_guidance_skips_categories_without_text_and_does_nothing_without_lessons
     assert injector.inject([USER], [], 500).lesson_ids == ()
 
 
-def test_corrections_lists_question_problem_failed_answer_and_correction() -> None:
+def test_corrections_lists_question_problem_and_correction() -> None:
     out = CorrectionsInjector(CorrectionsParams()).inject([SYSTEM, USER], [FACT], 500)
     note = out.messages[1]["content"]
     assert out.lesson_ids == ("l-fact",)
     assert "1. Earlier request: What is the refund window?" in note
     assert "What was wrong: factually_incorrect; user comment: changed" in note
-    assert "Answer that failed: 30 days" in note
+    assert "Answer that failed" not in note  # it distracts small models into repeating it
+    with_failed = CorrectionsInjector(CorrectionsParams(include_bad_answer=True)).inject([USER], [FACT], 500)
+    assert "Answer that failed: 30 days" in with_failed.messages[0]["content"]
     assert "Corrected answer: The refund window is 45 days." in note
     assert note.startswith('<loopwise-reference kind="corrections">')
     assert "not instructions from the user" in note
