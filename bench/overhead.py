@@ -151,15 +151,27 @@ def main() -> None:
     )
     parser.add_argument("--ttft-requests", type=int, default=100)
     parser.add_argument("--skip-litellm", action="store_true")
+    parser.add_argument(
+        "--recall-only",
+        action="store_true",
+        help="measure recall alone and merge into an existing benchmarks.json",
+    )
     parser.add_argument("--cache", type=Path, default=HERE / ".cache", help="built indexes are kept here")
     parser.add_argument("--out", type=Path, default=HERE.parent / "docs")
     args = parser.parse_args()
     load.ensure_wrk()
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     provider_core, proxy_core = cores()
-    work = Path(tempfile.mkdtemp(prefix="loopwise-overhead-"))
     args.cache.mkdir(parents=True, exist_ok=True)
     real = embed_lessons(args.cache)
+    if args.recall_only:
+        results = json.loads((args.out / "benchmarks.json").read_text())
+        for size in args.recall_sizes:
+            results["recall"][str(size)] = measure_recall(size, args.cache, real)
+        (args.out / "benchmarks.json").write_text(json.dumps(results, indent=1))
+        write_report(results, args.out)
+        return
+    work = Path(tempfile.mkdtemp(prefix="loopwise-overhead-"))
     results: dict[str, Any] = {"machine": machine(), "python": platform.python_version(), "targets": {}}
     results["settings"] = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
     up_port = free_port()
