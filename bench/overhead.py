@@ -86,10 +86,9 @@ def loopwise_config(work: Path, name: str, upstream: str, recall: bool) -> tuple
 def first_token_ms(base: str, headers: dict[str, str], count: int) -> list[float]:
     """Time to the first streamed byte, sequential requests with distinct questions."""
     out = []
-    bodies = questions.bodies(count, "fake", stream=True)
-    with httpx.Client(
-        base_url=base, timeout=60, headers={"Content-Type": "application/json", **headers}
-    ) as client:
+    bodies = questions.bodies(count, "fake", stream=True, run="t")
+    headers = {"Content-Type": "application/json", **headers, "X-Session-Id": "ttft"}
+    with httpx.Client(base_url=base, timeout=60, headers=headers) as client:
         for body in bodies:
             began = time.perf_counter()
             with client.stream("POST", "/v1/chat/completions", content=body) as response:
@@ -100,28 +99,39 @@ def first_token_ms(base: str, headers: dict[str, str], count: int) -> list[float
     return out
 
 
-def recall_ms(data: Path) -> list[float]:
+def recall_ms(data: Path) -> tuple[list[float], dict[str, int]]:
+    """Recall times of the sequential first-token requests, and recall outcomes under all the load."""
     conn = sqlite3.connect(f"file:{data / 'trail.db'}?mode=ro", uri=True)
     rows = conn.execute(
-        "SELECT recall_ms FROM interactions WHERE recall_ms IS NOT NULL AND stream = 1"
-    ).fetchall()
+        "SELECT recall_ms FROM interactions WHERE session_id = 'ttft' AND recall_ms IS NOT NULL"
+    )
+    times = [r[0] for r in rows]
+    statuses = dict(
+        conn.execute(  # requested_model 'bench': the rows bench/seed.py wrote, not requests
+            "SELECT recall_status, count(*) FROM interactions WHERE requested_model != 'bench' GROUP BY 1"
+        ).fetchall()
+    )
     conn.close()
-    return [r[0] for r in rows]
+    return times, statuses
 
 
 def measure(server: Server, args: argparse.Namespace, work: Path, core: int | None) -> dict[str, Any]:
     time.sleep(2)  # settle: idle memory once startup work is done
     result: dict[str, Any] = {"ready_s": server.ready_s, "idle_rss_mb": memory_mb(server.proc.pid, "VmRSS")}
     headers = HEADERS
+
+    runs = iter("abcdefghijklmnop")
+
+    def script(mode: str) -> Path:
+        """Bodies no earlier run used, so the embedding cache never answers for recall."""
+        run = next(runs)
+        bodies = questions.bodies(4000, "fake", stream=mode == "stream", run=run)
+        return load.script(work / f"{server.name}-{run}.lua", bodies, headers, "/v1/chat/completions")
+
     for mode in ("json", "stream"):
-        lua = load.script(
-            work / f"{server.name}-{mode}.lua",
-            questions.bodies(4000, "fake", stream=mode == "stream"),
-            headers,
-            "/v1/chat/completions",
-        )
-        load.run(server.base, lua, 8, args.warmup, core)
+        load.run(server.base, script(mode), 8, args.warmup, core)
         for connections in args.connections:
+            lua = script(mode)
             before = cpu_seconds(server.proc.pid)
             outcome = load.run(server.base, lua, connections, args.duration, core)
             used = cpu_seconds(server.proc.pid) - before
@@ -238,7 +248,7 @@ def run_targets(
             finally:
                 server.stop()
             if recall:
-                targets[name]["recall_ms"] = recall_ms(data)
+                targets[name]["recall_ms"], targets[name]["recall_statuses"] = recall_ms(data)
             if lessons:
                 targets[name]["lessons"] = lessons
             shutil.rmtree(data, ignore_errors=True)

@@ -1,7 +1,8 @@
 """Questions for the load benchmark: lessons a user taught, their paraphrases, unrelated asks.
 
-Every request body is distinct (a varying order number), so the embedding cache does not hide
-the cost of recall: each request is embedded and searched.
+Every request body is distinct (a short tag such as `#q3417`, a few tokens), so the embedding
+cache does not hide the cost of recall: each request is embedded and searched. The questions are
+10 to 16 tokens, as chat questions typically are; embedding cost grows with length.
 """
 
 from __future__ import annotations
@@ -44,13 +45,14 @@ UNRELATED = [
 ]
 
 
-def bodies(count: int, model: str, stream: bool) -> list[bytes]:
+def bodies(count: int, model: str, stream: bool, run: str) -> list[bytes]:
+    """`count` distinct request bodies; `run` makes them distinct from every other run's too."""
     out = []
     for i in range(count):
         if i % 2 == 0:
-            text = f"{PARAPHRASES[(i // 2) % len(PARAPHRASES)]}? (order {i})"
+            text = f"{PARAPHRASES[(i // 2) % len(PARAPHRASES)]}? #{run}{i}"
         else:
-            text = f"{UNRELATED[(i // 2) % len(UNRELATED)]} (ticket {i})"
+            text = f"{UNRELATED[(i // 2) % len(UNRELATED)]} #{run}{i}"
         body = {"model": model, "messages": [{"role": "user", "content": text}], "max_tokens": 64}
         if stream:
             body["stream"] = True

@@ -72,13 +72,19 @@ def _targets_check(results: dict[str, Any]) -> list[str]:
         check("recall on, 100k: CPU per JSON request", on["json_c8"]["cpu_ms_per_request"], 5, "ms")
         if lite:
             for mode in ("json", "stream"):
-                ratio = on[f"{mode}_c{top}"]["rps"] / lite[f"{mode}_c{top}"]["rps"]
-                check(
-                    f"recall on, 100k: req/s vs LiteLLM proxy ({mode}, c={top})", ratio, 3, "x", higher=True
-                )
+                for c in results["settings"]["connections"]:  # at high c, recall times out and is skipped
+                    ratio = on[f"{mode}_c{c}"]["rps"] / lite[f"{mode}_c{c}"]["rps"]
+                    check(
+                        f"recall on, 100k: req/s vs LiteLLM proxy ({mode}, c={c})", ratio, 3, "x", higher=True
+                    )
         added = statistics.median(on["ttft_ms"]) - statistics.median(t["direct"]["ttft_ms"])
         budget = statistics.median(on["recall_ms"]) + 1
-        check("recall on, 100k: added time to first token", added, budget, "ms (recall p50 + 1)")
+        lines.append(
+            _row(
+                ["recall on, 100k: added time to first token", f"{added:.2f} ms",
+                 f"<= recall p50 + 1 = {budget:.2f} ms", "yes" if added <= budget else "**no**"]
+            )
+        )  # fmt: skip
     big = results["recall"].get("1000000")
     if big:
         check("recall alone at 1M lessons, p99", big["recall_ms"]["p99"], 10, "ms")
@@ -154,9 +160,10 @@ def render(results: dict[str, Any]) -> str:
                 "TTFT p50 ms",
                 "added TTFT ms",
                 "recall p50 ms",
+                "recall outcomes, whole run",
             ]
         ),
-        _row(["---"] * 7),
+        _row(["---"] * 8),
     ]
     direct_ttft = statistics.median(t["direct"]["ttft_ms"])
     for name, data in t.items():
@@ -168,6 +175,7 @@ def render(results: dict[str, Any]) -> str:
                     name, "-" if name == "direct" else f"{data['ready_s']:.2f}", f"{data['idle_rss_mb']:.0f}",
                     f"{data['peak_rss_mb']:.0f}", f"{ttft:.2f}",
                     "-" if name == "direct" else f"{ttft - direct_ttft:+.2f}", recall,
+                    ", ".join(f"{k} {v}" for k, v in sorted(data.get("recall_statuses", {}).items())) or "-",
                 ]
             )
         )  # fmt: skip

@@ -28,7 +28,8 @@ class OnnxSentenceModel:
         self._inputs = {i.name for i in self._session.get_inputs()}
         self._tokenizer = Tokenizer.from_file(str(directory / "tokenizer.json"))
         self._tokenizer.no_padding()  # one query at a time: no padding to a fixed length
-        self._tokenizer.enable_truncation(MAX_TOKENS)
+        if self._tokenizer.truncation is None:  # keep the model's own limit (128 for MiniLM)
+            self._tokenizer.enable_truncation(MAX_TOKENS)
 
     def embed(self, text: str) -> list[float]:
         encoded = self._tokenizer.encode(text)
