@@ -169,6 +169,9 @@ def write_report(results: dict[str, Any], out: Path) -> None:
     if harmed:
         lines += ["", "Unrelated answers harmed with injection on:", ""]
         lines += [f"- {a['question']}: {a['before'][:80]!r} -> {a['after'][:80]!r}" for a in harmed]
+    notes = out / "learning-notes.md"
+    if notes.exists():
+        lines += ["", notes.read_text().strip()]
     (out / "learning.md").write_text("\n".join(lines) + "\n")
 
 
