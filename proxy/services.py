@@ -46,7 +46,6 @@ class Services:
     index: LessonIndex
     policies: PolicyStore
     router: Router
-    adapters: Adapters
     regenerate: RegenerateDetector
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     periodic: list[asyncio.Task[Any]] = field(default_factory=list)
@@ -102,7 +101,6 @@ async def open_services(
         index=index,
         policies=policies,
         router=Router(settings.model_list, adapters, settings.upstream),
-        adapters=adapters,
         regenerate=RegenerateDetector(settings.feedback.regenerate_window_s),
     )
     try:

@@ -259,11 +259,8 @@ def index_optimize(config: ConfigOption = None, data_dir: DataDirOption = None) 
     if settings.vector_store.url:
         typer.echo("a Qdrant server optimizes its own collections; nothing to do")
         return
-    if not (settings.vector_path / "edge_config.json").exists():
-        typer.secho(f"error: no vector index at {settings.vector_path}", fg="red", err=True)
-        raise typer.Exit(1)
     try:
-        index = EdgeIndex(settings.vector_path, dims=0)
+        index = EdgeIndex(settings.vector_path)
     except RuntimeError as exc:
         typer.secho(f"error: {exc}", fg="red", err=True)
         raise typer.Exit(1) from None

@@ -159,11 +159,10 @@ async def _complete(svc: Services, turn: Turn, upstream_body: dict[str, Any]) ->
         return _failure(svc, turn, exc)
     back = time.perf_counter()
     data = answer.data
-    if answer.raw is not None:
-        content = _with_our_id(answer.raw, data.get("id"), orjson.dumps(turn.id))
-        data["id"] = turn.id
+    upstream_id, data["id"] = data.get("id"), turn.id
+    if answer.raw is not None:  # relayed: the provider's bytes, only the id swapped
+        content = _with_our_id(answer.raw, upstream_id, orjson.dumps(turn.id))
     else:
-        data["id"] = turn.id
         content = orjson.dumps(data)
     choices = data.get("choices") or [{}]
     message = choices[0].get("message") or {}

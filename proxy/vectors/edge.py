@@ -11,7 +11,8 @@ from proxy.vectors import FILTER_FIELDS, Hit, Point
 
 
 class EdgeIndex:
-    def __init__(self, path: Path, dims: int) -> None:
+    def __init__(self, path: Path, dims: int | None = None) -> None:
+        """Open the index at `path`, or create it (that needs `dims`)."""
         self.path = path
         if (path / "edge_config.json").exists():
             try:
@@ -22,6 +23,8 @@ class EdgeIndex:
                     "process using this data_dir?"
                 ) from exc
         else:
+            if dims is None:
+                raise RuntimeError(f"no vector index at {path}")
             path.mkdir(parents=True, exist_ok=True)
             config = qe.EdgeConfig(vectors=qe.EdgeVectorParams(size=dims, distance=qe.Distance.Cosine))
             self.shard = qe.EdgeShard.create(str(path), config)
