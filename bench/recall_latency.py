@@ -14,10 +14,10 @@ from typing import Any
 from bench.questions import LESSONS, PARAPHRASES, UNRELATED
 from bench.seed import seed
 from policies import RecallConfig
+from proxy.chat.recall import recall
+from proxy.chat.request import Identity
 from proxy.embeddings import FastEmbedder
-from proxy.identity import Identity
-from proxy.lesson_index import LessonIndex
-from proxy.recall import recall
+from proxy.learning.index import LessonIndex
 from proxy.settings import EmbeddingSettings
 from proxy.vectors.edge import EdgeIndex
 

@@ -7,7 +7,6 @@ finds and injects them as it would in production.
 
 from __future__ import annotations
 
-import sqlite3
 import subprocess
 import sys
 import time
@@ -16,10 +15,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-import orjson
 
 from proxy.records import Lesson
-from proxy.storage.db import connect
+from proxy.storage import rows
+from proxy.storage.db import Connection, connect, transaction
 from proxy.vectors import Point
 from proxy.vectors.edge import EdgeIndex
 
@@ -27,36 +26,22 @@ DIMS = 384
 BATCH = 5000
 
 
-def _rows(lesson: Lesson, vector: bytes) -> tuple[tuple[object, ...], tuple[object, ...]]:
-    interaction = (
-        lesson.interaction_id, lesson.created_at, lesson.app, "bench", "control", 0, "{}", "[]", "[]",
-        "disabled", lesson.question, lesson.bad_answer, 0.0, 0.0, "ok",
-    )  # fmt: skip
-    row = (
-        lesson.id, lesson.created_at, lesson.updated_at, lesson.status, lesson.app, lesson.tenant,
-        lesson.user_id, lesson.interaction_id, "[]", lesson.question, lesson.bad_answer,
-        orjson.dumps(lesson.categories).decode(), lesson.comment, lesson.correction, lesson.policy,
-        1, 1, vector, "bench",
-    )  # fmt: skip
-    return interaction, row
+def _rows(lesson: Lesson, vector: bytes) -> tuple[dict[str, object], dict[str, object]]:
+    interaction = {
+        "id": lesson.interaction_id, "created_at": lesson.created_at, "app": lesson.app,
+        "requested_model": "bench", "arm": "control", "stream": 0, "request_json": "{}",
+        "sent_messages_json": "[]", "injected_json": "[]", "recall_status": "disabled",
+        "question": lesson.question, "response_text": lesson.bad_answer, "latency_ms": 0.0,
+        "overhead_ms": 0.0, "status": "ok",
+    }  # fmt: skip
+    return interaction, rows.to_row(lesson, indexed_version=lesson.version, embedding=vector, embedding_model="bench")
 
 
-def _insert(conn: sqlite3.Connection, batch: Sequence[tuple[Lesson, bytes]]) -> None:
+def _insert(conn: Connection, batch: Sequence[tuple[Lesson, bytes]]) -> None:
     pairs = [_rows(lesson, vector) for lesson, vector in batch]
-    conn.execute("BEGIN")
-    conn.executemany(
-        "INSERT INTO interactions (id, created_at, app, requested_model, arm, stream, request_json, "
-        "sent_messages_json, injected_json, recall_status, question, response_text, latency_ms, "
-        "overhead_ms, status) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-        [p[0] for p in pairs],
-    )
-    conn.executemany(
-        "INSERT INTO lessons (id, created_at, updated_at, status, app, tenant, user_id, interaction_id, "
-        "feedback_ids_json, question, bad_answer, categories_json, comment, correction, policy, version, "
-        "indexed_version, embedding, embedding_model) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-        [p[1] for p in pairs],
-    )
-    conn.execute("COMMIT")
+    with transaction(conn):
+        conn.executemany(rows.insert("interactions", pairs[0][0]), [p[0] for p in pairs])
+        conn.executemany(rows.insert("lessons", pairs[0][1]), [p[1] for p in pairs])
 
 
 def lesson(i: int, app: str, question: str, correction: str) -> Lesson:

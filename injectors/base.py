@@ -14,7 +14,7 @@ Message = dict[str, Any]
 
 
 @dataclass(frozen=True)
-class Lesson:
+class RecalledLesson:
     """A recalled past failure, as injectors see it."""
 
     id: str
@@ -49,7 +49,7 @@ class Injector(ABC, Generic[P]):
     """A named prompt rewriter with its own validated parameters.
 
     Subclasses set ``name`` and ``Params`` and implement :meth:`inject`. The docstring of a
-    subclass is its user documentation (``loopwise policy check --list-injectors`` prints it).
+    subclass is its user documentation (``loopwise policy injectors`` prints it).
     """
 
     name: ClassVar[str]
@@ -59,5 +59,7 @@ class Injector(ABC, Generic[P]):
         self.params = params
 
     @abstractmethod
-    def inject(self, messages: Sequence[Message], lessons: Sequence[Lesson], budget_tokens: int) -> Injection:
+    def inject(
+        self, messages: Sequence[Message], lessons: Sequence[RecalledLesson], budget_tokens: int
+    ) -> Injection:
         """Return new messages; never mutate ``messages``; add at most ``budget_tokens``."""

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from pydantic import Field
 
-from injectors.base import Injection, Injector, InjectorParams, Lesson, Message
+from injectors.base import Injection, Injector, InjectorParams, Message, RecalledLesson
 from injectors.text import clip, estimate_tokens, frame, noted, quote
 
 PREAMBLE = (
@@ -37,7 +37,9 @@ class CorrectionsInjector(Injector[CorrectionsParams]):
     name = "corrections"
     Params = CorrectionsParams
 
-    def inject(self, messages: Sequence[Message], lessons: Sequence[Lesson], budget_tokens: int) -> Injection:
+    def inject(
+        self, messages: Sequence[Message], lessons: Sequence[RecalledLesson], budget_tokens: int
+    ) -> Injection:
         entries: list[str] = []
         used: list[str] = []
         for lesson in lessons:
@@ -52,7 +54,7 @@ class CorrectionsInjector(Injector[CorrectionsParams]):
             used.append(lesson.id)
         return noted(messages, self._note(entries) if entries else None, used)
 
-    def _entry(self, number: int, lesson: Lesson) -> str:
+    def _entry(self, number: int, lesson: RecalledLesson) -> str:
         limit = self.params.max_chars
         lines = [f"{number}. Earlier request: {quote(clip(lesson.question, limit))}"]
         problems = ", ".join(lesson.categories)

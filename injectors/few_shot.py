@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from pydantic import Field
 
-from injectors.base import Injection, Injector, InjectorParams, Lesson, Message
+from injectors.base import Injection, Injector, InjectorParams, Message, RecalledLesson
 from injectors.text import clip, estimate_tokens, frame
 
 PREAMBLE = (
@@ -28,7 +28,9 @@ class FewShotInjector(Injector[FewShotParams]):
     name = "few_shot"
     Params = FewShotParams
 
-    def inject(self, messages: Sequence[Message], lessons: Sequence[Lesson], budget_tokens: int) -> Injection:
+    def inject(
+        self, messages: Sequence[Message], lessons: Sequence[RecalledLesson], budget_tokens: int
+    ) -> Injection:
         header = frame("few_shot", PREAMBLE, "")
         spent = estimate_tokens(header)
         pairs: list[Message] = []

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from pydantic import Field
 
-from injectors.base import Injection, Injector, InjectorParams, Lesson, Message
+from injectors.base import Injection, Injector, InjectorParams, Message, RecalledLesson
 from injectors.text import estimate_tokens, frame, noted
 
 DEFAULT_GUIDANCE: dict[str, str] = {
@@ -44,7 +44,9 @@ class GuidanceInjector(Injector[GuidanceParams]):
     name = "guidance"
     Params = GuidanceParams
 
-    def inject(self, messages: Sequence[Message], lessons: Sequence[Lesson], budget_tokens: int) -> Injection:
+    def inject(
+        self, messages: Sequence[Message], lessons: Sequence[RecalledLesson], budget_tokens: int
+    ) -> Injection:
         texts = {**DEFAULT_GUIDANCE, **self.params.texts}
         lines: list[str] = []
         used: list[str] = []

@@ -1,13 +1,16 @@
-"""Name -> injector class, loaded from the `loopwise.injectors` entry-point group.
+"""Name -> injector class: the built-ins by import path, third-party injectors from the
+`loopwise.injectors` entry-point group.
 
-Built-in injectors are registered through the same entry points as third-party ones (see
-pyproject.toml), so a plugin is a first-class citizen: `pip install` it and name it in a policy.
+Built-ins are listed here (as simonw/llm and datasette list their default plugins), so a source
+checkout works without an editable install; a plugin is still a first-class citizen: `pip
+install` it and name it in a policy. A plugin may not take a built-in's name.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from importlib import import_module
 from importlib.metadata import entry_points
 from typing import Any
 
@@ -16,6 +19,12 @@ from pydantic import ValidationError
 from injectors.base import Injector, InjectorParams
 
 GROUP = "loopwise.injectors"
+BUILT_IN = (
+    "injectors.guidance:GuidanceInjector",
+    "injectors.corrections:CorrectionsInjector",
+    "injectors.few_shot:FewShotInjector",
+    "injectors.static:StaticInjector",
+)
 
 
 class UnknownInjectorError(KeyError):
@@ -51,19 +60,32 @@ class InjectorRegistry(Mapping[str, type[Injector[Any]]]):
         return cls(validated)
 
 
+def _checked(cls: object, origin: str) -> type[Injector[Any]]:
+    if not (isinstance(cls, type) and issubclass(cls, Injector)):
+        raise TypeError(f"{origin} is not an Injector")
+    return cls
+
+
+def _import(path: str) -> type[Injector[Any]]:
+    module, _, name = path.partition(":")
+    return _checked(getattr(import_module(module), name), path)
+
+
 def load_registry() -> InjectorRegistry:
-    """Every injector registered under the entry-point group, built-ins included."""
+    """The built-in injectors, then every one registered under the entry-point group."""
     classes: dict[str, type[Injector[Any]]] = {}
+    for path in BUILT_IN:
+        cls = _import(path)
+        classes[cls.name] = cls
     for point in entry_points(group=GROUP):
-        cls = point.load()
-        if not (isinstance(cls, type) and issubclass(cls, Injector)):
-            raise TypeError(f"entry point {point.name!r} ({point.value}) is not an Injector")
-        classes[point.name] = cls
-    if not classes:
-        raise RuntimeError(
-            "no injectors registered: install the package (pip install -e .) so its "
-            f"{GROUP!r} entry points exist"
-        )
+        if point.value in BUILT_IN:
+            continue  # an older install of Loopwise registered its built-ins this way
+        if point.name in classes:
+            raise TypeError(
+                f"entry point {point.name!r} ({point.value}) takes the name of a built-in injector; "
+                "rename it"
+            )
+        classes[point.name] = _checked(point.load(), f"entry point {point.name!r} ({point.value})")
     return InjectorRegistry(classes)
 
 

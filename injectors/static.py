@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from injectors.base import Injection, Injector, InjectorParams, Lesson, Message
+from injectors.base import Injection, Injector, InjectorParams, Message, RecalledLesson
 from injectors.text import estimate_tokens, with_system_note
 
 
@@ -25,7 +25,9 @@ class StaticInjector(Injector[StaticParams]):
     name = "static"
     Params = StaticParams
 
-    def inject(self, messages: Sequence[Message], lessons: Sequence[Lesson], budget_tokens: int) -> Injection:
+    def inject(
+        self, messages: Sequence[Message], lessons: Sequence[RecalledLesson], budget_tokens: int
+    ) -> Injection:
         tokens = estimate_tokens(self.params.text)
         if tokens > budget_tokens:
             return Injection(messages=list(messages), notes=("static text over budget",))

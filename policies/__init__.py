@@ -1,8 +1,8 @@
 """Policies: operator-edited YAML that says how each request is recalled, injected and learned from."""
 
 from policies.loader import PolicyError, load_policies, shipped_policies_dir
-from policies.matcher import MatchContext, PolicySet
-from policies.schema import LearnConfig, Policy, RecallConfig
+from policies.matcher import MatchContext, Policy, PolicySet
+from policies.schema import LearnConfig, PolicySpec, RecallConfig, RetireConfig
 from policies.store import PolicyStore
 
 __all__ = [
@@ -11,8 +11,10 @@ __all__ = [
     "Policy",
     "PolicyError",
     "PolicySet",
+    "PolicySpec",
     "PolicyStore",
     "RecallConfig",
+    "RetireConfig",
     "load_policies",
     "shipped_policies_dir",
 ]

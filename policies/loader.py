@@ -10,7 +10,7 @@ import yaml
 from pydantic import ValidationError
 
 from injectors import InjectorRegistry, UnknownInjectorError
-from policies.matcher import CompiledPolicy, PolicySet
+from policies.matcher import Policy, PolicySet
 from policies.schema import PolicyFile
 
 
@@ -59,7 +59,7 @@ def _parse(path: Path) -> PolicyFile:
         raise PolicyError(f"{path.name}: {_location(first['loc'])}: {_describe(first)}") from None
 
 
-def _compile(path: Path, parsed: PolicyFile, registry: InjectorRegistry) -> list[CompiledPolicy]:
+def _compile(path: Path, parsed: PolicyFile, registry: InjectorRegistry) -> list[Policy]:
     out = []
     for i, policy in enumerate(parsed.policies):
         injectors = []
@@ -74,13 +74,13 @@ def _compile(path: Path, parsed: PolicyFile, registry: InjectorRegistry) -> list
                 raise PolicyError(
                     f"{where}.{spec.name}.{_location(first['loc'])}: {_describe(first)}"
                 ) from None
-        out.append(CompiledPolicy(policy, tuple(injectors), path.name))
+        out.append(Policy(policy, tuple(injectors), path.name))
     return out
 
 
 def load_policies(directory: Path, registry: InjectorRegistry) -> PolicySet:
     """All policies in ``directory``, files in name order, policies in file order."""
-    compiled: list[CompiledPolicy] = []
+    compiled: list[Policy] = []
     digest = hashlib.sha256()
     names: dict[str, str] = {}
     for path in _policy_files(directory):

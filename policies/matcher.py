@@ -8,7 +8,7 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 from injectors import Injector
-from policies.schema import Match, Policy
+from policies.schema import Match, PolicySpec
 
 
 @dataclass(frozen=True)
@@ -35,25 +35,25 @@ def matches(match: Match, ctx: MatchContext) -> bool:
 
 
 @dataclass(frozen=True)
-class CompiledPolicy:
-    """A policy with its injectors instantiated once, at load."""
+class Policy:
+    """A loaded policy: what its YAML says (`spec`) and its injectors, built once at load."""
 
-    policy: Policy
+    spec: PolicySpec
     injectors: tuple[Injector[Any], ...]
     source: str
 
     @property
     def name(self) -> str:
-        return self.policy.name
+        return self.spec.name
 
 
 @dataclass(frozen=True)
 class PolicySet:
-    policies: tuple[CompiledPolicy, ...]
+    policies: tuple[Policy, ...]
     version: str
 
-    def select(self, ctx: MatchContext) -> CompiledPolicy | None:
-        return next((p for p in self.policies if matches(p.policy.match, ctx)), None)
+    def select(self, ctx: MatchContext) -> Policy | None:
+        return next((p for p in self.policies if matches(p.spec.match, ctx)), None)
 
-    def by_name(self, name: str) -> CompiledPolicy | None:
+    def by_name(self, name: str) -> Policy | None:
         return next((p for p in self.policies if p.name == name), None)

@@ -70,7 +70,9 @@ class InjectorSpec(_Strict):
     params: dict[str, Any] = Field(default_factory=dict)
 
 
-class Policy(_Strict):
+class PolicySpec(_Strict):
+    """One policy as its YAML says it; `policies.matcher.Policy` is the loaded form."""
+
     name: str = Field(min_length=1)
     description: str = ""
     match: Match = Match()
@@ -101,4 +103,4 @@ class Policy(_Strict):
 
 
 class PolicyFile(_Strict):
-    policies: tuple[Policy, ...] = Field(min_length=1)
+    policies: tuple[PolicySpec, ...] = Field(min_length=1)

@@ -10,8 +10,8 @@ from starlette.applications import Starlette
 from starlette.routing import Route
 
 from proxy.embeddings import Embedder
-from proxy.errors import EXCEPTION_HANDLERS
-from proxy.routes import chat, explain, feedback, health, lessons, report, trail
+from proxy.http import chat, health, learning, trail
+from proxy.http.errors import EXCEPTION_HANDLERS
 from proxy.services import open_services
 from proxy.settings import Settings
 from proxy.vectors import VectorIndex
@@ -19,16 +19,16 @@ from proxy.vectors import VectorIndex
 ROUTES = [
     Route("/v1/chat/completions", chat.chat_completions, methods=["POST"]),
     Route("/chat/completions", chat.chat_completions, methods=["POST"]),
+    Route("/v1/explain", chat.post_explain, methods=["POST"]),
     Route("/v1/models", health.list_models, methods=["GET"]),
-    Route("/v1/feedback", feedback.post_feedback, methods=["POST"]),
-    Route("/v1/explain", explain.post_explain, methods=["POST"]),
+    Route("/v1/feedback", learning.post_feedback, methods=["POST"]),
+    Route("/v1/lessons", learning.list_lessons, methods=["GET"]),
+    Route("/v1/lessons/{lesson_id}", learning.get_lesson, methods=["GET"]),
+    Route("/v1/lessons/{lesson_id}/{action}", learning.review_lesson, methods=["POST"]),
+    Route("/v1/report", learning.get_report, methods=["GET"]),
     Route("/v1/sessions", trail.list_sessions, methods=["GET"]),
     Route("/v1/sessions/{session_id:path}", trail.get_session, methods=["GET"]),
     Route("/v1/interactions/{interaction_id}", trail.get_interaction, methods=["GET"]),
-    Route("/v1/lessons", lessons.list_lessons, methods=["GET"]),
-    Route("/v1/lessons/{lesson_id}", lessons.get_lesson, methods=["GET"]),
-    Route("/v1/lessons/{lesson_id}/{action}", lessons.review_lesson, methods=["POST"]),
-    Route("/v1/report", report.get_report, methods=["GET"]),
     Route("/healthz", health.healthz, methods=["GET"]),
     Route("/readyz", health.readyz, methods=["GET"]),
 ]

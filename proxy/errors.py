@@ -1,17 +1,15 @@
-"""Every error body is built here, in OpenAI's shape: {"error": {message, type, param, code}}."""
+"""One exception hierarchy for every error a client may see, and one map from status to type.
+
+`ApiError` carries what the OpenAI error shape needs; `UpstreamError` is the kind raised for a
+provider's failure (it knows whether a retry may help). Both become responses at one boundary,
+`proxy.http.errors`; after a stream has started, the same body goes out as a final SSE event.
+"""
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
-import orjson
 from pydantic import ValidationError
-from starlette.exceptions import HTTPException
-from starlette.requests import Request
-from starlette.responses import Response
-
-log = logging.getLogger("loopwise")
 
 STATUS_TYPES = {
     400: "invalid_request_error",
@@ -19,6 +17,7 @@ STATUS_TYPES = {
     403: "permission_error",
     404: "not_found_error",
     405: "invalid_request_error",
+    408: "timeout_error",
     409: "conflict_error",
     413: "invalid_request_error",
     422: "invalid_request_error",
@@ -30,8 +29,21 @@ STATUS_TYPES = {
 }
 
 
+def error_type(status: int, *, upstream: bool = False) -> str:
+    """The OpenAI `type` for a status; a provider's own server error is an `upstream_error`."""
+    if upstream and status >= 500 and status != 504:
+        return "upstream_error"
+    return STATUS_TYPES.get(status) or ("invalid_request_error" if status < 500 else "api_error")
+
+
+def error_body(message: str, type: str, param: str | None = None, code: str | None = None) -> dict[str, Any]:
+    return {"error": {"message": message, "type": type, "param": param, "code": code}}
+
+
 class ApiError(Exception):
     """An error a client should see, with its HTTP status."""
+
+    upstream = False
 
     def __init__(
         self,
@@ -41,11 +53,13 @@ class ApiError(Exception):
         type: str | None = None,
         param: str | None = None,
         code: str | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
+        self.headers = dict(headers or {})  # sent with the error response
         self.status = status
         self.message = message
-        self.type = type or STATUS_TYPES.get(status, "api_error")
+        self.type = type or error_type(status, upstream=self.upstream)
         self.param = param
         self.code = code
 
@@ -53,17 +67,14 @@ class ApiError(Exception):
         return error_body(self.message, self.type, self.param, self.code)
 
 
-def error_body(message: str, type: str, param: str | None = None, code: str | None = None) -> dict[str, Any]:
-    return {"error": {"message": message, "type": type, "param": param, "code": code}}
+class UpstreamError(ApiError):
+    """A provider failure, with the status a client should see and whether a retry may help."""
 
+    upstream = True
 
-def error_response(error: ApiError, headers: dict[str, str] | None = None) -> Response:
-    return Response(
-        orjson.dumps(error.body()),
-        status_code=error.status,
-        media_type="application/json",
-        headers=headers,
-    )
+    @property
+    def retryable(self) -> bool:
+        return self.status in (408, 409, 429) or self.status >= 500
 
 
 def from_validation(exc: ValidationError, *, prefix: str = "") -> ApiError:
@@ -76,31 +87,3 @@ def from_validation(exc: ValidationError, *, prefix: str = "") -> ApiError:
     return ApiError(
         400, f"{param}: {message}" if param else message, param=param or None, code=str(first["type"])
     )
-
-
-async def handle_api_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, ApiError)
-    return error_response(exc)
-
-
-async def handle_http_exception(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, HTTPException)
-    if exc.status_code == 404:
-        message = f"no route {request.method} {request.url.path}"
-    elif exc.status_code == 405:
-        message = f"method {request.method} not allowed on {request.url.path}"
-    else:
-        message = str(exc.detail)
-    return error_response(ApiError(exc.status_code, message))
-
-
-async def handle_unexpected(request: Request, exc: Exception) -> Response:
-    log.exception("unhandled error on %s %s", request.method, request.url.path)
-    return error_response(ApiError(500, "internal error; the proxy log has the details"))
-
-
-EXCEPTION_HANDLERS = {
-    ApiError: handle_api_error,
-    HTTPException: handle_http_exception,
-    Exception: handle_unexpected,
-}

@@ -1,7 +1,9 @@
-"""What the trail stores: interactions, feedback and lessons (frozen; built at the edges)."""
+"""What the trail stores: interactions, feedback and lessons (frozen; built at the edges), and
+their identifiers. The interaction id is the response `id` clients send back with feedback."""
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -71,6 +73,7 @@ class Feedback:
     signal: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
     lesson_id: str | None = None
+    negative: bool | None = None  # the verdict the effect counters used, fixed when recorded
 
     @property
     def normalised_score(self) -> float | None:
@@ -122,3 +125,16 @@ class Lesson:
             "comment": self.comment,
             "correction": self.correction,
         }
+
+
+def interaction_id() -> str:
+    return f"chatcmpl-{uuid.uuid4().hex}"
+
+
+def feedback_id() -> str:
+    return f"fb-{uuid.uuid4().hex}"
+
+
+def lesson_id() -> str:
+    """A UUID string: the vector index uses it as the point id."""
+    return str(uuid.uuid4())

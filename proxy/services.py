@@ -4,26 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
-from collections.abc import AsyncIterator, Callable, Coroutine
+import time
+from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
 from injectors import load_registry
 from policies import PolicyStore, shipped_policies_dir
+from proxy.chat.signals import RegenerateDetector
 from proxy.embeddings import Embedder, FastEmbedder
-from proxy.implicit import RegenerateDetector
-from proxy.lesson_index import LessonIndex
-from proxy.retire import retire_unhelpful
+from proxy.jobs import default_jobs, run_jobs
+from proxy.learning.feedback import record_feedback
+from proxy.learning.index import LessonIndex
+from proxy.records import Feedback, feedback_id
 from proxy.settings import Settings
 from proxy.storage import TrailDB
-from proxy.upstream import Router
-from proxy.upstream.adapters import Adapters
+from proxy.upstream import Adapters, Router
 from proxy.vectors import VectorIndex
-
-log = logging.getLogger("loopwise")
-TICK_S = 1.0
-RETIRE_EVERY_S = 30.0
 
 
 def open_vector_index(settings: Settings, dims: int) -> VectorIndex:
@@ -48,7 +45,6 @@ class Services:
     router: Router
     regenerate: RegenerateDetector
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
-    periodic: list[asyncio.Task[Any]] = field(default_factory=list)
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         """Run background work, keeping a reference so it is not collected mid-flight."""
@@ -56,20 +52,10 @@ class Services:
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
-    async def _every(self, seconds: float, fn: Callable[[], Coroutine[Any, Any, Any]]) -> None:
-        while True:
-            await asyncio.sleep(seconds)
-            try:
-                await fn()
-            except Exception:
-                log.exception("background task failed")
-
-    async def _reload_policies(self) -> None:
-        self.policies.reload_if_changed()
-
-    async def _retire(self) -> None:
-        current = self.policies.current
-        await self.db.run(lambda repo: retire_unhelpful(repo, current))
+    def signal(self, interaction: str, signal: str) -> None:
+        """Implicit feedback the proxy saw itself, recorded in the background."""
+        feedback = Feedback(feedback_id(), interaction, time.time(), source="implicit", signal=signal)
+        self.spawn(record_feedback(feedback, self.db, self.policies.current, self.index))
 
 
 @contextlib.asynccontextmanager
@@ -107,20 +93,15 @@ async def open_services(
         await index.reconcile(db)
     except Exception as exc:  # noqa: BLE001 - serve anyway; the periodic sync retries
         index.sync_error = f"{type(exc).__name__}: {exc}"
-    if background:
-        services.periodic = [
-            asyncio.create_task(services._every(TICK_S, services._reload_policies)),
-            asyncio.create_task(services._every(TICK_S, lambda: index.sync_quietly(db))),
-            asyncio.create_task(services._every(RETIRE_EVERY_S, services._retire)),
-        ]
+    jobs = run_jobs(default_jobs(policies, db, index)) if background else []
     try:
         yield services
     finally:
-        for task in services.periodic:
+        for task in jobs:
             task.cancel()
         if services.tasks:  # implicit feedback in flight: let it commit
             await asyncio.wait(list(services.tasks), timeout=10)
-        await asyncio.gather(*services.periodic, return_exceptions=True)
+        await asyncio.gather(*jobs, return_exceptions=True)
         await adapters.aclose()
         await db.close()
         index.close()

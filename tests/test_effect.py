@@ -11,7 +11,8 @@ import yaml
 from typer.testing import CliRunner
 
 from proxy.cli.main import app as cli
-from proxy.effect import compare
+from proxy.jobs import AutoRetire, IndexSync
+from proxy.learning.effect import compare
 from tests.fakes import FakeProvider
 from tests.helpers import ask, assert_error_shape, feedback
 
@@ -133,11 +134,12 @@ async def test_lessons_that_keep_failing_are_retired_automatically(
         await feedback(client, answer.json()["id"], rating=-1)
     report = (await client.get("/v1/report")).json()
     assert [c["id"] for c in report["retire_candidates"]] == [lesson]
-    await start.services(client)._retire()
+    svc = start.services(client)
+    await AutoRetire(svc.db, svc.policies).run()
     found = await lesson_row(client, lesson)
     assert found["status"] == "retired" and found["review_note"].startswith("auto-retired: 2 of 2")
     assert found["reviewed_at"] is None  # no person decided this
-    await start.services(client).index.sync(start.services(client).db)
+    await IndexSync(svc.index, svc.db).run()
     answer = await ask(client, PARAPHRASE, session="after")
     assert answer.headers["x-loopwise-lessons"] == "" and CORRECTION not in provider.last_text()
 

@@ -18,7 +18,6 @@ PARAPHRASE = "tell me the refund window at acme please"
 
 async def counts(start, client) -> dict[str, int]:
     svc = start.services(client)
-    await svc.db.flush()
     result: dict[str, int] = await svc.db.run(lambda repo: repo.counts())
     return result
 
@@ -162,3 +161,31 @@ async def test_feedback_after_injection_counts_on_the_lesson(make_settings, star
     await feedback(client, again, rating=-1)
     found = (await client.get(f"/v1/lessons/{lesson}")).json()
     assert (found["times_injected"], found["positive_after"], found["negative_after"]) == (2, 1, 1)
+
+
+async def test_concurrent_feedback_on_one_interaction_enriches_one_lesson(make_settings, start) -> None:
+    """A thumbs-down, corrections, ratings and the proxy's own signals racing on one answer."""
+    client = await start(make_settings())
+    answer = (await ask(client, QUESTION)).json()
+    bodies = [
+        {"rating": -1},
+        {"rating": 1},
+        {"categories": ["factually_incorrect"]},
+        {"correction": "The refund window is 45 days.", "comment": "changed this year"},
+        {"signal": "regenerate", "source": "implicit"},
+        {"score": 0.1},
+        {"signal": "copy", "source": "implicit"},
+    ]
+    posts = [feedback(client, answer["id"], **bodies[n % len(bodies)]) for n in range(20)]
+    responses = await asyncio.gather(*posts)
+    failed = [r.text for r in responses if r.status_code != 201]
+    assert not failed, failed
+    lesson_ids = {r.json()["lesson_id"] for r in responses} - {None}
+    assert len(lesson_ids) == 1
+    svc = start.services(client)
+    stored = await svc.db.run(lambda repo: repo.interaction_with_feedback(answer["id"]))
+    assert {f["id"] for f in stored["feedback"]} == {r.json()["id"] for r in responses}
+    lesson = await svc.db.run(lambda repo: repo.get_lesson(lesson_ids.pop()))
+    taught = [r.json()["id"] for r in responses if r.json()["lesson_id"]]
+    assert sorted(lesson.feedback_ids) == sorted(taught)
+    assert lesson.correction == "The refund window is 45 days."

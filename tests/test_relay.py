@@ -12,8 +12,8 @@ import orjson
 import pytest
 import respx
 
+from proxy.errors import UpstreamError
 from proxy.settings import Deployment
-from proxy.upstream import UpstreamError
 from proxy.upstream.sse import SseReader
 from tests.fakes import FakeProvider, completion, sse_body
 from tests.helpers import ask, assert_error_shape

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from policies import RecallConfig
-from proxy.recall import decisive
+from proxy.chat.recall import decisive
 from proxy.vectors import Hit
 
 SUBSET = json.loads((Path(__file__).parent / "data" / "clinc150_subset.json").read_text())

@@ -6,7 +6,8 @@ from typing import Any
 
 import httpx
 
-from proxy.explain import explain, explain_body
+from proxy.chat.pipeline import explain_body, explanation, plan
+from proxy.chat.request import identify, validate_chat
 from proxy.services import open_services
 from proxy.settings import Settings
 
@@ -32,7 +33,8 @@ async def run_explain(
     except httpx.ConnectError:
         if url is not None:
             raise
+    validate_chat(body)
+    identity = identify(headers, body)
     async with open_services(settings, background=False) as svc:
-        local = await explain(svc, body, headers)
-        local["via"] = str(settings.data_dir)
-        return local
+        planned = await plan(svc.policies.current, svc.embedder, svc.index, body, identity)
+        return {**explanation(planned, identity), "via": str(settings.data_dir)}

@@ -11,8 +11,8 @@ import typer
 
 from policies import PolicyError, PolicySet, load_policies, shipped_policies_dir
 from proxy.cli.options import ConfigOption, DataDirOption, JsonOption, repo_or_exit, settings_or_exit
-from proxy.export import ExportFormat, preference_record, sft_record
-from proxy.report import build_report
+from proxy.learning.export import ExportFormat, preference_record, sft_record
+from proxy.learning.report import build_report
 from proxy.storage.export_queries import corrections, preferences
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -10,7 +9,7 @@ import typer
 from pydantic import ValidationError
 
 from proxy.settings import Settings, load_settings
-from proxy.storage.db import connect
+from proxy.storage.db import DatabaseError, connect
 from proxy.storage.repo import TrailRepo
 
 ConfigOption = Annotated[
@@ -34,6 +33,6 @@ def settings_or_exit(config: Path | None, **overrides: Any) -> Settings:
 def repo_or_exit(settings: Settings, *, write: bool = False) -> TrailRepo:
     try:
         return TrailRepo(connect(settings.db_path, readonly=not write))
-    except (FileNotFoundError, sqlite3.Error) as exc:
+    except (FileNotFoundError, DatabaseError) as exc:
         typer.secho(f"error: {exc}", fg="red", err=True)
         raise typer.Exit(1) from None

@@ -1,15 +1,23 @@
-"""The one module that opens SQLite: WAL mode, pragmas, and migrations."""
+"""The one module that imports sqlite3: opening the trail DB (WAL mode, pragmas), migrations, and
+transactions. Everything else uses the names it exports."""
 
 from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from proxy.storage.migrations import MIGRATIONS
 
+Connection = sqlite3.Connection
+Row = sqlite3.Row
+DatabaseError = sqlite3.Error
+IntegrityError = sqlite3.IntegrityError
 
-def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
+
+def connect(path: Path, *, readonly: bool = False) -> Connection:
     """Open (and migrate) the trail DB. ``readonly`` opens an existing file for inspection."""
     if readonly:
         if not path.exists():
@@ -28,7 +36,23 @@ def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
     return conn
 
 
-def migrate(conn: sqlite3.Connection) -> list[str]:
+@contextmanager
+def transaction(conn: Connection) -> Iterator[Connection]:
+    """BEGIN IMMEDIATE (the write lock up front, so a read-decide-write cannot be raced), COMMIT
+    on success, ROLLBACK on any error. Nested use joins the transaction already open."""
+    if conn.in_transaction:
+        yield conn
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def migrate(conn: Connection) -> list[str]:
     """Apply every migration not yet recorded; returns the names applied."""
     conn.execute("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at REAL)")
     done = {row[0] for row in conn.execute("SELECT name FROM migrations")}
@@ -36,15 +60,10 @@ def migrate(conn: sqlite3.Connection) -> list[str]:
     for name, sql in MIGRATIONS:
         if name in done:
             continue
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with transaction(conn):
             for statement in sql.split(";"):
                 if statement.strip():
                     conn.execute(statement)
             conn.execute("INSERT INTO migrations VALUES (?, ?)", (name, time.time()))
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
         applied.append(name)
     return applied

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from proxy.records import Lesson
-from proxy.storage.repo import LESSON_COLUMNS, TrailRepo, _decode, lesson_from_row
+from proxy.storage.repo import TrailRepo
 
 Dimension = Literal["app", "requested_model", "policy", "arm"]
 DIMENSIONS: tuple[Dimension, ...] = ("app", "requested_model", "policy", "arm")
@@ -69,13 +68,3 @@ def arms(repo: TrailRepo, since: float) -> list[dict[str, Any]]:
         (since,),
     )
     return [dict(r) for r in rows]
-
-
-def judged_lessons(repo: TrailRepo, min_injections: int = 1) -> list[Lesson]:
-    """Active lessons injected at least `min_injections` times, most injected first."""
-    rows = repo.conn.execute(
-        f"SELECT {LESSON_COLUMNS} FROM lessons WHERE status = 'active' AND times_injected >= ? "
-        "ORDER BY times_injected DESC",
-        (min_injections,),
-    )
-    return [lesson_from_row(_decode(r)) for r in rows]

@@ -1,7 +1,8 @@
 """Async access to the trail: one DB thread, and a writer that batches interaction rows.
 
-The request path only enqueues (`record`); the writer commits batches in the background.
-Reads and feedback first `flush()`, so they see every interaction already answered.
+The request path only enqueues (`record`); the writer commits batches in the background. Every
+`run()` first waits for the rows queued before it, so a read or a feedback always sees each
+interaction already answered, and no caller has to remember to flush.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ class TrailDB:
         self._repo: TrailRepo | None = None
         self._queue: asyncio.Queue[Interaction | asyncio.Future[None]] = asyncio.Queue()
         self._writer: asyncio.Task[None] | None = None
+        self._unwritten = 0  # interactions queued and not yet committed
         self.write_errors = 0
 
     async def open(self) -> None:
@@ -38,15 +40,21 @@ class TrailDB:
         )
         self._writer = asyncio.create_task(self._write_loop(), name="loopwise-trail-writer")
 
-    async def run(self, fn: Callable[[TrailRepo], T]) -> T:
-        """Run ``fn(repo)`` on the DB thread."""
+    async def _on_thread(self, fn: Callable[[TrailRepo], T]) -> T:
         repo = self._repo
         if repo is None:
             raise RuntimeError("trail DB is not open")
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, repo)
 
+    async def run(self, fn: Callable[[TrailRepo], T]) -> T:
+        """Run ``fn(repo)`` on the DB thread, after every interaction recorded so far is written."""
+        if self._unwritten:
+            await self.flush()
+        return await self._on_thread(fn)
+
     def record(self, interaction: Interaction) -> None:
         """Queue an interaction for the writer; never waits on disk."""
+        self._unwritten += 1
         self._queue.put_nowait(interaction)
 
     async def flush(self) -> None:
@@ -66,10 +74,11 @@ class TrailDB:
             batch = [i for i in items if isinstance(i, Interaction)]
             if batch:
                 try:
-                    await self.run(partial(TrailRepo.insert_interactions, batch=batch))
+                    await self._on_thread(partial(TrailRepo.insert_interactions, batch=batch))
                 except Exception:
                     self.write_errors += 1
                     log.exception("could not write %d interactions to the trail", len(batch))
+                self._unwritten -= len(batch)
             for item in items:
                 if isinstance(item, asyncio.Future) and not item.done():
                     item.set_result(None)

@@ -1,6 +1,6 @@
 """Upstream providers: one adapter interface, two adapters, a router with retries and fallbacks."""
 
-from proxy.upstream.base import Adapter, Answer, Piece, UpstreamError
-from proxy.upstream.router import Router
+from proxy.upstream.base import Adapter, Answer, Piece
+from proxy.upstream.router import Adapters, Opened, Router
 
-__all__ = ["Adapter", "Answer", "Piece", "Router", "UpstreamError"]
+__all__ = ["Adapter", "Adapters", "Answer", "Opened", "Piece", "Router"]

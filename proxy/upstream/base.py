@@ -1,4 +1,5 @@
-"""The adapter interface every upstream implements: the litellm adapter and the byte relay."""
+"""The adapter interface every upstream implements (the litellm adapter and the byte relay), and
+how a provider's error answer becomes an `UpstreamError`."""
 
 from __future__ import annotations
 
@@ -6,26 +7,12 @@ from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import orjson
+
+from proxy.errors import UpstreamError
 from proxy.settings import Deployment
 
 Json = dict[str, Any]
-
-
-class UpstreamError(Exception):
-    """A provider failure, with the status a client should see and whether a retry may help."""
-
-    def __init__(
-        self, status: int, message: str, *, type: str = "upstream_error", code: str | None = None
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.type = type
-        self.code = code
-
-    @property
-    def retryable(self) -> bool:
-        return self.status in (408, 409, 429) or self.status >= 500
 
 
 @dataclass(slots=True)
@@ -57,3 +44,17 @@ class Adapter(Protocol):
 
     async def aclose(self) -> None:
         """Release connections."""
+
+
+def from_status(status: int, body: bytes) -> UpstreamError:
+    """A provider's error answer: its own message and code when it sent OpenAI's error shape."""
+    message, code = body.decode("utf-8", "replace").strip()[:2000], None
+    try:
+        parsed = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        parsed = None
+    if isinstance(parsed, dict) and isinstance(parsed.get("error"), dict):
+        error = parsed["error"]
+        message = str(error.get("message") or message)
+        code = str(error["code"]) if error.get("code") is not None else None
+    return UpstreamError(status, message or f"provider answered HTTP {status}", code=code)

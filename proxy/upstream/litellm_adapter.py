@@ -14,9 +14,9 @@ from collections.abc import AsyncGenerator
 from types import ModuleType
 from typing import Any
 
+from proxy.errors import UpstreamError
 from proxy.settings import Deployment
-from proxy.upstream.base import Answer, Json, Piece, UpstreamError
-from proxy.upstream.errors import error_type
+from proxy.upstream.base import Answer, Json, Piece
 
 # Fields Loopwise reads itself; everything else in the body passes through to the provider.
 OWN_FIELDS = frozenset({"model", "stream", "metadata"})
@@ -37,10 +37,10 @@ def _translate(exc: Exception) -> UpstreamError:
     name = type(exc).__name__
     message = str(getattr(exc, "message", None) or exc)
     if "Timeout" in name:
-        return UpstreamError(504, f"provider timed out: {message}", type="timeout_error")
+        return UpstreamError(504, f"provider timed out: {message}")
     if "APIConnectionError" in name or "Connection error" in message or not isinstance(status, int):
         return UpstreamError(502, f"could not reach the provider: {message}")
-    return UpstreamError(status, message, type=error_type(status))
+    return UpstreamError(status, message)
 
 
 class LitellmAdapter:

@@ -14,9 +14,9 @@ from typing import Any
 import aiohttp
 import orjson
 
+from proxy.errors import UpstreamError
 from proxy.settings import OPENAI_BASE, Deployment, UpstreamSettings
-from proxy.upstream.base import Answer, Json, Piece, UpstreamError
-from proxy.upstream.errors import from_status
+from proxy.upstream.base import Answer, Json, Piece, from_status
 from proxy.upstream.sse import SseReader
 
 OWN_FIELDS = frozenset({"model", "stream", "metadata"})  # Loopwise reads these itself
@@ -24,7 +24,7 @@ MAX_CONNECTIONS = 1024
 
 
 def _timed_out(seconds: float) -> UpstreamError:
-    return UpstreamError(504, f"provider timed out after {seconds:g} s", type="timeout_error")
+    return UpstreamError(504, f"provider timed out after {seconds:g} s")
 
 
 def _unreachable(exc: aiohttp.ClientError) -> UpstreamError:

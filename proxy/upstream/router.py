@@ -1,4 +1,5 @@
-"""model_name -> deployments, with retries (backoff) and fallback to the next deployment."""
+"""model_name -> deployments, with retries (backoff) and fallback to the next deployment, and
+which of the two adapters each deployment is called through."""
 
 from __future__ import annotations
 
@@ -7,11 +8,34 @@ import logging
 from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass
 
-from proxy.errors import ApiError
+from proxy.errors import ApiError, UpstreamError
 from proxy.settings import Deployment, UpstreamSettings
-from proxy.upstream.base import Adapter, Answer, Json, Piece, UpstreamError
+from proxy.upstream.base import Adapter, Answer, Json, Piece
+from proxy.upstream.litellm_adapter import LitellmAdapter
+from proxy.upstream.relay import RelayAdapter
 
 log = logging.getLogger("loopwise.upstream")
+
+
+class Adapters:
+    """The two adapters a proxy holds: the byte relay for OpenAI-compatible providers, litellm
+    for the rest (imported only when a deployment needs it)."""
+
+    def __init__(self, settings: UpstreamSettings) -> None:
+        self.relay = RelayAdapter(settings)
+        self.litellm = LitellmAdapter(settings.timeout_s)
+
+    def __call__(self, deployment: Deployment) -> Adapter:
+        return self.relay if deployment.uses_relay else self.litellm
+
+    def start(self, model_list: Sequence[Deployment]) -> None:
+        """Begin loading litellm in the background if any deployment needs it."""
+        if any(not deployment.uses_relay for deployment in model_list):
+            self.litellm.warm()
+
+    async def aclose(self) -> None:
+        await self.relay.aclose()
+        await self.litellm.aclose()
 
 
 @dataclass(frozen=True)

@@ -1,12 +1,20 @@
-"""An incremental SSE reader: whole events out of arbitrary byte reads, `data:` payloads parsed."""
+"""Server-sent events both ways: an incremental reader that gets whole events out of arbitrary
+byte reads of a provider stream, and the framing of the events the proxy sends itself."""
 
 from __future__ import annotations
 
 import orjson
 
-from proxy.upstream.base import Json, Piece, UpstreamError
+from proxy.errors import UpstreamError
+from proxy.upstream.base import Json, Piece
 
-DONE = b"[DONE]"
+DONE = b"[DONE]"  # the payload that ends an OpenAI stream
+
+
+def event(payload: Json | bytes) -> bytes:
+    """One `data:` event: a JSON object, or raw bytes such as DONE."""
+    data = payload if isinstance(payload, bytes) else orjson.dumps(payload)
+    return b"data: " + data + b"\n\n"
 
 
 def _payload(event: bytes) -> bytes | None:

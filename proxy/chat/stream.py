@@ -1,16 +1,8 @@
-"""SSE framing, and the assembler that rebuilds a streamed answer for the trail."""
+"""The assembler that rebuilds a streamed answer from its chunks, for the trail."""
 
 from __future__ import annotations
 
 from typing import Any
-
-import orjson
-
-DONE = b"data: [DONE]\n\n"
-
-
-def sse(payload: dict[str, Any]) -> bytes:
-    return b"data: " + orjson.dumps(payload) + b"\n\n"
 
 
 class StreamAssembler:

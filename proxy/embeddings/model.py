@@ -20,7 +20,7 @@ from proxy.settings import EmbeddingSettings
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 BUNDLED_ONNX_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "config.json")
-ASSETS = Path(__file__).parent / "assets" / "all-MiniLM-L6-v2"
+ASSETS = Path(__file__).parent.parent / "assets" / "all-MiniLM-L6-v2"
 
 
 class Embedder(Protocol):
@@ -99,7 +99,7 @@ class FastEmbedder:
         elif self.settings.model == DEFAULT_MODEL:
             local = bundled_model_dir(self.models_dir)
         if local is not None:
-            from proxy.onnx_model import OnnxSentenceModel
+            from proxy.embeddings.onnx import OnnxSentenceModel
 
             self._run = OnnxSentenceModel(local, self.settings.threads).embed
         else:  # any other fastembed model: fastembed resolves and downloads it

@@ -10,7 +10,6 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 
 from proxy.embeddings import Embedder
-from proxy.records import Lesson
 from proxy.storage import TrailDB, TrailRepo
 from proxy.vectors import Hit, Point, VectorIndex
 
@@ -22,6 +21,7 @@ class LessonIndex:
         self.index = index
         self.embedder = embedder
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="loopwise-index")
+        self._syncing = asyncio.Lock()  # one sync at a time: a slower one must not undo a newer
         self.sync_error: str | None = None
 
     async def search(
@@ -47,6 +47,10 @@ class LessonIndex:
         Only `active` lessons live in the index (recall filters on status too, as a second
         guard); other statuses are removed. A lesson without a stored embedding is embedded.
         """
+        async with self._syncing:
+            return await self._sync(db)
+
+    async def _sync(self, db: TrailDB) -> int:
         pushed = 0
         while True:
             batch = await db.run(lambda repo: repo.lessons_to_index())
@@ -89,13 +93,6 @@ class LessonIndex:
         except Exception as exc:  # noqa: BLE001 - retried on the next tick
             self.sync_error = f"{type(exc).__name__}: {exc}"
             log.warning("index sync failed, will retry: %s", self.sync_error)
-
-    async def add(self, lesson: Lesson, vector: Sequence[float]) -> None:
-        """Index one lesson at once (the feedback path); the sync covers failures."""
-        if lesson.status == "active":
-            await self._apply([Point(lesson.id, vector, lesson.payload())], [])
-        else:
-            await self._apply([], [lesson.id])
 
     def close(self) -> None:
         self._executor.submit(self.index.close).result()

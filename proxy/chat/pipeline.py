@@ -7,18 +7,17 @@ import hashlib
 import logging
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
-import injectors
+from injectors import RecalledLesson
 from injectors.text import last_user_text
-from policies import MatchContext, PolicySet
-from policies.matcher import CompiledPolicy
+from policies import MatchContext, Policy, PolicySet
+from proxy.chat.recall import RecallResult, recall
+from proxy.chat.request import Identity
 from proxy.embeddings import Embedder
 from proxy.errors import ApiError
-from proxy.identity import Identity
-from proxy.lesson_index import LessonIndex
-from proxy.recall import RecallResult, recall
+from proxy.learning.index import LessonIndex
 from proxy.records import InjectedLesson
 
 log = logging.getLogger("loopwise.pipeline")
@@ -26,7 +25,7 @@ log = logging.getLogger("loopwise.pipeline")
 
 @dataclass(frozen=True)
 class Plan:
-    policy: CompiledPolicy | None
+    policy: Policy | None
     policy_version: str
     arm: str
     question: str
@@ -49,21 +48,21 @@ def assign_arm(holdout: float, session_id: str | None) -> str:
 
 
 def run_injectors(
-    policy: CompiledPolicy,
+    policy: Policy,
     messages: Sequence[dict[str, Any]],
-    lessons: Sequence[injectors.Lesson],
+    lessons: Sequence[RecalledLesson],
 ) -> tuple[list[dict[str, Any]], tuple[InjectedLesson, ...], tuple[str, ...]]:
     """Each injector in policy order, sharing the policy's token budget; failures contained."""
     scores = {lesson.id: lesson.score for lesson in lessons}
     current = list(messages)
     injected: list[InjectedLesson] = []
     errors: list[str] = []
-    budget = policy.policy.budget_tokens
+    budget = policy.spec.budget_tokens
     for injector in policy.injectors:
         try:
             result = injector.inject(current, lessons, budget)
         except Exception as exc:
-            if policy.policy.strict:
+            if policy.spec.strict:
                 raise ApiError(
                     500, f"injector {injector.name!r} failed under strict policy {policy.name!r}: {exc}"
                 ) from exc
@@ -100,9 +99,38 @@ async def plan(
             messages,
             (),
         )
-    arm = assign_arm(policy.policy.holdout, identity.session_id)
-    found = await recall(embedder, index, question, identity, policy.policy.recall)
+    arm = assign_arm(policy.spec.holdout, identity.session_id)
+    found = await recall(embedder, index, question, identity, policy.spec.recall)
     sent, injected, errors = run_injectors(policy, messages, found.lessons)
     if arm == "control":  # the same recall, so each lesson can be compared with its control
         return Plan(policy, policies.version, arm, question, found, messages, (), errors, injected)
     return Plan(policy, policies.version, arm, question, found, sent, injected, errors)
+
+
+def explanation(planned: Plan, identity: Identity) -> dict[str, Any]:
+    """What `loopwise explain` and POST /v1/explain show: the plan, without calling the provider."""
+    injected = {i.lesson_id: i for i in planned.injected}
+    return {
+        "object": "explanation",
+        "app": identity.app,
+        "user_role": identity.user_role,
+        "policy": planned.policy.name if planned.policy else None,
+        "policy_source": planned.policy.source if planned.policy else None,
+        "policy_version": planned.policy_version,
+        "arm": planned.arm,
+        "recall": {"status": planned.recall.status, "ms": planned.recall.ms, "error": planned.recall.error},
+        "lessons": [
+            {**asdict(lesson), "injected_by": injected[lesson.id].injector if lesson.id in injected else None}
+            for lesson in planned.recall.lessons
+        ],
+        "injector_errors": list(planned.injector_errors),
+        "messages": planned.messages,
+    }
+
+
+def explain_body(question: str, model: str, system: str | None = None) -> dict[str, Any]:
+    """The chat body `loopwise explain` asks about."""
+    messages = ([{"role": "system", "content": system}] if system else []) + [
+        {"role": "user", "content": question}
+    ]
+    return {"model": model, "messages": messages}

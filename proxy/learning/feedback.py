@@ -1,22 +1,22 @@
-"""The feedback path: validate, store durably, learn, index. HTTP and implicit signals share it."""
+"""The feedback path: validate, then read, decide and write in one transaction, then index.
+HTTP feedback and the implicit signals the proxy sees itself share it."""
 
 from __future__ import annotations
 
 import logging
 import time
 from dataclasses import replace
+from functools import partial
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from policies import LearnConfig, MatchContext, PolicySet
 from proxy.errors import ApiError
-from proxy.ids import feedback_id
-from proxy.learning import learn, polarity
-from proxy.lesson_index import LessonIndex
-from proxy.records import Feedback, Lesson
-from proxy.storage import TrailDB
-from proxy.storage.repo import encode_vector
+from proxy.learning.index import LessonIndex
+from proxy.learning.lessons import learn, polarity
+from proxy.records import Feedback, Lesson, feedback_id
+from proxy.storage import TrailDB, TrailRepo
 
 log = logging.getLogger("loopwise.feedback")
 Signal = Literal["regenerate", "rephrase", "abandon", "copy", "edit"]
@@ -112,56 +112,46 @@ def _learn_config(policies: PolicySet, interaction: dict[str, Any]) -> tuple[Lea
         policy = policies.select(
             MatchContext(interaction["app"], interaction["requested_model"], interaction.get("user_role"))
         )
-    return (policy.policy.learn, policy.name) if policy else (None, None)
+    return (policy.spec.learn, policy.name) if policy else (None, None)
+
+
+def _not_found(param: str, wanted: str, hint: str = "") -> ApiError:
+    return ApiError(404, f"no interaction {wanted!r}{hint}", param=param, code="interaction_not_found")
+
+
+def _store(repo: TrailRepo, feedback: Feedback, policies: PolicySet) -> tuple[Feedback, Lesson | None]:
+    """Read, decide and write as one transaction: concurrent feedback on one interaction queues
+    on the write lock and enriches the same lesson."""
+    with repo.transaction():
+        interaction = repo.get_interaction(feedback.interaction_id)
+        if interaction is None:
+            hint = "; send the `id` of a chat completion answered by this proxy"
+            raise _not_found("interaction_id", feedback.interaction_id, hint)
+        if feedback.preferred_over is not None and repo.get_interaction(feedback.preferred_over) is None:
+            raise _not_found("preferred_over", feedback.preferred_over)
+        learn_config, policy_name = _learn_config(policies, interaction)
+        existing = repo.lesson_for_interaction(feedback.interaction_id)
+        lesson = learn(feedback, interaction, existing, learn_config, policy_name) if learn_config else None
+        negative = polarity(feedback, learn_config.score_below if learn_config else 0.5)
+        stored = replace(feedback, lesson_id=lesson.id if lesson else None, negative=negative)
+        if lesson is not None:
+            repo.save_lesson(lesson)
+        repo.insert_feedback(stored)
+        if negative is not None:
+            injected = dict.fromkeys(i["lesson_id"] for i in interaction["injected"])
+            shadow = dict.fromkeys(i["lesson_id"] for i in interaction.get("shadow") or ())
+            repo.count_effect(negative, list(injected), list(shadow))
+    return stored, lesson
 
 
 async def record_feedback(
     feedback: Feedback, db: TrailDB, policies: PolicySet, index: LessonIndex
 ) -> tuple[Feedback, Lesson | None]:
     """Store ``feedback`` (and its lesson) durably, then index the lesson. Raises ApiError 404."""
-    await db.flush()
-    interaction = await db.run(lambda repo: repo.get_interaction(feedback.interaction_id))
-    if interaction is None:
-        raise ApiError(
-            404,
-            f"no interaction {feedback.interaction_id!r}; send the `id` of a chat completion "
-            "answered by this proxy",
-            param="interaction_id",
-            code="interaction_not_found",
-        )
-    if feedback.preferred_over is not None:
-        other = await db.run(lambda repo: repo.get_interaction(feedback.preferred_over or ""))
-        if other is None:
-            raise ApiError(
-                404,
-                f"no interaction {feedback.preferred_over!r}",
-                param="preferred_over",
-                code="interaction_not_found",
-            )
-    learn_config, policy_name = _learn_config(policies, interaction)
-    existing = await db.run(lambda repo: repo.lesson_for_interaction(feedback.interaction_id))
-    lesson = learn(feedback, interaction, existing, learn_config, policy_name) if learn_config else None
-    vector: list[float] | None = None
-    if lesson is not None and existing is None:
-        try:
-            vector = await index.embedder.embed(lesson.question)
-        except Exception:  # noqa: BLE001 - the index sync embeds it later
-            vector = None
-    embedding = (encode_vector(vector), index.embedder.model_id) if vector else None
-    injected_ids = list(dict.fromkeys(i["lesson_id"] for i in interaction["injected"]))
-    shadow_ids = list(dict.fromkeys(i["lesson_id"] for i in interaction.get("shadow") or ()))
-    negative = polarity(feedback, learn_config.score_below if learn_config else 0.5)
-    await db.run(
-        lambda repo: repo.record_feedback(feedback, lesson, embedding, injected_ids, negative, shadow_ids)
-    )
+    stored, lesson = await db.run(partial(_store, feedback=feedback, policies=policies))
     if lesson is not None:
         try:
-            if vector is not None:
-                await index.add(lesson, vector)
-                await db.run(lambda repo: repo.mark_indexed([(lesson.id, lesson.version)]))
-            else:
-                await index.sync(db)
+            await index.sync(db)
         except Exception as exc:  # noqa: BLE001 - committed; the periodic sync retries
             log.warning("lesson %s stored but not indexed yet (%s); the sync retries", lesson.id, exc)
-    stored = replace(feedback, lesson_id=lesson.id if lesson else None)
     return stored, lesson

@@ -1,14 +1,14 @@
-"""Learn: which feedback is negative, and how it becomes (or enriches) a lesson."""
+"""Learn: which feedback is negative, and how it becomes (or enriches) a lesson. Pure decisions:
+no storage, no index; `proxy.learning.feedback` reads, calls these and writes in one transaction."""
 
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import Any
 
 from policies import LearnConfig
-from proxy.ids import lesson_id
-from proxy.records import Feedback, Lesson
-from proxy.storage.repo import bump
+from proxy.records import Feedback, Lesson, lesson_id
 
 NEGATIVE_SIGNALS = ("regenerate", "abandon")
 
@@ -38,6 +38,11 @@ def teaches(feedback: Feedback, learn: LearnConfig) -> bool:
         or ("score" in sources and score is not None and score < learn.score_below)
         or (feedback.signal is not None and feedback.signal in sources)
     )
+
+
+def bump(lesson: Lesson, **changes: Any) -> Lesson:
+    """A changed lesson with a new version, so the index sync picks it up."""
+    return replace(lesson, version=lesson.version + 1, updated_at=time.time(), **changes)
 
 
 def learn(

@@ -6,14 +6,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from proxy.errors import ApiError
-from proxy.routes.common import json_response, limit_param, services
+from proxy.http.common import json_response, limit_param, services
 
 
 async def list_sessions(request: Request) -> Response:
     svc = services(request)
     limit = limit_param(request)
     app = request.query_params.get("app")
-    await svc.db.flush()
     rows = await svc.db.run(lambda repo: repo.list_sessions(limit, app))
     return json_response({"object": "list", "data": rows})
 
@@ -21,7 +20,6 @@ async def list_sessions(request: Request) -> Response:
 async def get_session(request: Request) -> Response:
     svc = services(request)
     session_id = request.path_params["session_id"]
-    await svc.db.flush()
     turns = await svc.db.run(lambda repo: repo.session_trail(session_id))
     if not turns:
         raise ApiError(404, f"no session {session_id!r}", param="session_id", code="session_not_found")
@@ -31,7 +29,6 @@ async def get_session(request: Request) -> Response:
 async def get_interaction(request: Request) -> Response:
     svc = services(request)
     wanted = request.path_params["interaction_id"]
-    await svc.db.flush()
     found = await svc.db.run(lambda repo: repo.interaction_with_feedback(wanted))
     if found is None:
         raise ApiError(

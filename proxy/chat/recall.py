@@ -8,11 +8,11 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import injectors
+from injectors import RecalledLesson
 from policies import RecallConfig
+from proxy.chat.request import Identity
 from proxy.embeddings import Embedder
-from proxy.identity import Identity
-from proxy.lesson_index import LessonIndex
+from proxy.learning.index import LessonIndex
 from proxy.vectors import Hit
 
 log = logging.getLogger("loopwise.recall")
@@ -21,7 +21,7 @@ RIVALS = 4  # extra hits fetched to find the best lesson that teaches something 
 
 @dataclass(frozen=True)
 class RecallResult:
-    lessons: tuple[injectors.Lesson, ...]
+    lessons: tuple[RecalledLesson, ...]
     status: str  # ok | timeout | error | skipped | disabled
     ms: float | None = None
     error: str | None = None
@@ -55,9 +55,9 @@ def decisive(hits: Sequence[Hit], config: RecallConfig) -> list[Hit]:
     return [h for h in hits if h.score >= config.min_score][: config.top_k]
 
 
-def _lesson(hit_id: str, score: float, payload: dict[str, object]) -> injectors.Lesson:
+def _lesson(hit_id: str, score: float, payload: dict[str, object]) -> RecalledLesson:
     categories = payload.get("categories")
-    return injectors.Lesson(
+    return RecalledLesson(
         id=hit_id,
         score=score,
         question=str(payload.get("question", "")),

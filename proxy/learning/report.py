@@ -1,24 +1,27 @@
-"""`loopwise report` and GET /v1/report: is feedback getting better, and which lessons help."""
+"""`loopwise report` and GET /v1/report: is feedback getting better, and which lessons help;
+and retiring those that do not, for policies that ask for it."""
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
 from policies import PolicySet
 from policies.schema import RetireConfig
-from proxy.effect import compare, lesson_effect, rate, retire_reason
+from proxy.learning.effect import compare, lesson_effect, rate, retire_reason
 from proxy.records import Lesson
 from proxy.storage.repo import TrailRepo
-from proxy.storage.report_queries import BUCKETS, DIMENSIONS, arms, by_category, by_dimension, judged_lessons
+from proxy.storage.report_queries import BUCKETS, DIMENSIONS, arms, by_category, by_dimension
 
 MAX_LESSONS = 200
+log = logging.getLogger("loopwise.retire")
 
 
 def retire_config(policies: PolicySet | None, lesson: Lesson) -> tuple[RetireConfig, bool]:
     """The retire thresholds of the lesson's policy, and whether that policy retires by itself."""
     policy = policies.by_name(lesson.policy) if policies is not None and lesson.policy else None
-    config = policy.policy.retire if policy is not None else RetireConfig()
+    config = policy.spec.retire if policy is not None else RetireConfig()
     return config, config.enabled
 
 
@@ -64,7 +67,7 @@ def build_report(
     series = {dimension: _with_rate(by_dimension(repo, dimension, since, bucket)) for dimension in DIMENSIONS}
     interactions = sum(row["interactions"] for row in series["app"])
     negative = sum(row["negative"] for row in series["app"])
-    lessons = [_lesson(lesson, policies) for lesson in judged_lessons(repo)[:MAX_LESSONS]]
+    lessons = [_lesson(lesson, policies) for lesson in repo.judged_lessons()[:MAX_LESSONS]]
     return {
         "since": since,
         "days": days,
@@ -80,3 +83,19 @@ def build_report(
         "lessons": lessons,
         "retire_candidates": [item for item in lessons if item["retire"]],
     }
+
+
+def retire_unhelpful(repo: TrailRepo, policies: PolicySet) -> list[tuple[str, str]]:
+    """Retire each active lesson its policy's thresholds condemn; returns (id, reason) pairs."""
+    thresholds = [p.spec.retire.min_injections for p in policies.policies if p.spec.retire.enabled]
+    if not thresholds:
+        return []
+    retired = []
+    for lesson in repo.judged_lessons(min(thresholds)):
+        config, automatic = retire_config(policies, lesson)
+        reason = retire_reason(lesson, config) if automatic else None
+        if reason:
+            repo.set_lesson_status(lesson.id, "retired", f"auto-retired: {reason}", by_person=False)
+            log.info("retired lesson %s: %s", lesson.id, reason)
+            retired.append((lesson.id, reason))
+    return retired

@@ -1,4 +1,5 @@
-"""Lessons: list, show, and the review actions approve, reject and retire."""
+"""The feedback path over HTTP: POST /v1/feedback, lessons (list, show, approve, reject, retire)
+and GET /v1/report."""
 
 from __future__ import annotations
 
@@ -9,10 +10,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
 from starlette.responses import Response
 
-from proxy.effect import lesson_effect
 from proxy.errors import ApiError
+from proxy.http.common import json_response, limit_param, parse, services
+from proxy.learning.effect import lesson_effect
+from proxy.learning.feedback import FeedbackIn, check_categories, record_feedback
+from proxy.learning.report import build_report
 from proxy.records import LESSON_STATUSES, Lesson, LessonStatus
-from proxy.routes.common import json_response, limit_param, parse, services
+from proxy.storage.report_queries import BUCKETS
 
 ACTIONS: dict[str, LessonStatus] = {"approve": "active", "reject": "rejected", "retire": "retired"}
 
@@ -20,6 +24,24 @@ ACTIONS: dict[str, LessonStatus] = {"approve": "active", "reject": "rejected", "
 class ReviewIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     note: str | None = Field(None, max_length=5000)
+
+
+async def post_feedback(request: Request) -> Response:
+    """201 only after the feedback (and its lesson) is committed."""
+    svc = services(request)
+    body = await parse(request, FeedbackIn)
+    feedback = body.to_record()
+    check_categories(feedback.categories, svc.settings.feedback.categories)
+    stored, lesson = await record_feedback(feedback, svc.db, svc.policies.current, svc.index)
+    return json_response(
+        {
+            "id": stored.id,
+            "interaction_id": stored.interaction_id,
+            "lesson_id": lesson.id if lesson else None,
+            "lesson_status": lesson.status if lesson else None,
+        },
+        status=201,
+    )
 
 
 def lesson_json(lesson: Lesson) -> dict[str, Any]:
@@ -58,3 +80,26 @@ async def review_lesson(request: Request) -> Response:
         raise ApiError(404, f"no lesson {wanted!r}", param="lesson_id", code="lesson_not_found")
     await svc.index.sync_quietly(svc.db)
     return json_response(lesson_json(updated))
+
+
+def _days(request: Request) -> float:
+    raw = request.query_params.get("days", "30")
+    try:
+        days = float(raw)
+    except ValueError:
+        raise ApiError(400, f"days must be a number, got {raw!r}", param="days") from None
+    if not 0 < days <= 3650:
+        raise ApiError(400, "days must be between 0 and 3650", param="days")
+    return days
+
+
+async def get_report(request: Request) -> Response:
+    """Negative-feedback rates over time, treatment versus control, lesson effects."""
+    svc = services(request)
+    days = _days(request)
+    bucket = request.query_params.get("bucket", "day")
+    if bucket not in BUCKETS:
+        raise ApiError(400, f"bucket must be one of: {', '.join(BUCKETS)}", param="bucket")
+    policies = svc.policies.current
+    report = await svc.db.run(lambda repo: build_report(repo, policies, days, bucket))
+    return json_response({"object": "report", **report})

@@ -8,7 +8,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from proxy.routes.common import json_response, services
+from proxy.http.common import json_response, services
 
 
 async def healthz(request: Request) -> Response:

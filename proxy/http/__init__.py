@@ -1,0 +1,1 @@
+"""HTTP: thin routes that parse, call the request or feedback path, and answer in OpenAI's shape."""
