@@ -1,4 +1,5 @@
-"""`loopwise explain`: ask the running proxy, or open the data directory when none runs."""
+"""`loopwise explain`: ask the running proxy (found through the address it leaves in its data
+directory), or open the data directory itself when no proxy serves it."""
 
 from __future__ import annotations
 
@@ -8,8 +9,22 @@ import httpx
 
 from proxy.chat.pipeline import explain_body, explanation, plan
 from proxy.chat.request import identify, validate_chat
+from proxy.cli.serve import find_running
 from proxy.services import open_services
 from proxy.settings import Settings
+
+
+class ExplainError(RuntimeError):
+    """Nothing could answer; the message says what to run."""
+
+
+async def _ask(base: str, body: dict[str, Any], headers: dict[str, str]) -> dict[str, Any]:
+    async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+        response = await client.post("/v1/explain", json=body, headers=headers)
+    if response.status_code != 200:
+        raise ExplainError(f"{base} answered {response.status_code}: {response.text[:500]}")
+    found: dict[str, Any] = response.json()
+    return {**found, "via": base}
 
 
 async def run_explain(
@@ -22,19 +37,28 @@ async def run_explain(
 ) -> dict[str, Any]:
     chosen = model or (settings.model_list[0].model_name if settings.model_list else "default")
     body = explain_body(question, chosen, system)
-    base = url or f"http://{settings.host}:{settings.port}"
-    try:
-        async with httpx.AsyncClient(base_url=base, timeout=30) as client:
-            response = await client.post("/v1/explain", json=body, headers=headers)
-            response.raise_for_status()
-            found: dict[str, Any] = response.json()
-            found["via"] = base
-            return found
-    except httpx.ConnectError:
-        if url is not None:
-            raise
+    running = find_running(settings.data_dir)
+    base = url or (running.url if running else None)
+    if base is not None:
+        try:
+            return await _ask(base, body, headers)
+        except httpx.TransportError as exc:
+            if url is not None or running is not None:
+                raise ExplainError(
+                    f"cannot reach the proxy at {base} ({type(exc).__name__}); is it still starting? "
+                    "Try again, or pass --url"
+                ) from None
     validate_chat(body)
     identity = identify(headers, body)
-    async with open_services(settings, background=False) as svc:
-        planned = await plan(svc.policies.current, svc.embedder, svc.index, body, identity)
-        return {**explanation(planned, identity), "via": str(settings.data_dir)}
+    try:
+        async with open_services(settings, background=False) as svc:
+            planned = await plan(svc.policies.current, svc.embedder, svc.index, body, identity)
+            return {**explanation(planned, identity), "via": str(settings.data_dir)}
+    except RuntimeError as exc:
+        if "vector index" not in str(exc):
+            raise
+        raise ExplainError(
+            f"{exc}\nNo running proxy left its address in {settings.data_dir}. If `loopwise serve` "
+            "runs there, pass its address with --url http://HOST:PORT; otherwise stop the process "
+            "that holds the index"
+        ) from None

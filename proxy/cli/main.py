@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from proxy.cli import insights, render
+from proxy.cli import insights, render, serve
 from proxy.cli.options import ConfigOption, DataDirOption, JsonOption, repo_or_exit, settings_or_exit
 from proxy.records import LESSON_STATUSES, LessonStatus
 
@@ -28,41 +27,13 @@ app.add_typer(sessions_app, name="sessions")
 app.add_typer(lessons_app, name="lessons")
 app.add_typer(policy_app, name="policy")
 app.add_typer(index_app, name="index")
+app.command("serve")(serve.serve)
 app.command("report")(insights.report)
 app.command("export")(insights.export)
 
 
 def _print_json(payload: Any) -> None:
     typer.echo(json.dumps(payload, indent=2, default=str, ensure_ascii=False))
-
-
-@app.command()
-def serve(
-    config: ConfigOption = None,
-    host: Annotated[str | None, typer.Option(help="overrides host")] = None,
-    port: Annotated[int | None, typer.Option(help="overrides port")] = None,
-    data_dir: DataDirOption = None,
-) -> None:
-    """Run the proxy."""
-    settings = settings_or_exit(config, host=host, port=port, data_dir=data_dir)
-    import uvicorn
-
-    from proxy.app import create_app
-
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    if not settings.model_list:
-        typer.secho(
-            "warning: model_list is empty; add a model (see config.example.yaml)", fg="yellow", err=True
-        )
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level.lower(),
-        access_log=False,
-    )
 
 
 @sessions_app.command("list")
@@ -224,13 +195,13 @@ def explain_command(
     user_id: Annotated[str | None, typer.Option("--user-id")] = None,
     system: Annotated[str | None, typer.Option(help="a system message to include")] = None,
     url: Annotated[
-        str | None, typer.Option(help="a running proxy (default: host and port from config)")
+        str | None, typer.Option(help="a running proxy (default: the one serving this data_dir)")
     ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Which policy matches, which lessons would be recalled (with scores) and the exact
     messages that would be sent, without calling the provider."""
-    from proxy.cli.explain import run_explain
+    from proxy.cli.explain import ExplainError, run_explain
 
     settings = settings_or_exit(config, data_dir=data_dir)
     headers = {"x-app": app_name}
@@ -238,7 +209,11 @@ def explain_command(
         headers["x-user-role"] = user_role
     if user_id:
         headers["x-user-id"] = user_id
-    found = asyncio.run(run_explain(settings, question, model, system, headers, url))
+    try:
+        found = asyncio.run(run_explain(settings, question, model, system, headers, url))
+    except ExplainError as exc:
+        typer.secho(f"error: {exc}", fg="red", err=True)
+        raise typer.Exit(1) from None
     if as_json:
         return _print_json(found)
     typer.echo("\n".join(render.explanation(found)))
@@ -259,6 +234,15 @@ def index_optimize(config: ConfigOption = None, data_dir: DataDirOption = None) 
     if settings.vector_store.url:
         typer.echo("a Qdrant server optimizes its own collections; nothing to do")
         return
+    running = serve.find_running(settings.data_dir)
+    if running is not None:
+        typer.secho(
+            f"error: a proxy (pid {running.pid}, {running.url}) serves {settings.data_dir}; "
+            "stop it first: the graph build holds the index (and Python) for its whole run",
+            fg="red",
+            err=True,
+        )
+        raise typer.Exit(1)
     try:
         index = EdgeIndex(settings.vector_path)
     except RuntimeError as exc:
@@ -277,3 +261,7 @@ def index_optimize(config: ConfigOption = None, data_dir: DataDirOption = None) 
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()
