@@ -35,17 +35,19 @@ def config(tmp_path: Path, upstream_server) -> Path:
 @pytest.fixture
 def served(config: Path) -> Iterator[tuple[subprocess.Popen[bytes], dict[str, object]]]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LOOPWISE_")}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "proxy.cli.main", "serve", "--config", str(config), "--port", "0"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    log = config.parent / "serve.log"
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "proxy.cli.main", "serve", "--config", str(config), "--port", "0"],
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
     address = config.parent / "data" / "proxy.json"
     try:
         deadline = time.monotonic() + 60
         while not address.exists():
-            assert process.poll() is None, process.stderr.read() if process.stderr else b""
+            assert process.poll() is None, log.read_text()
             assert time.monotonic() < deadline, "the proxy did not start within 60 s"
             time.sleep(0.05)
         running = json.loads(address.read_text())

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from importlib.metadata import EntryPoint
+
 import pytest
 from pydantic import ValidationError
+from typer.testing import CliRunner
 
 from injectors import RecalledLesson, UnknownInjectorError, load_registry
+from injectors import registry as registry_module
 from injectors.corrections import CorrectionsInjector, CorrectionsParams
 from injectors.few_shot import FewShotInjector, FewShotParams
 from injectors.guidance import GuidanceInjector, GuidanceParams
 from injectors.static import StaticInjector, StaticParams
 from injectors.text import estimate_tokens
+from proxy.cli import app as cli
 
 SYSTEM = {"role": "system", "content": "You are helpful."}
 USER = {"role": "user", "content": "How long is the refund window?"}
@@ -107,3 +112,39 @@ def test_registry_holds_built_ins_through_entry_points_and_validates_params() ->
         assert (registry[name].__doc__ or "").strip(), (
             f"{name} needs a docstring: it is the user documentation"
         )
+
+
+def test_built_in_injectors_load_by_import_path_without_entry_points(monkeypatch) -> None:
+    """A source checkout (no installed entry points) still has every built-in."""
+    monkeypatch.setattr(registry_module, "entry_points", lambda group: [])
+    assert list(load_registry()) == ["corrections", "few_shot", "guidance", "static"]
+
+
+def test_a_plugin_may_not_take_a_built_in_name(monkeypatch) -> None:
+    class Plugin(StaticInjector):
+        """A third-party injector."""
+
+    point = EntryPoint("static", "plugin_pkg:Plugin", registry_module.GROUP)
+    monkeypatch.setattr(registry_module, "entry_points", lambda group: [point])
+    with pytest.raises(TypeError, match="takes the name of a built-in injector"):
+        load_registry()
+
+
+def test_a_plugin_registers_under_its_entry_point_name(monkeypatch) -> None:
+    class Shout(StaticInjector):
+        """Adds a fixed text, loudly."""
+
+    point = EntryPoint("shout", "plugin_pkg:Shout", registry_module.GROUP)
+    monkeypatch.setattr(EntryPoint, "load", lambda self: Shout)
+    monkeypatch.setattr(registry_module, "entry_points", lambda group: [point])
+    assert load_registry()["shout"] is Shout
+
+
+def test_every_injector_is_documented_for_policy_authors() -> None:
+    shown = CliRunner().invoke(cli, ["policy", "injectors"])
+    assert shown.exit_code == 0, shown.output
+    for name, cls in load_registry().items():
+        assert cls.__doc__ and len(cls.__doc__) > 40, f"{name} needs a docstring: it is its documentation"
+        assert f"{name}\n  {cls.__doc__.split()[0]}" in shown.output
+        for field in cls.Params.model_fields:
+            assert f"  - {field} (" in shown.output

@@ -184,6 +184,23 @@ def policy_check(
         typer.echo(f"  {compiled.name} ({compiled.source}): {names}")
 
 
+@policy_app.command("injectors")
+def policy_injectors() -> None:
+    """Every injector a policy may name (built-in and installed plugins), with its parameters."""
+    import inspect
+
+    from injectors import load_registry
+
+    for name, cls in load_registry().items():
+        typer.secho(name, bold=True)
+        typer.echo("  " + "\n  ".join(inspect.cleandoc(cls.__doc__ or "(undocumented)").splitlines()))
+        for field, info in cls.Params.model_fields.items():
+            default = info.get_default(call_default_factory=True)
+            shown = "required" if info.is_required() else f"default {default!r}"
+            typer.echo(f"  - {field} ({shown}){': ' + info.description if info.description else ''}")
+        typer.echo("")
+
+
 @app.command("explain")
 def explain_command(
     question: str,
