@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
 from policies import PolicyStore
 from proxy.learning.index import LessonIndex
@@ -21,54 +20,32 @@ from proxy.storage import TrailDB
 log = logging.getLogger("loopwise.jobs")
 
 
-class Job(Protocol):
+@dataclass(frozen=True)
+class Job:
     name: str
     every_s: float
-
-    async def run(self) -> None: ...
-
-
-@dataclass
-class PolicyReload:
-    """Picks up edited policy files; a broken edit keeps the last good set (see /readyz)."""
-
-    policies: PolicyStore
-    name: str = "policy-reload"
-    every_s: float = 1.0
-
-    async def run(self) -> None:
-        self.policies.reload_if_changed()
-
-
-@dataclass
-class IndexSync:
-    """Pushes lessons whose index entry is behind the trail DB (reviews from the CLI, crashes)."""
-
-    index: LessonIndex
-    db: TrailDB
-    name: str = "index-sync"
-    every_s: float = 1.0
-
-    async def run(self) -> None:
-        await self.index.sync_quietly(self.db)
-
-
-@dataclass
-class AutoRetire:
-    """Retires lessons that do not help, for policies with `retire.enabled`."""
-
-    db: TrailDB
-    policies: PolicyStore
-    name: str = "auto-retire"
-    every_s: float = 30.0
-
-    async def run(self) -> None:
-        current = self.policies.current
-        await self.db.run(lambda repo: retire_unhelpful(repo, current))
+    run: Callable[[], Awaitable[object]]
 
 
 def default_jobs(policies: PolicyStore, db: TrailDB, index: LessonIndex) -> list[Job]:
-    return [PolicyReload(policies), IndexSync(index, db), AutoRetire(db, policies)]
+    async def reload_policies() -> None:
+        """Edited policy files go live; a broken edit keeps the last good set (see /readyz)."""
+        policies.reload_if_changed()
+
+    async def follow_db() -> None:
+        """Lessons whose index entry is behind the trail DB (CLI reviews, crashes) are pushed."""
+        await index.sync_quietly(db)
+
+    async def retire() -> None:
+        """Lessons that do not help are retired, under policies with `retire.enabled`."""
+        current = policies.current
+        await db.run(lambda repo: retire_unhelpful(repo, current))
+
+    return [
+        Job("policy-reload", 1.0, reload_policies),
+        Job("index-sync", 1.0, follow_db),
+        Job("auto-retire", 30.0, retire),
+    ]
 
 
 async def _every(job: Job) -> None:

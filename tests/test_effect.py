@@ -11,7 +11,7 @@ import yaml
 from typer.testing import CliRunner
 
 from proxy.cli.main import app as cli
-from proxy.jobs import AutoRetire, IndexSync
+from proxy.jobs import default_jobs
 from proxy.learning.effect import compare
 from tests.fakes import FakeProvider
 from tests.helpers import ask, assert_error_shape, feedback
@@ -135,11 +135,12 @@ async def test_lessons_that_keep_failing_are_retired_automatically(
     report = (await client.get("/v1/report")).json()
     assert [c["id"] for c in report["retire_candidates"]] == [lesson]
     svc = start.services(client)
-    await AutoRetire(svc.db, svc.policies).run()
+    jobs = {job.name: job for job in default_jobs(svc.policies, svc.db, svc.index)}
+    await jobs["auto-retire"].run()
     found = await lesson_row(client, lesson)
     assert found["status"] == "retired" and found["review_note"].startswith("auto-retired: 2 of 2")
     assert found["reviewed_at"] is None  # no person decided this
-    await IndexSync(svc.index, svc.db).run()
+    await jobs["index-sync"].run()
     answer = await ask(client, PARAPHRASE, session="after")
     assert answer.headers["x-loopwise-lessons"] == "" and CORRECTION not in provider.last_text()
 
