@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
 from injectors import load_registry
 from policies import PolicyStore, shipped_policies_dir
-from proxy.chat.signals import RegenerateDetector
+from proxy.chat.signals import RegenerateDetector, DetectedSignal, implicit_feedback
 from proxy.embeddings import Embedder, FastEmbedder
 from proxy.jobs import default_jobs, run_jobs
 from proxy.learning.feedback import record_feedback
 from proxy.learning.index import LessonIndex
-from proxy.records import Feedback, feedback_id
 from proxy.settings import Settings
 from proxy.storage import TrailDB
 from proxy.upstream import Adapters, Router
@@ -52,9 +50,9 @@ class Services:
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
-    def signal(self, interaction: str, signal: str) -> None:
+    def signal(self, interaction: str, signal: DetectedSignal) -> None:
         """Implicit feedback the proxy saw itself, recorded in the background."""
-        feedback = Feedback(feedback_id(), interaction, time.time(), source="implicit", signal=signal)
+        feedback = implicit_feedback(interaction, signal)
         self.spawn(record_feedback(feedback, self.db, self.policies.current, self.index))
 
 

@@ -1,10 +1,16 @@
-"""Implicit signals the proxy sees itself: a user turn re-sent in the same session (regenerate)."""
+"""Implicit signals the proxy sees itself (a user turn re-sent in the same session is a
+`regenerate`; a client that leaves mid-stream is an `abandon`), and the feedback they become."""
 
 from __future__ import annotations
 
 import hashlib
 import time
 from collections import OrderedDict
+from typing import Literal
+
+from proxy.records import Feedback, feedback_id
+
+DetectedSignal = Literal["regenerate", "abandon"]
 
 
 class RegenerateDetector:
@@ -28,3 +34,7 @@ class RegenerateDetector:
         if previous and previous[0] == digest and now - previous[2] <= self.window_s:
             return previous[1]
         return None
+
+
+def implicit_feedback(interaction_id: str, signal: DetectedSignal) -> Feedback:
+    return Feedback(feedback_id(), interaction_id, time.time(), source="implicit", signal=signal)
