@@ -10,7 +10,7 @@ from typing import Any
 
 from injectors import load_registry
 from policies import PolicyStore, shipped_policies_dir
-from proxy.chat.signals import RegenerateDetector, DetectedSignal, implicit_feedback
+from proxy.chat.signals import DetectedSignal, RegenerateDetector, implicit_feedback
 from proxy.embeddings import Embedder, FastEmbedder
 from proxy.jobs import default_jobs, run_jobs
 from proxy.learning.feedback import record_feedback
