@@ -148,6 +148,10 @@ def measure(server: Server, args: argparse.Namespace, work: Path, core: int | No
     return result
 
 
+def sizes(text: str) -> list[int]:
+    return [int(x) for x in text.split(",") if x.strip()]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -155,9 +159,12 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=5, help="seconds per load point")
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--connections", type=lambda s: [int(x) for x in s.split(",")], default=[1, 8, 64])
-    parser.add_argument("--lessons", type=lambda s: [int(x) for x in s.split(",")], default=[10_000, 100_000])
+    parser.add_argument("--lessons", type=sizes, default=[10_000, 100_000], help="'' for none")
+    parser.add_argument("--recall-sizes", type=sizes, default=[10_000, 100_000, 1_000_000], help="'' for none")
     parser.add_argument(
-        "--recall-sizes", type=lambda s: [int(x) for x in s.split(",")], default=[10_000, 100_000, 1_000_000]
+        "--baseline",
+        type=Path,
+        help="another `loopwise` executable (e.g. an older checkout's venv) measured recall-off in the same run",
     )
     parser.add_argument("--ttft-requests", type=int, default=100)
     parser.add_argument("--skip-litellm", action="store_true")
@@ -221,9 +228,11 @@ def run_targets(
         print("direct to the fake provider:", flush=True)
         targets["direct"] = measure(direct, args, work, provider_core)
         loopwise = str(Path(sys.executable).parent / "loopwise")
-        plans: list[tuple[str, bool, int]] = [("loopwise-off", False, 0)]
-        plans += [(f"loopwise-{n // 1000}k", True, n) for n in args.lessons]
-        for name, recall, lessons in plans:
+        plans: list[tuple[str, bool, int, str]] = [("loopwise-off", False, 0, loopwise)]
+        if args.baseline:
+            plans.append(("loopwise-off-baseline", False, 0, str(args.baseline)))
+        plans += [(f"loopwise-{n // 1000}k", True, n, loopwise) for n in args.lessons]
+        for name, recall, lessons, exe in plans:
             config, data = loopwise_config(work, name, upstream, recall)
             if lessons:
                 print(f"seeding {lessons} lessons (and building the HNSW graph)...", flush=True)
@@ -235,7 +244,7 @@ def run_targets(
             port = free_port()
             server = start(
                 name,
-                [loopwise, "serve", "--config", str(config), "--port", str(port)],
+                [exe, "serve", "--config", str(config), "--port", str(port)],
                 "/readyz",
                 port,
                 proxy_core,

@@ -77,14 +77,14 @@ def load_registry() -> InjectorRegistry:
     for path in BUILT_IN:
         cls = _import(path)
         classes[cls.name] = cls
+    built_in = set(classes)
     for point in entry_points(group=GROUP):
         if point.value in BUILT_IN:
             continue  # an older install of Loopwise registered its built-ins this way
         if point.name in classes:
-            raise TypeError(
-                f"entry point {point.name!r} ({point.value}) takes the name of a built-in injector; "
-                "rename it"
-            )
+            taken = "a built-in injector" if point.name in built_in else "another plugin"
+            origin = f"entry point {point.name!r} ({point.value})"
+            raise TypeError(f"{origin} takes the name of {taken}; rename it")
         classes[point.name] = _checked(point.load(), f"entry point {point.name!r} ({point.value})")
     return InjectorRegistry(classes)
 

@@ -30,10 +30,14 @@ STATUS_TYPES = {
 
 
 def error_type(status: int, *, upstream: bool = False) -> str:
-    """The OpenAI `type` for a status; a provider's own server error is an `upstream_error`."""
-    if upstream and status >= 500 and status != 504:
-        return "upstream_error"
-    return STATUS_TYPES.get(status) or ("invalid_request_error" if status < 500 else "api_error")
+    """The OpenAI `type` for a status. A provider's answer passed on is coarser: its 4xx is the
+    client's request (`invalid_request_error`, 429 `rate_limit_error`), anything else an
+    `upstream_error`."""
+    if upstream:
+        if status == 429:
+            return "rate_limit_error"
+        return "invalid_request_error" if 400 <= status < 500 else "upstream_error"
+    return STATUS_TYPES.get(status, "api_error")
 
 
 def error_body(message: str, type: str, param: str | None = None, code: str | None = None) -> dict[str, Any]:

@@ -23,6 +23,7 @@ class WordHashEmbedder:
     def __init__(self) -> None:
         self.calls = 0
         self.fail = False
+        self.fail_on: str | None = None  # a word whose texts cannot be embedded
 
     def vector(self, text: str) -> list[float]:
         values = [0.0] * self.dims
@@ -34,7 +35,7 @@ class WordHashEmbedder:
 
     async def embed(self, text: str) -> list[float]:
         self.calls += 1
-        if self.fail:
+        if self.fail or (self.fail_on and self.fail_on in text.lower().split()):
             raise RuntimeError("embedding model exploded")
         return self.vector(text)
 

@@ -18,6 +18,7 @@ import yaml
 from typer.testing import CliRunner
 
 from proxy.cli import app as cli
+from tests.helpers import free_port
 
 pytestmark = pytest.mark.model
 QUESTION = "What is the refund window at Acme Corp?"
@@ -28,7 +29,8 @@ def config(tmp_path: Path, upstream_server) -> Path:
     path = tmp_path / "config.yaml"
     params = {"model": "openai/fake", "api_base": upstream_server.url}
     deployment = {"model_name": "gpt-test", "litellm_params": params}
-    path.write_text(yaml.safe_dump({"data_dir": "data", "model_list": [deployment], "log_level": "warning"}))
+    settings = {"data_dir": "data", "model_list": [deployment], "log_level": "warning", "port": free_port()}
+    path.write_text(yaml.safe_dump(settings))
     return path
 
 
@@ -70,6 +72,13 @@ def test_explain_and_index_optimize_find_the_proxy_on_any_port(config: Path, ser
     assert json.loads(explained.output)["via"] == running["url"]
     refused = runner.invoke(cli, ["index", "optimize", "--config", str(config)])
     assert refused.exit_code == 1 and f"pid {process.pid}" in refused.output
+    second = subprocess.run(
+        [sys.executable, "-m", "proxy.cli.main", "serve", "--config", str(config), "--port", "0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert second.returncode == 1 and f"another proxy (pid {process.pid}" in second.stderr
 
     process.send_signal(signal.SIGTERM)
     process.wait(timeout=30)
@@ -79,7 +88,7 @@ def test_explain_and_index_optimize_find_the_proxy_on_any_port(config: Path, ser
     assert json.loads(local.output)["via"].endswith("data")
 
 
-def test_a_stale_address_is_ignored(config: Path, tmp_path: Path) -> None:
+def test_an_address_left_by_a_killed_proxy_is_ignored(config: Path, tmp_path: Path) -> None:
     data = tmp_path / "data"
     data.mkdir()
     code = "import os; print(os.getpid())"
@@ -87,5 +96,6 @@ def test_a_stale_address_is_ignored(config: Path, tmp_path: Path) -> None:
     stale = {"url": "http://127.0.0.1:9", "pid": int(dead.stdout), "started_at": 0}
     (data / "proxy.json").write_text(json.dumps(stale))
     explained = CliRunner().invoke(cli, ["explain", QUESTION, "--config", str(config), "--json"])
-    assert explained.exit_code == 0, explained.output
-    assert json.loads(explained.output)["via"] == str(data)
+    assert explained.exit_code == 1
+    assert "no proxy answers at http://127.0.0.1:" in explained.output and ":9 " not in explained.output
+    assert "start one with `loopwise serve`" in explained.output

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from proxy.errors import ApiError
+from proxy.upstream.base import from_status
 from tests.helpers import assert_error_shape
 
 CHAT = "/v1/chat/completions"
@@ -61,3 +63,32 @@ async def test_unknown_model_lists_the_available_ones(make_settings, start) -> N
     error = assert_error_shape(response, 404)
     assert error["code"] == "model_not_found" and "available models: gpt-test" in error["message"]
     assert (await client.get("/v1/sessions")).json()["data"] == []  # nothing stored half-way
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [
+        (400, "invalid_request_error"),
+        (401, "invalid_request_error"),
+        (404, "invalid_request_error"),
+        (408, "invalid_request_error"),
+        (429, "rate_limit_error"),
+        (500, "upstream_error"),
+        (503, "upstream_error"),
+        (504, "upstream_error"),
+        (302, "upstream_error"),
+    ],
+)
+def test_a_providers_error_keeps_its_status_with_a_coarse_type(status: int, expected: str) -> None:
+    error = from_status(status, b'{"error": {"message": "nope", "code": "x"}}')
+    assert (error.status, error.type, error.message, error.code) == (status, expected, "nope", "x")
+    assert isinstance(error, ApiError) and error.body()["error"]["type"] == expected
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [(400, "invalid_request_error"), (401, "authentication_error"), (404, "not_found_error"),
+     (413, "invalid_request_error"), (415, "api_error"), (500, "internal_error"), (504, "timeout_error")],
+)  # fmt: skip
+def test_the_proxys_own_errors_take_their_type_from_one_map(status: int, expected: str) -> None:
+    assert ApiError(status, "m").type == expected

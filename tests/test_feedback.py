@@ -189,3 +189,19 @@ async def test_concurrent_feedback_on_one_interaction_enriches_one_lesson(make_s
     taught = [r.json()["id"] for r in responses if r.json()["lesson_id"]]
     assert sorted(lesson.feedback_ids) == sorted(taught)
     assert lesson.correction == "The refund window is 45 days."
+
+
+async def test_a_lesson_that_cannot_be_indexed_holds_up_no_other(make_settings, start, embedder) -> None:
+    client = await start(make_settings())
+    embedder.fail_on = "poison"
+    bad = (await ask(client, "poison question about shipping", session="a")).json()["id"]
+    good = (await ask(client, QUESTION, session="b")).json()["id"]
+    stuck = (await feedback(client, bad, rating=-1, correction="x")).json()["lesson_id"]
+    learned = (await feedback(client, good, rating=-1, correction="45 days")).json()["lesson_id"]
+    svc = start.services(client)
+    assert stuck in (svc.index.sync_error or "")
+    answer = await ask(client, PARAPHRASE, session="c")
+    assert answer.headers["x-loopwise-lessons"] == learned  # indexed at once, despite the other
+    assert await svc.index.sync(svc.db) == 0 and stuck in (svc.index.sync_error or "")
+    embedder.fail_on = None
+    assert await svc.index.sync(svc.db) == 1 and svc.index.sync_error is None

@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
 
 from proxy.chat.pipeline import Plan
 from proxy.chat.request import Identity
 from proxy.chat.stream import StreamAssembler
 from proxy.errors import ApiError
 from proxy.records import Interaction
-
-Json = dict[str, Any]
+from proxy.upstream.base import Json
 
 
 @dataclass(frozen=True)

@@ -35,19 +35,28 @@ async def run_explain(
     headers: dict[str, str],
     url: str | None,
 ) -> dict[str, Any]:
+    """Ask, in order: `url`; the proxy serving this data directory; the configured host and port;
+    and, when none answers, the data directory itself."""
     chosen = model or (settings.model_list[0].model_name if settings.model_list else "default")
     body = explain_body(question, chosen, system)
     running = find_running(settings.data_dir)
-    base = url or (running.url if running else None)
-    if base is not None:
+    if url or running:
+        base = url or (running.url if running else "")
         try:
             return await _ask(base, body, headers)
         except httpx.TransportError as exc:
-            if url is not None or running is not None:
-                raise ExplainError(
-                    f"cannot reach the proxy at {base} ({type(exc).__name__}); is it still starting? "
-                    "Try again, or pass --url"
-                ) from None
+            hint = "check the address" if url else "is it still starting? Try again, or pass --url"
+            raise ExplainError(f"cannot reach the proxy at {base} ({type(exc).__name__}); {hint}") from None
+    configured = f"http://{settings.host}:{settings.port}"
+    try:
+        return await _ask(configured, body, headers)
+    except httpx.TransportError:
+        pass  # nothing listens there: look at the data directory itself
+    if not settings.db_path.exists():
+        raise ExplainError(
+            f"no proxy answers at {configured} and {settings.data_dir} holds no trail yet; start one "
+            "with `loopwise serve`, or pass --config / --data-dir for the proxy you mean"
+        )
     validate_chat(body)
     identity = identify(headers, body)
     try:

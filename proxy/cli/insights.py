@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from policies import PolicyError, PolicySet, load_policies, shipped_policies_dir
-from proxy.cli.options import ConfigOption, DataDirOption, JsonOption, repo_or_exit, settings_or_exit
+from proxy.cli.options import ConfigOption, DataDirOption, JsonOption, fail, repo_or_exit, settings_or_exit
 from proxy.learning.export import ExportFormat, preference_record, sft_record
 from proxy.learning.report import build_report
 from proxy.storage.export_queries import corrections, preferences
@@ -95,8 +95,7 @@ def report(
     try:
         built = build_report(repo, _policies(settings.policies_dir), days, bucket)
     except ValueError as exc:
-        typer.secho(f"error: {exc}", fg="red", err=True)
-        raise typer.Exit(2) from None
+        fail(exc, 2)
     typer.echo(json.dumps(built, indent=2) if as_json else render_report(built))
 
 

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from proxy.cli import insights, render, serve
-from proxy.cli.options import ConfigOption, DataDirOption, JsonOption, repo_or_exit, settings_or_exit
+from proxy.cli.options import ConfigOption, DataDirOption, JsonOption, fail, repo_or_exit, settings_or_exit
 from proxy.records import LESSON_STATUSES, LessonStatus
 
 app = typer.Typer(
@@ -69,8 +69,7 @@ def sessions_show(
     repo = repo_or_exit(settings_or_exit(config, data_dir=data_dir))
     turns = repo.session_trail(session_id)
     if not turns:
-        typer.secho(f"error: no session {session_id!r}", fg="red", err=True)
-        raise typer.Exit(1)
+        fail(f"no session {session_id!r}")
     if as_json:
         return _print_json(turns)
     typer.echo(f"Session {session_id}: {len(turns)} turns")
@@ -90,10 +89,7 @@ def lessons_list(
 ) -> None:
     """Lessons, most recently changed first."""
     if status is not None and status not in LESSON_STATUSES:
-        typer.secho(
-            f"error: unknown status {status!r}; valid: {', '.join(LESSON_STATUSES)}", fg="red", err=True
-        )
-        raise typer.Exit(2)
+        fail(f"unknown status {status!r}; valid: {', '.join(LESSON_STATUSES)}", 2)
     repo = repo_or_exit(settings_or_exit(config, data_dir=data_dir))
     found = repo.list_lessons(status, app_name, limit)
     if as_json:
@@ -115,8 +111,7 @@ def lessons_show(
     repo = repo_or_exit(settings_or_exit(config, data_dir=data_dir))
     item = repo.get_lesson(lesson_id)
     if item is None:
-        typer.secho(f"error: no lesson {lesson_id!r}", fg="red", err=True)
-        raise typer.Exit(1)
+        fail(f"no lesson {lesson_id!r}")
     if as_json:
         return _print_json(item.__dict__)
     typer.echo("\n".join(render.lesson(item, full=True)))
@@ -128,8 +123,7 @@ def _review(
     repo = repo_or_exit(settings_or_exit(config, data_dir=data_dir), write=True)
     item = repo.set_lesson_status(lesson_id, status, note)
     if item is None:
-        typer.secho(f"error: no lesson {lesson_id!r}", fg="red", err=True)
-        raise typer.Exit(1)
+        fail(f"no lesson {lesson_id!r}")
     typer.echo(f"lesson {lesson_id} is now {status}; a running proxy applies it within a second")
 
 
@@ -176,8 +170,7 @@ def policy_check(
     try:
         loaded = load_policies(directory, load_registry())
     except PolicyError as exc:
-        typer.secho(f"error: {exc}", fg="red", err=True)
-        raise typer.Exit(1) from None
+        fail(exc)
     typer.echo(f"{directory}: {len(loaded.policies)} policies OK (version {loaded.version})")
     for compiled in loaded.policies:
         names = ", ".join(i.name for i in compiled.injectors) or "no injectors"
@@ -229,8 +222,7 @@ def explain_command(
     try:
         found = asyncio.run(run_explain(settings, question, model, system, headers, url))
     except ExplainError as exc:
-        typer.secho(f"error: {exc}", fg="red", err=True)
-        raise typer.Exit(1) from None
+        fail(exc)
     if as_json:
         return _print_json(found)
     typer.echo("\n".join(render.explanation(found)))
@@ -253,18 +245,14 @@ def index_optimize(config: ConfigOption = None, data_dir: DataDirOption = None) 
         return
     running = serve.find_running(settings.data_dir)
     if running is not None:
-        typer.secho(
-            f"error: a proxy (pid {running.pid}, {running.url}) serves {settings.data_dir}; "
-            "stop it first: the graph build holds the index (and Python) for its whole run",
-            fg="red",
-            err=True,
+        fail(
+            f"a proxy (pid {running.pid}, {running.url}) serves {settings.data_dir}; "
+            "stop it first: the graph build holds the index (and Python) for its whole run"
         )
-        raise typer.Exit(1)
     try:
         index = EdgeIndex(settings.vector_path)
     except RuntimeError as exc:
-        typer.secho(f"error: {exc}", fg="red", err=True)
-        raise typer.Exit(1) from None
+        fail(exc)
     began = time.perf_counter()
     try:
         index.optimize()

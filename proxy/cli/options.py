@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from pydantic import ValidationError
@@ -22,17 +22,21 @@ DataDirOption = Annotated[
 JsonOption = Annotated[bool, typer.Option("--json", help="print JSON instead of text")]
 
 
+def fail(message: object, code: int = 1) -> NoReturn:
+    """Print `error: message` in red on stderr and exit with `code`."""
+    typer.secho(f"error: {message}", fg="red", err=True)
+    raise typer.Exit(code)
+
+
 def settings_or_exit(config: Path | None, **overrides: Any) -> Settings:
     try:
         return load_settings(config, **overrides)
     except (ValueError, ValidationError) as exc:
-        typer.secho(f"error: {exc}", fg="red", err=True)
-        raise typer.Exit(2) from None
+        fail(exc, 2)
 
 
 def repo_or_exit(settings: Settings, *, write: bool = False) -> TrailRepo:
     try:
         return TrailRepo(connect(settings.db_path, readonly=not write))
     except (FileNotFoundError, DatabaseError) as exc:
-        typer.secho(f"error: {exc}", fg="red", err=True)
-        raise typer.Exit(1) from None
+        fail(exc)

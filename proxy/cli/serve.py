@@ -1,5 +1,9 @@
-"""`loopwise serve`, and the address it leaves in the data directory (`proxy.json`) so that the
-other commands (`explain`, `index optimize`) find the running proxy whatever its port."""
+"""`loopwise serve`, and the address it leaves in the data directory so that the other commands
+(`explain`, `index optimize`) find the running proxy whatever its port.
+
+`proxy.json` holds the address; `proxy.lock` is held (flock) for as long as the proxy runs, so a
+file left by a killed proxy is recognised as stale by whoever finds it, pid reuse or not.
+"""
 
 from __future__ import annotations
 
@@ -10,13 +14,19 @@ import socket
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import IO, Annotated
 
 import typer
 
-from proxy.cli.options import ConfigOption, DataDirOption, settings_or_exit
+from proxy.cli.options import ConfigOption, DataDirOption, fail, settings_or_exit
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks; an address file is then trusted as it is
+    fcntl = None  # type: ignore[assignment]
 
 ADDRESS_FILE = "proxy.json"
+LOCK_FILE = "proxy.lock"
 
 
 @dataclass(frozen=True)
@@ -26,14 +36,19 @@ class Running:
     started_at: float
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # it exists, owned by someone else
+def _held(lock: Path) -> bool:
+    """Whether a running proxy holds the lock (a proxy killed in any way has released it)."""
+    if fcntl is None:
         return True
-    return True
+    try:
+        with lock.open("a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(handle, fcntl.LOCK_UN)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    return False
 
 
 def find_running(data_dir: Path) -> Running | None:
@@ -42,7 +57,7 @@ def find_running(data_dir: Path) -> Running | None:
         found = Running(**json.loads((data_dir / ADDRESS_FILE).read_text()))
     except (OSError, ValueError, TypeError):
         return None
-    return found if _alive(found.pid) else None
+    return found if _held(data_dir / LOCK_FILE) else None
 
 
 def local_url(host: str, port: int) -> str:
@@ -54,22 +69,37 @@ def local_url(host: str, port: int) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
+def hold_lock(data_dir: Path) -> IO[str]:
+    """Take the data directory's lock for this process's lifetime, or exit naming the holder."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    handle = (data_dir / LOCK_FILE).open("a")
+    if fcntl is not None:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            other = find_running(data_dir)
+            where = f" (pid {other.pid}, {other.url})" if other else ""
+            fail(
+                f"another proxy{where} already serves {data_dir}; stop it, or give this one "
+                "its own --data-dir"
+            )
+    return handle
+
+
 def announce(data_dir: Path, url: str) -> None:
     """Leave the address in the data directory (atomically: a reader never sees half of it)."""
-    data_dir.mkdir(parents=True, exist_ok=True)
     partial = data_dir / f".{ADDRESS_FILE}.{os.getpid()}"
     partial.write_text(json.dumps(asdict(Running(url, os.getpid(), time.time()))))
     os.replace(partial, data_dir / ADDRESS_FILE)
 
 
 def withdraw(data_dir: Path) -> None:
-    """Remove the address, unless another proxy has taken the data directory since."""
-    mine = find_running(data_dir)
-    if mine is None or mine.pid == os.getpid():
-        (data_dir / ADDRESS_FILE).unlink(missing_ok=True)
+    (data_dir / ADDRESS_FILE).unlink(missing_ok=True)
 
 
 def _bind(host: str, port: int) -> socket.socket:
+    """Bind now, so a taken port fails with a clear message; uvicorn listens once the app is up."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -77,9 +107,10 @@ def _bind(host: str, port: int) -> socket.socket:
         sock.bind((host, port))
     except OSError as exc:
         sock.close()
-        typer.secho(f"error: cannot listen on {host}:{port}: {exc.strerror}", fg="red", err=True)
-        raise typer.Exit(1) from None
-    sock.listen(2048)  # connections queue from here on, while the proxy starts
+        fail(
+            f"cannot listen on {host}:{port}: {exc.strerror}; choose another --port "
+            "(0 takes any free one)"
+        )
     return sock
 
 
@@ -102,19 +133,27 @@ def serve(
         typer.secho(
             "warning: model_list is empty; add a model (see config.example.yaml)", fg="yellow", err=True
         )
-    class Server(uvicorn.Server):
-        async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-            # here, not after run(): uvicorn re-raises SIGTERM once serving ends
-            withdraw(settings.data_dir)
-            await super().shutdown(sockets)
-
+    lock = hold_lock(settings.data_dir)
     sock = _bind(settings.host, settings.port)
     url = local_url(settings.host, sock.getsockname()[1])
+
+    class Server(uvicorn.Server):
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets)  # the app is ready and the socket listens
+            if not self.should_exit:
+                announce(settings.data_dir, url)
+                typer.secho(f"loopwise listening on {url}", err=True)
+
+        async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+            withdraw(settings.data_dir)  # here: uvicorn re-raises the signal once serving ends
+            await super().shutdown(sockets)
+
     app = create_app(settings)
     server = Server(uvicorn.Config(app, log_level=settings.log_level.lower(), access_log=False))
-    announce(settings.data_dir, url)
-    typer.secho(f"loopwise listening on {url}", err=True)
     try:
         server.run(sockets=[sock])
+    except KeyboardInterrupt:
+        pass  # Ctrl-C is how a proxy in a terminal is stopped
     finally:
         withdraw(settings.data_dir)
+        lock.close()

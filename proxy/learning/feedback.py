@@ -151,7 +151,7 @@ async def record_feedback(
     stored, lesson = await db.run(partial(_store, feedback=feedback, policies=policies))
     if lesson is not None:
         try:
-            await index.sync(db)
+            await index.sync(db, only=lesson.id)
         except Exception as exc:  # noqa: BLE001 - committed; the periodic sync retries
             log.warning("lesson %s stored but not indexed yet (%s); the sync retries", lesson.id, exc)
     return stored, lesson

@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 
 from proxy.embeddings import Embedder
+from proxy.records import Lesson
 from proxy.storage import TrailDB, TrailRepo
 from proxy.vectors import Hit, Point, VectorIndex
 
@@ -41,43 +42,54 @@ class LessonIndex:
 
         await asyncio.get_running_loop().run_in_executor(self._executor, work)
 
-    async def sync(self, db: TrailDB) -> int:
-        """Push every lesson whose index entry is behind the DB; returns how many were pushed.
+    async def sync(self, db: TrailDB, only: str | None = None) -> int:
+        """Push every lesson whose index entry is behind the DB (or just lesson `only`); returns
+        how many were pushed.
 
         Only `active` lessons live in the index (recall filters on status too, as a second
-        guard); other statuses are removed. A lesson without a stored embedding is embedded.
+        guard); other statuses are removed. A lesson without a stored embedding is embedded; one
+        that cannot be is skipped (and named in `sync_error`) so it holds up no other lesson.
         """
         async with self._syncing:
-            return await self._sync(db)
+            return await self._sync(db, only)
 
-    async def _sync(self, db: TrailDB) -> int:
+    async def _embedded(self, db: TrailDB, lesson: Lesson) -> list[float] | None:
+        try:
+            vector = await self.embedder.embed(lesson.question)
+        except Exception as exc:  # noqa: BLE001 - retried by the next sync
+            self.sync_error = f"lesson {lesson.id} could not be embedded: {type(exc).__name__}: {exc}"
+            log.warning("%s; the next sync retries", self.sync_error)
+            return None
+        model = self.embedder.model_id
+        await db.run(partial(TrailRepo.set_embedding, lesson_id=lesson.id, vector=vector, model=model))
+        return vector
+
+    async def _sync(self, db: TrailDB, only: str | None) -> int:
         pushed = 0
+        failed: list[str] = []
         while True:
-            batch = await db.run(lambda repo: repo.lessons_to_index())
+            batch = await db.run(partial(TrailRepo.lessons_to_index, skip=tuple(failed), only=only))
             if not batch:
-                self.sync_error = None
+                if not failed and only is None:  # a whole sync came through clean
+                    self.sync_error = None
                 return pushed
             upserts: list[Point] = []
             deletes: list[str] = []
+            done: list[tuple[str, int]] = []
             for lesson, vector in batch:
-                if lesson.status != "active":
+                if lesson.status == "active" and vector is None:
+                    vector = await self._embedded(db, lesson)
+                    if vector is None:
+                        failed.append(lesson.id)
+                        continue
+                if lesson.status == "active" and vector is not None:
+                    upserts.append(Point(lesson.id, vector, lesson.payload()))
+                else:
                     deletes.append(lesson.id)
-                    continue
-                if vector is None:
-                    vector = await self.embedder.embed(lesson.question)
-                    await db.run(
-                        partial(
-                            TrailRepo.set_embedding,
-                            lesson_id=lesson.id,
-                            vector=vector,
-                            model=self.embedder.model_id,
-                        )
-                    )
-                upserts.append(Point(lesson.id, vector, lesson.payload()))
+                done.append((lesson.id, lesson.version))
             await self._apply(upserts, deletes)
-            done = [(item.id, item.version) for item, _ in batch]
             await db.run(partial(TrailRepo.mark_indexed, versions=done))
-            pushed += len(batch)
+            pushed += len(done)
 
     async def reconcile(self, db: TrailDB) -> None:
         """At start: if the index and the DB disagree (a lost or new index), rebuild it."""

@@ -46,10 +46,11 @@ def transaction(conn: Connection) -> Iterator[Connection]:
     conn.execute("BEGIN IMMEDIATE")
     try:
         yield conn
+        conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        if conn.in_transaction:  # the body failed, or COMMIT did: never leave it open
+            conn.execute("ROLLBACK")
         raise
-    conn.execute("COMMIT")
 
 
 def migrate(conn: Connection) -> list[str]:
@@ -64,6 +65,6 @@ def migrate(conn: Connection) -> list[str]:
             for statement in sql.split(";"):
                 if statement.strip():
                     conn.execute(statement)
-            conn.execute("INSERT INTO migrations VALUES (?, ?)", (name, time.time()))
+            conn.execute("INSERT INTO migrations (name, applied_at) VALUES (?, ?)", (name, time.time()))
         applied.append(name)
     return applied

@@ -14,8 +14,8 @@ from typing import Any
 from proxy.records import Feedback, Interaction, Lesson, LessonStatus
 from proxy.storage import rows
 from proxy.storage.db import Connection, transaction
+from proxy.storage.rows import Fields
 
-Row = dict[str, Any]
 LESSON_COLUMNS = rows.column_list(Lesson)
 FEEDBACK_COLUMNS = rows.column_list(Feedback)
 # What enriching a lesson may change; its effect counters move only by their own statements.
@@ -52,17 +52,17 @@ class TrailRepo:
             conn.executemany("UPDATE lessons SET times_injected = times_injected + 1 WHERE id = ?", injected)
             conn.executemany("UPDATE lessons SET times_held_out = times_held_out + 1 WHERE id = ?", held_out)
 
-    def get_interaction(self, interaction_id: str) -> Row | None:
+    def get_interaction(self, interaction_id: str) -> Fields | None:
         row = self.conn.execute("SELECT * FROM interactions WHERE id = ?", (interaction_id,)).fetchone()
         return rows.decode(row) if row else None
 
-    def interaction_with_feedback(self, interaction_id: str) -> Row | None:
+    def interaction_with_feedback(self, interaction_id: str) -> Fields | None:
         found = self.get_interaction(interaction_id)
         if found is not None:
             found["feedback"] = self.feedback_for([interaction_id]).get(interaction_id, [])
         return found
 
-    def list_sessions(self, limit: int = 50, app: str | None = None) -> list[Row]:
+    def list_sessions(self, limit: int = 50, app: str | None = None) -> list[Fields]:
         sql = (
             "SELECT session_id, min(app) AS app, min(user_id) AS user_id, count(*) AS turns, "
             "min(created_at) AS started_at, max(created_at) AS last_at "
@@ -73,7 +73,7 @@ class TrailRepo:
         params: tuple[Any, ...] = (app, limit) if app else (limit,)
         return [dict(r) for r in self.conn.execute(sql, params)]
 
-    def session_trail(self, session_id: str) -> list[Row]:
+    def session_trail(self, session_id: str) -> list[Fields]:
         turns = [
             rows.decode(r)
             for r in self.conn.execute(
@@ -87,8 +87,8 @@ class TrailRepo:
 
     # -- feedback ------------------------------------------------------------------------
 
-    def feedback_for(self, interaction_ids: Sequence[str]) -> dict[str, list[Row]]:
-        out: dict[str, list[Row]] = {}
+    def feedback_for(self, interaction_ids: Sequence[str]) -> dict[str, list[Fields]]:
+        out: dict[str, list[Fields]] = {}
         for start in range(0, len(interaction_ids), 500):
             chunk = interaction_ids[start : start + 500]
             marks = ",".join("?" * len(chunk))
@@ -172,11 +172,21 @@ class TrailRepo:
 
     # -- the vector index follows these lessons ------------------------------------------
 
-    def lessons_to_index(self, limit: int = 256) -> list[tuple[Lesson, list[float] | None]]:
-        """Lessons whose index entry is behind the DB (the index follows the system of record)."""
+    def lessons_to_index(
+        self, limit: int = 256, skip: Sequence[str] = (), only: str | None = None
+    ) -> list[tuple[Lesson, list[float] | None]]:
+        """Lessons whose index entry is behind the DB (the index follows the system of record),
+        leaving out `skip`; with `only`, that one lesson if it is behind."""
+        where = "indexed_version != version"
+        params: list[Any] = []
+        if only is not None:
+            where += " AND id = ?"
+            params.append(only)
+        if skip:
+            where += f" AND id NOT IN ({','.join('?' * len(skip))})"
+            params += skip
         found = self.conn.execute(
-            f"SELECT {LESSON_COLUMNS}, embedding FROM lessons WHERE indexed_version != version LIMIT ?",
-            (limit,),
+            f"SELECT {LESSON_COLUMNS}, embedding FROM lessons WHERE {where} LIMIT ?", (*params, limit)
         ).fetchall()
         out = []
         for row in found:
@@ -210,7 +220,7 @@ class TrailRepo:
                 (rows.encode_vector(vector), model, lesson_id),
             )
 
-    def counts(self) -> Row:
+    def counts(self) -> Fields:
         one = self.conn.execute(
             "SELECT (SELECT count(*) FROM interactions) AS interactions, "
             "(SELECT count(*) FROM feedback) AS feedback, "

@@ -17,6 +17,7 @@ import orjson
 from proxy.storage.db import Row
 
 R = TypeVar("R")
+Fields = dict[str, Any]  # a decoded row: field name -> value
 JSON_FIELDS = frozenset(
     {
         "request",
@@ -67,9 +68,9 @@ def insert(table: str, row: Mapping[str, Any], *, or_ignore: bool = False) -> st
     return f"{verb} INTO {table} ({', '.join(names)}) VALUES ({', '.join(':' + n for n in names)})"
 
 
-def decode(row: Row) -> dict[str, Any]:
+def decode(row: Row) -> Fields:
     """A fetched row as field -> value, with JSON columns decoded under their field names."""
-    out: dict[str, Any] = {}
+    out: Fields = {}
     for key in row.keys():  # noqa: SIM118 - sqlite3.Row is not a mapping
         value = row[key]
         if key in _FIELD_OF:

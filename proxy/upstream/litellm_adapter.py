@@ -37,7 +37,7 @@ def _translate(exc: Exception) -> UpstreamError:
     name = type(exc).__name__
     message = str(getattr(exc, "message", None) or exc)
     if "Timeout" in name:
-        return UpstreamError(504, f"provider timed out: {message}")
+        return UpstreamError(504, f"provider timed out: {message}", type="timeout_error")
     if "APIConnectionError" in name or "Connection error" in message or not isinstance(status, int):
         return UpstreamError(502, f"could not reach the provider: {message}")
     return UpstreamError(status, message)

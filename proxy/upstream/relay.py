@@ -24,7 +24,7 @@ MAX_CONNECTIONS = 1024
 
 
 def _timed_out(seconds: float) -> UpstreamError:
-    return UpstreamError(504, f"provider timed out after {seconds:g} s")
+    return UpstreamError(504, f"provider timed out after {seconds:g} s", type="timeout_error")
 
 
 def _unreachable(exc: aiohttp.ClientError) -> UpstreamError:
