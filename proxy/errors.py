@@ -7,6 +7,7 @@ provider's failure (it knows whether a retry may help). Both become responses at
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from pydantic import ValidationError
@@ -75,6 +76,13 @@ class UpstreamError(ApiError):
     """A provider failure, with the status a client should see and whether a retry may help."""
 
     upstream = True
+    retry_after: float | None = None  # seconds the provider asked us to wait (Retry-After)
+
+    def wait(self, seconds: float) -> UpstreamError:
+        """Ask the client to wait too: the same error, carrying a Retry-After header."""
+        self.retry_after = seconds
+        self.headers["Retry-After"] = str(max(1, math.ceil(seconds)))
+        return self
 
     @property
     def retryable(self) -> bool:

@@ -120,8 +120,14 @@ class FeedbackSettings(_Strict):
 class UpstreamSettings(_Strict):
     num_retries: int = Field(2, ge=0, le=10)
     retry_backoff_s: float = Field(0.5, ge=0)
-    timeout_s: float = Field(600.0, gt=0, description="whole answer; for streams, the wait between chunks")
+    timeout_s: float = Field(120.0, gt=0, description="whole answer; for streams, the wait between chunks")
     connect_timeout_s: float = Field(10.0, gt=0, description="opening a connection to the provider")
+    deadline_s: float = Field(
+        300.0, gt=0, description="all attempts together, until the answer (or a stream's first chunk)"
+    )
+    max_retry_after_s: float = Field(
+        20.0, ge=0, description="a provider's Retry-After up to this is waited out; a longer one is passed on"
+    )
 
 
 class Settings(BaseSettings):

@@ -76,20 +76,28 @@ async def stream(router: Router, turn: Turn, body: dict[str, Any], finish: Finis
 
     async def relay() -> AsyncIterator[bytes]:
         assembled = StreamAssembler()
-        status, error = "abandoned", None
+        status, error, ended = "abandoned", None, False
         try:
             piece = opened.first
             while piece is not None:
                 for chunk in piece.chunks:
                     assembled.add(chunk)
+                ended = ended or piece.done
                 data = _encode(piece, ours, turn.id)
                 if data:
                     yield data
                 piece = await anext(opened.rest, None)
+            if not ended and assembled.finish_reason is None:
+                raise UpstreamError(
+                    502,
+                    "the provider's stream ended before the answer was complete (no finish_reason, "
+                    "no [DONE])",
+                    code="stream_truncated",
+                )
             status = "ok"
             yield event(DONE)
         except UpstreamError as exc:
-            status, error = "error", exc
+            status, error = ("truncated" if exc.code == "stream_truncated" else "error"), exc
             yield event(exc.body())
             yield event(DONE)
         finally:

@@ -43,6 +43,57 @@ def identify(headers: Mapping[str, str], body: Mapping[str, Any]) -> Identity:
 
 
 ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
+# Fields a client may not set, because they choose where a request goes or with which
+# credentials (litellm takes each of them as a call argument), or override the operator's
+# retries and timeouts. The prefixes and suffixes catch provider-specific spellings.
+OPERATOR_FIELDS = frozenset(
+    {
+        "base_url", "organization", "custom_llm_provider", "extra_headers", "headers", "deployment_id",
+        "timeout", "request_timeout", "num_retries", "max_retries", "fallbacks", "context_window_fallbacks",
+        "mock_response", "mock_tool_calls", "mock_delay", "client", "model_list", "proxy_server_request",
+        "input_cost_per_token", "output_cost_per_token", "region_name", "project", "location",
+        "credentials", "token", "ssl_verify", "cache", "caching",
+    }
+)  # fmt: skip
+OPERATOR_PREFIXES = (
+    "api_", "aws_", "azure_", "vertex_", "watsonx_", "litellm_", "bedrock_", "sagemaker_", "openai_",
+    "anthropic_", "gemini_", "google_", "cohere_", "huggingface_", "hf_", "mistral_", "groq_",
+)  # fmt: skip
+OPERATOR_SUFFIXES = (
+    "_key", "_token", "_secret", "_credentials", "_url", "_base", "_endpoint", "_organization",
+    "_project", "_region", "_location",
+)  # fmt: skip
+OPENAI_FIELDS = frozenset({"prompt_cache_key", "max_tokens", "max_completion_tokens"})  # never dropped
+
+
+def _operators(name: str) -> bool:
+    lowered = name.lower()
+    return lowered not in OPENAI_FIELDS and (
+        lowered in OPERATOR_FIELDS
+        or lowered.startswith(OPERATOR_PREFIXES)
+        or lowered.endswith(OPERATOR_SUFFIXES)
+    )
+
+
+def client_fields(body: dict[str, Any]) -> dict[str, Any]:
+    """The body without the fields only the operator's config may set: nothing a client sends
+    chooses where credentials go, and no client secret is forwarded or stored."""
+    if not any(_operators(name) for name in body):
+        return body
+    return {name: value for name, value in body.items() if not _operators(name)}
+
+
+def _check_content(i: int, content: Any) -> None:
+    where = f"messages[{i}].content"
+    if content is None or isinstance(content, str):
+        return
+    if not isinstance(content, list):
+        raise ApiError(400, f"{where} must be a string, an array of content parts, or null", param=where)
+    for j, part in enumerate(content):
+        if not isinstance(part, dict) or not isinstance(part.get("type"), str):
+            raise ApiError(400, f"{where}[{j}] must be an object with a string `type`", param=f"{where}[{j}]")
+        if part["type"] == "text" and not isinstance(part.get("text"), str):
+            raise ApiError(400, f"{where}[{j}].text must be a string", param=f"{where}[{j}].text")
 
 
 def validate_chat(body: dict[str, Any]) -> None:
@@ -53,11 +104,16 @@ def validate_chat(body: dict[str, Any]) -> None:
     if not isinstance(messages, list) or not messages:
         raise ApiError(400, "`messages` must be a non-empty array of chat messages", param="messages")
     for i, message in enumerate(messages):
-        if not isinstance(message, dict) or message.get("role") not in ROLES:
+        role = message.get("role") if isinstance(message, dict) else None
+        if not isinstance(role, str) or role not in ROLES:
             raise ApiError(
                 400,
                 f"messages[{i}] must be an object whose role is one of {', '.join(sorted(ROLES))}",
                 param=f"messages[{i}]",
             )
+        _check_content(i, message.get("content"))
     if "stream" in body and not isinstance(body["stream"], bool):
         raise ApiError(400, "`stream` must be true or false", param="stream")
+    metadata = body.get("metadata")
+    if metadata is not None and not isinstance(metadata, dict):
+        raise ApiError(400, "`metadata` must be an object", param="metadata")

@@ -13,6 +13,9 @@ from proxy.records import Feedback, feedback_id
 DetectedSignal = Literal["regenerate", "abandon"]
 
 
+MAX_COMPARED = 8192
+
+
 class RegenerateDetector:
     """Remembers each session's last user turn; a repeat within the window is a regenerate."""
 
@@ -25,7 +28,10 @@ class RegenerateDetector:
         """Record this turn; return the earlier interaction id when it repeats the last one."""
         if not session_id or not text.strip() or self.window_s <= 0:
             return None
-        digest = hashlib.blake2b(" ".join(text.split()).casefold().encode(), digest_size=16).digest()
+        seen = " ".join(text[:MAX_COMPARED].split()).casefold()  # bounded work for any message
+        if len(text) > MAX_COMPARED:  # a long turn: its head and its length stand for it
+            seen += f"\x00{len(text)}"
+        digest = hashlib.blake2b(seen.encode(), digest_size=16).digest()
         now = time.monotonic()
         previous = self._last.pop(session_id, None)
         self._last[session_id] = (digest, interaction_id, now)

@@ -17,27 +17,41 @@ class StreamAssembler:
         self.chunks = 0
 
     def add(self, chunk: dict[str, Any]) -> None:
+        """Take one chunk; parts of a shape no provider should send are skipped, never fatal."""
         self.chunks += 1
-        self.model = chunk.get("model") or self.model
-        if chunk.get("usage"):
+        model = chunk.get("model")
+        self.model = model if isinstance(model, str) and model else self.model
+        if isinstance(chunk.get("usage"), dict):
             self.usage = chunk["usage"]
-        for choice in chunk.get("choices") or ():
-            if choice.get("index", 0) != 0:
+        choices = chunk.get("choices")
+        for choice in choices if isinstance(choices, list) else ():
+            if not isinstance(choice, dict) or choice.get("index", 0) != 0:
                 continue
-            delta = choice.get("delta") or {}
-            if delta.get("content"):
-                self.content.append(delta["content"])
-            for call in delta.get("tool_calls") or ():
-                slot = self.tool_calls.setdefault(
-                    call.get("index", 0),
-                    {"id": None, "type": "function", "function": {"name": "", "arguments": ""}},
-                )
-                slot["id"] = call.get("id") or slot["id"]
-                function = call.get("function") or {}
-                slot["function"]["name"] += function.get("name") or ""
-                slot["function"]["arguments"] += function.get("arguments") or ""
-            if choice.get("finish_reason"):
+            delta = choice.get("delta")
+            if isinstance(delta, dict):
+                self._delta(delta)
+            if isinstance(choice.get("finish_reason"), str):
                 self.finish_reason = choice["finish_reason"]
+
+    def _delta(self, delta: dict[str, Any]) -> None:
+        if isinstance(delta.get("content"), str):
+            self.content.append(delta["content"])
+        calls = delta.get("tool_calls")
+        for call in calls if isinstance(calls, list) else ():
+            if not isinstance(call, dict):
+                continue
+            index = call.get("index", 0)
+            slot = self.tool_calls.setdefault(
+                index if isinstance(index, int) else 0,
+                {"id": None, "type": "function", "function": {"name": "", "arguments": ""}},
+            )
+            slot["id"] = call.get("id") or slot["id"]
+            function = call.get("function")
+            if not isinstance(function, dict):
+                continue
+            for key in ("name", "arguments"):
+                if isinstance(function.get(key), str):
+                    slot["function"][key] += function[key]
 
     @property
     def text(self) -> str:

@@ -21,6 +21,10 @@ DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 BUNDLED_ONNX_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "config.json")
 ASSETS = Path(__file__).parent.parent / "assets" / "all-MiniLM-L6-v2"
+# Text past this is cut before it reaches the tokenizer or the cache: a model reads only its first
+# few hundred tokens anyway (128 for MiniLM, about 500 characters), and tokenizing a 20 MB message
+# whole took tens of seconds (holding the GIL) before the model's truncation applied.
+MAX_EMBED_CHARS = 4096
 
 
 class Embedder(Protocol):
@@ -124,6 +128,7 @@ class FastEmbedder:
         return self._run(text)
 
     async def embed(self, text: str) -> list[float]:
+        text = text[:MAX_EMBED_CHARS]
         cached = self._cache.get(text)
         if cached is not None:
             self._cache.move_to_end(text)

@@ -9,7 +9,7 @@ from starlette.responses import Response, StreamingResponse
 
 from proxy.chat import forward
 from proxy.chat.pipeline import explanation, plan
-from proxy.chat.request import identify, validate_chat
+from proxy.chat.request import client_fields, identify, validate_chat
 from proxy.chat.turn import Outcome, Turn
 from proxy.http.common import json_body, json_response, services
 from proxy.records import interaction_id
@@ -26,7 +26,7 @@ def _finish(svc: Services, turn: Turn, outcome: Outcome) -> None:
 async def chat_completions(request: Request) -> Response:
     started = time.perf_counter()
     svc = services(request)
-    body = await json_body(request)
+    body = client_fields(await json_body(request))
     validate_chat(body)
     svc.router.deployments(body["model"])  # unknown model: 404 before any work
     identity = identify(request.headers, body)
@@ -52,7 +52,7 @@ async def chat_completions(request: Request) -> Response:
 async def post_explain(request: Request) -> Response:
     """The chat body in, what Loopwise would send out (no provider call)."""
     svc = services(request)
-    body = await json_body(request)
+    body = client_fields(await json_body(request))
     validate_chat(body)
     identity = identify(request.headers, body)
     planned = await plan(svc.policies.current, svc.embedder, svc.index, body, identity)

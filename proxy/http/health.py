@@ -30,7 +30,10 @@ async def readyz(request: Request) -> Response:
             "status": "degraded" if svc.index.sync_error else "ok",
             "error": svc.index.sync_error,
         },
-        "trail": {"status": "degraded" if svc.db.write_errors else "ok", "write_errors": svc.db.write_errors},
+        "trail": {
+            "status": "degraded" if svc.db.writes_failing() else "ok",
+            "write_errors": svc.db.write_errors,
+        },
     }
     degraded = any(c["status"] != "ok" for c in checks.values())
     return json_response({"status": "degraded" if degraded else "ready", "checks": checks})

@@ -11,13 +11,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from proxy.errors import ApiError
-from proxy.http.common import json_response, limit_param, parse, services
+from proxy.http.common import decode_json, json_response, limit_param, parse, read_body, services, validated
 from proxy.learning.effect import lesson_effect
 from proxy.learning.feedback import FeedbackIn, check_categories, record_feedback
 from proxy.learning.report import build_report
 from proxy.records import LESSON_STATUSES, Lesson, LessonStatus
 from proxy.storage.report_queries import BUCKETS
 
+FEEDBACK_LIMIT = 1 << 20  # a comment and a correction are bounded far below this
 ACTIONS: dict[str, LessonStatus] = {"approve": "active", "reject": "rejected", "retire": "retired"}
 
 
@@ -29,7 +30,7 @@ class ReviewIn(BaseModel):
 async def post_feedback(request: Request) -> Response:
     """201 only after the feedback (and its lesson) is committed."""
     svc = services(request)
-    body = await parse(request, FeedbackIn)
+    body = await parse(request, FeedbackIn, limit=FEEDBACK_LIMIT)
     feedback = body.to_record()
     check_categories(feedback.categories, svc.settings.feedback.categories)
     stored, lesson = await record_feedback(feedback, svc.db, svc.policies.current, svc.index)
@@ -74,7 +75,8 @@ async def review_lesson(request: Request) -> Response:
     action = request.path_params["action"]
     if action not in ACTIONS:
         raise ApiError(404, f"unknown lesson action {action!r}; valid: {', '.join(ACTIONS)}")
-    note = (await parse(request, ReviewIn)).note if await request.body() else None
+    raw = await read_body(request, limit=64 * 1024)
+    note = validated(decode_json(raw), ReviewIn).note if raw.strip() else None
     updated = await svc.db.run(lambda repo: repo.set_lesson_status(wanted, ACTIONS[action], note))
     if updated is None:
         raise ApiError(404, f"no lesson {wanted!r}", param="lesson_id", code="lesson_not_found")

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import TypeVar
@@ -33,6 +35,7 @@ class TrailDB:
         self._writer: asyncio.Task[None] | None = None
         self._unwritten = 0  # interactions queued and not yet committed
         self.write_errors = 0
+        self.last_write_error_at: float | None = None
 
     async def open(self) -> None:
         self._repo = await asyncio.get_running_loop().run_in_executor(
@@ -73,15 +76,42 @@ class TrailDB:
                 items.append(self._queue.get_nowait())
             batch = [i for i in items if isinstance(i, Interaction)]
             if batch:
-                try:
-                    await self._on_thread(partial(TrailRepo.insert_interactions, batch=batch))
-                except Exception:
-                    self.write_errors += 1
-                    log.exception("could not write %d interactions to the trail", len(batch))
+                await self._write(batch)
                 self._unwritten -= len(batch)
             for item in items:
                 if isinstance(item, asyncio.Future) and not item.done():
                     item.set_result(None)
+
+    async def _write(self, batch: list[Interaction]) -> None:
+        """One commit for the batch; if that fails, row by row, so one bad row costs no other
+        its place; a row that cannot be stored as it is is stored without its payloads."""
+        try:
+            await self._on_thread(partial(TrailRepo.insert_interactions, batch=batch))
+            return
+        except Exception:  # noqa: BLE001 - isolate the row below
+            if len(batch) == 1:
+                return await self._write_alone(batch[0])
+        for interaction in batch:
+            await self._write_alone(interaction)
+
+    async def _write_alone(self, interaction: Interaction) -> None:
+        try:
+            await self._on_thread(partial(TrailRepo.insert_interactions, batch=[interaction]))
+            return
+        except Exception as exc:  # noqa: BLE001 - stored without payloads below
+            reason = f"{type(exc).__name__}: {exc}"[:500]
+        stripped = replace(interaction, request={"unrecordable": reason}, sent_messages=[], response=None)
+        try:
+            await self._on_thread(partial(TrailRepo.insert_interactions, batch=[stripped]))
+            log.warning("interaction %s stored without its payloads: %s", interaction.id, reason)
+        except Exception:
+            self.write_errors += 1
+            self.last_write_error_at = time.monotonic()
+            log.exception("could not write interaction %s to the trail", interaction.id)
+
+    def writes_failing(self, within_s: float = 300.0) -> bool:
+        """Whether a row was lost recently (readiness degrades while writes fail, not forever)."""
+        return self.last_write_error_at is not None and time.monotonic() - self.last_write_error_at < within_s
 
     async def close(self) -> None:
         await self.flush()

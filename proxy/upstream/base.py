@@ -3,8 +3,10 @@ how a provider's error answer becomes an `UpstreamError`."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+import time
+from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
 
 import orjson
@@ -33,6 +35,7 @@ class Piece:
 
     chunks: list[Json]
     raw: bytes | None = None
+    done: bool = False  # the provider's end marker ([DONE]) came with this piece
 
 
 class Adapter(Protocol):
@@ -46,8 +49,24 @@ class Adapter(Protocol):
         """Release connections."""
 
 
-def from_status(status: int, body: bytes) -> UpstreamError:
-    """A provider's error answer: its own message and code when it sent OpenAI's error shape."""
+def retry_after(value: str | None) -> float | None:
+    """Seconds from a Retry-After header (a number or an HTTP date); None when absent or unreadable."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def from_status(status: int, body: bytes, headers: Mapping[str, str] | None = None) -> UpstreamError:
+    """A provider's error answer: its own message and code when it sent OpenAI's error shape, and
+    its Retry-After, if it sent one."""
     message, code = body.decode("utf-8", "replace").strip()[:2000], None
     try:
         parsed = orjson.loads(body)
@@ -57,4 +76,6 @@ def from_status(status: int, body: bytes) -> UpstreamError:
         error = parsed["error"]
         message = str(error.get("message") or message)
         code = str(error["code"]) if error.get("code") is not None else None
-    return UpstreamError(status, message or f"provider answered HTTP {status}", code=code)
+    error = UpstreamError(status, message or f"provider answered HTTP {status}", code=code)
+    wait = retry_after((headers or {}).get("Retry-After"))
+    return error.wait(wait) if wait is not None else error

@@ -16,7 +16,7 @@ from typing import Any
 
 from proxy.errors import UpstreamError
 from proxy.settings import Deployment
-from proxy.upstream.base import Answer, Json, Piece
+from proxy.upstream.base import Answer, Json, Piece, retry_after
 
 # Fields Loopwise reads itself; everything else in the body passes through to the provider.
 OWN_FIELDS = frozenset({"model", "stream", "metadata"})
@@ -35,12 +35,17 @@ def _import_litellm() -> ModuleType:
 def _translate(exc: Exception) -> UpstreamError:
     status = getattr(exc, "status_code", None)
     name = type(exc).__name__
-    message = str(getattr(exc, "message", None) or exc)
+    # litellm appends a Python traceback to some messages: the client gets the first part only
+    message = str(getattr(exc, "message", None) or exc).split("\nTraceback (most recent call last)")[0][:2000]
     if "Timeout" in name:
         return UpstreamError(504, f"provider timed out: {message}", type="timeout_error")
     if "APIConnectionError" in name or "Connection error" in message or not isinstance(status, int):
         return UpstreamError(502, f"could not reach the provider: {message}")
-    return UpstreamError(status, message)
+    error = UpstreamError(status, message)
+    response = getattr(exc, "response", None)
+    headers = getattr(response, "headers", None) or getattr(exc, "litellm_response_headers", None)
+    wait = retry_after(headers.get("retry-after")) if headers is not None else None
+    return error.wait(wait) if wait is not None else error
 
 
 class LitellmAdapter:

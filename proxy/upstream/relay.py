@@ -7,6 +7,7 @@ trail. One pooled aiohttp session: its C HTTP parser costs a fraction of httpx p
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import AsyncGenerator
 from typing import Any
@@ -21,6 +22,7 @@ from proxy.upstream.sse import SseReader
 
 OWN_FIELDS = frozenset({"model", "stream", "metadata"})  # Loopwise reads these itself
 MAX_CONNECTIONS = 1024
+LARGE_BODY = 1 << 20  # aiohttp's own threshold for warning about raw bytes
 
 
 def _timed_out(seconds: float) -> UpstreamError:
@@ -29,6 +31,20 @@ def _timed_out(seconds: float) -> UpstreamError:
 
 def _unreachable(exc: aiohttp.ClientError) -> UpstreamError:
     return UpstreamError(502, f"could not reach the provider: {type(exc).__name__}: {exc}")
+
+
+def _body(payload: bytes) -> bytes | io.BytesIO:
+    """Large bodies go out in chunks (aiohttp writes raw bytes in one piece, blocking the loop)."""
+    return io.BytesIO(payload) if len(payload) > LARGE_BODY else payload
+
+
+def _answer_shaped(data: Json) -> bool:
+    """Whether a 200 holds what the trail and the client read: `choices`, objects whose
+    `message` (if any) is an object."""
+    choices = data.get("choices")
+    return isinstance(choices, list) and all(
+        isinstance(c, dict) and isinstance(c.get("message", {}), dict | None) for c in choices
+    )
 
 
 class RelayAdapter:
@@ -76,21 +92,22 @@ class RelayAdapter:
         seconds = self._read_timeout(deployment)
         timeout = aiohttp.ClientTimeout(total=seconds, sock_connect=self._settings.connect_timeout_s)
         try:
-            async with self._client().post(url, data=payload, headers=headers, timeout=timeout) as response:
+            post = self._client().post(url, data=_body(payload), headers=headers, timeout=timeout)
+            async with post as response:
                 raw = await response.read()
-                status = response.status
+                status, wait = response.status, response.headers.get("Retry-After")
         except TimeoutError:
             raise _timed_out(seconds) from None
         except aiohttp.ClientError as exc:
             raise _unreachable(exc) from exc
         if status >= 400:
-            raise from_status(status, raw)
+            raise from_status(status, raw, {"Retry-After": wait} if wait else None)
         try:
             data = orjson.loads(raw)
         except orjson.JSONDecodeError:
             raise UpstreamError(502, f"provider answered with invalid JSON: {raw[:200]!r}") from None
-        if not isinstance(data, dict):
-            raise UpstreamError(502, "provider answered with JSON that is not an object")
+        if not isinstance(data, dict) or not _answer_shaped(data):
+            raise UpstreamError(502, f"provider answered 200 with no chat completion in it: {raw[:200]!r}")
         return Answer(data, raw)
 
     async def stream(self, deployment: Deployment, body: Json) -> AsyncGenerator[Piece, None]:
@@ -100,7 +117,7 @@ class RelayAdapter:
             total=None, sock_connect=self._settings.connect_timeout_s, sock_read=seconds
         )
         try:
-            response = await self._client().post(url, data=payload, headers=headers, timeout=timeout)
+            response = await self._client().post(url, data=_body(payload), headers=headers, timeout=timeout)
         except TimeoutError:
             raise _timed_out(seconds) from None
         except aiohttp.ClientError as exc:
@@ -108,7 +125,7 @@ class RelayAdapter:
         finished = False
         try:
             if response.status >= 400:
-                raise from_status(response.status, await response.read())
+                raise from_status(response.status, await response.read(), response.headers)
             reader = SseReader()
             async for data in response.content.iter_any():
                 piece = reader.feed(data)

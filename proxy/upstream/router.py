@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncGenerator, Callable, Sequence
+import time
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from proxy.errors import ApiError, UpstreamError
 from proxy.settings import Deployment, UpstreamSettings
@@ -15,6 +17,7 @@ from proxy.upstream.litellm_adapter import LitellmAdapter
 from proxy.upstream.relay import RelayAdapter
 
 log = logging.getLogger("loopwise.upstream")
+T = TypeVar("T")
 
 
 class Adapters:
@@ -80,39 +83,60 @@ class Router:
     def _attempts(self, model: str) -> list[tuple[Deployment, int]]:
         return [(d, n) for d in self.deployments(model) for n in range(self.settings.num_retries + 1)]
 
-    async def _backoff(self, attempt: int) -> None:
-        if self.settings.retry_backoff_s:
-            await asyncio.sleep(self.settings.retry_backoff_s * (2**attempt))
+    def _wait(self, attempt: int, last: UpstreamError) -> float:
+        """Before a retry of the same deployment: its Retry-After, or exponential backoff."""
+        if last.retry_after is not None:
+            return last.retry_after
+        return float(self.settings.retry_backoff_s * 2 ** (attempt - 1))
 
-    async def complete(self, model: str, body: Json) -> tuple[Answer, Deployment]:
+    async def _first_success(self, model: str, call: Callable[[Deployment], Awaitable[T]]) -> T:
+        """`call` each deployment in turn, retrying those that failed in a way a retry may help,
+        all within `deadline_s`. A Retry-After longer than `max_retry_after_s` moves on to the
+        next deployment at once; the last error (with its Retry-After) reaches the client."""
+        settings = self.settings
+        deadline = time.monotonic() + settings.deadline_s
         last: UpstreamError | None = None
+        waiting_too_long: set[int] = set()
         for deployment, attempt in self._attempts(model):
-            if attempt:
-                await self._backoff(attempt - 1)
+            if id(deployment) in waiting_too_long:
+                continue
+            if attempt and last is not None:
+                wait = self._wait(attempt, last)
+                if time.monotonic() + wait >= deadline:
+                    break
+                await asyncio.sleep(wait)
             try:
-                return await self.adapter_for(deployment).complete(deployment, body), deployment
+                async with asyncio.timeout(deadline - time.monotonic()):
+                    return await call(deployment)
+            except TimeoutError:
+                message = f"no answer within upstream.deadline_s ({settings.deadline_s:g} s)"
+                raise UpstreamError(504, message, type="timeout_error") from None
             except UpstreamError as exc:
                 if not exc.retryable:
                     raise
+                if (exc.retry_after or 0) > settings.max_retry_after_s:
+                    waiting_too_long.add(id(deployment))
                 log.warning("%s via %s failed (%s)", model, deployment.litellm_params.model, exc)
                 last = exc
         assert last is not None
         raise last
 
+    async def complete(self, model: str, body: Json) -> tuple[Answer, Deployment]:
+        async def call(deployment: Deployment) -> tuple[Answer, Deployment]:
+            return await self.adapter_for(deployment).complete(deployment, body), deployment
+
+        return await self._first_success(model, call)
+
     async def open_stream(self, model: str, body: Json) -> Opened:
-        last: UpstreamError | None = None
-        for deployment, attempt in self._attempts(model):
-            if attempt:
-                await self._backoff(attempt - 1)
+        """A stream whose first piece has arrived (or that ended empty)."""
+
+        async def call(deployment: Deployment) -> Opened:
             stream = self.adapter_for(deployment).stream(deployment, body)
             try:
                 first = await anext(stream, None)
-                return Opened(first, stream, deployment)
-            except UpstreamError as exc:
+            except BaseException:
                 await stream.aclose()
-                if not exc.retryable:
-                    raise
-                log.warning("%s stream via %s failed (%s)", model, deployment.litellm_params.model, exc)
-                last = exc
-        assert last is not None
-        raise last
+                raise
+            return Opened(first, stream, deployment)
+
+        return await self._first_success(model, call)

@@ -88,4 +88,4 @@ class SseReader:
                 chunks.append(parsed)
         if kept is None:
             return Piece(chunks, whole)
-        return Piece(chunks, b"".join(e + b"\n\n" for e in kept))
+        return Piece(chunks, b"".join(e + b"\n\n" for e in kept), done=True)
