@@ -13,9 +13,11 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from policies import PolicyStore
+from proxy.access.keys import KeyRing
 from proxy.learning.index import LessonIndex
 from proxy.learning.report import retire_unhelpful
 from proxy.storage import TrailDB
+from proxy.storage.keys import active_keys, keys_stamp
 
 log = logging.getLogger("loopwise.jobs")
 
@@ -27,7 +29,14 @@ class Job:
     run: Callable[[], Awaitable[object]]
 
 
-def default_jobs(policies: PolicyStore, db: TrailDB, index: LessonIndex) -> list[Job]:
+async def follow_keys(db: TrailDB, ring: KeyRing) -> None:
+    """Reload the key ring when a key was created or revoked (by the CLI, or another replica)."""
+    stamp = await db.run(keys_stamp)
+    if stamp != ring.stamp:
+        ring.replace(await db.run(active_keys), stamp)
+
+
+def default_jobs(policies: PolicyStore, db: TrailDB, index: LessonIndex, keys: KeyRing) -> list[Job]:
     async def reload_policies() -> None:
         """Edited policy files go live; a broken edit keeps the last good set (see /readyz)."""
         policies.reload_if_changed()
@@ -41,7 +50,12 @@ def default_jobs(policies: PolicyStore, db: TrailDB, index: LessonIndex) -> list
         current = policies.current
         await db.run(lambda repo: retire_unhelpful(repo, current))
 
+    async def reload_keys() -> None:
+        """Keys created or revoked elsewhere (CLI, admin API on another replica) apply here."""
+        await follow_keys(db, keys)
+
     return [
+        Job("key-refresh", 1.0, reload_keys),
         Job("policy-reload", 1.0, reload_policies),
         Job("index-sync", 1.0, follow_db),
         Job("auto-retire", 30.0, retire),

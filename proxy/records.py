@@ -127,6 +127,40 @@ class Lesson:
         }
 
 
+Scope = Literal["chat", "feedback", "read", "review", "admin"]
+SCOPES: tuple[Scope, ...] = ("chat", "feedback", "read", "review", "admin")
+
+
+@dataclass(frozen=True)
+class Key:
+    """A virtual key: what a client may do (scopes), for which apps (glob patterns) and tenant,
+    and optionally as which user role. Only the SHA-256 of the secret is stored."""
+
+    id: str
+    name: str
+    hash: str
+    prefix: str  # the secret's first characters, to recognise it in a list
+    scopes: tuple[str, ...]
+    apps: tuple[str, ...]
+    tenant: str | None
+    user_role: str | None
+    created_at: float
+    revoked_at: float | None = None
+
+
+@dataclass(frozen=True)
+class Visibility:
+    """Which rows a caller may see or change: apps matching `apps` (glob patterns; None: every
+    app) in `tenant` (unless `all_tenants`). Storage turns it into a WHERE clause."""
+
+    apps: tuple[str, ...] | None = None
+    tenant: str | None = None
+    all_tenants: bool = True
+
+
+EVERYTHING = Visibility()
+
+
 def interaction_id() -> str:
     return f"chatcmpl-{uuid.uuid4().hex}"
 
@@ -138,3 +172,7 @@ def feedback_id() -> str:
 def lesson_id() -> str:
     """A UUID string: the vector index uses it as the point id."""
     return str(uuid.uuid4())
+
+
+def key_id() -> str:
+    return f"key-{uuid.uuid4().hex[:16]}"

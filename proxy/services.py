@@ -10,12 +10,14 @@ from typing import Any
 
 from injectors import load_registry
 from policies import PolicyStore, shipped_policies_dir
+from proxy.access.keys import KeyRing
+from proxy.access.tokens import FeedbackTokens, token_secret
 from proxy.chat.signals import DetectedSignal, RegenerateDetector, implicit_feedback
 from proxy.embeddings import Embedder, FastEmbedder
-from proxy.jobs import default_jobs, run_jobs
+from proxy.jobs import default_jobs, follow_keys, run_jobs
 from proxy.learning.feedback import record_feedback
 from proxy.learning.index import LessonIndex
-from proxy.settings import Settings
+from proxy.settings import Settings, secret_value
 from proxy.storage import TrailDB
 from proxy.upstream import Adapters, Router
 from proxy.vectors import VectorIndex
@@ -42,6 +44,8 @@ class Services:
     policies: PolicyStore
     router: Router
     regenerate: RegenerateDetector
+    keys: KeyRing
+    tokens: FeedbackTokens
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
@@ -65,6 +69,9 @@ async def open_services(
     background: bool = True,
 ) -> AsyncIterator[Services]:
     """Open every component; on exit flush the trail and close in reverse order."""
+    access = settings.access
+    master = secret_value(access.master_key)
+    signing_key = token_secret(secret_value(access.token_secret), master)
     registry = load_registry()
     policies = PolicyStore(settings.policies_dir or shipped_policies_dir(), registry)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -86,12 +93,15 @@ async def open_services(
         policies=policies,
         router=Router(settings.model_list, adapters, settings.upstream),
         regenerate=RegenerateDetector(settings.feedback.regenerate_window_s),
+        keys=KeyRing(master),
+        tokens=FeedbackTokens(signing_key, access.feedback_token_ttl_s),
     )
+    await follow_keys(db, services.keys)
     try:
         await index.reconcile(db)
     except Exception as exc:  # noqa: BLE001 - serve anyway; the periodic sync retries
         index.sync_error = f"{type(exc).__name__}: {exc}"
-    jobs = run_jobs(default_jobs(policies, db, index)) if background else []
+    jobs = run_jobs(default_jobs(policies, db, index, services.keys)) if background else []
     try:
         yield services
     finally:

@@ -26,6 +26,20 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def secret_value(secret: SecretStr | None) -> str | None:
+    """A secret's value; `os.environ/NAME` (LiteLLM's spelling) reads the variable NAME."""
+    if secret is None:
+        return None
+    raw = secret.get_secret_value()
+    if raw.startswith(ENV_REFERENCE):
+        name = raw[len(ENV_REFERENCE) :]
+        value = os.environ.get(name)
+        if value is None:
+            raise LookupError(f"environment variable {name} (named in the config) is not set")
+        return value
+    return raw
+
+
 class LitellmParams(BaseModel):
     """LiteLLM's deployment parameters; unknown keys (api_version, ...) pass to the provider."""
 
@@ -38,16 +52,7 @@ class LitellmParams(BaseModel):
 
     def resolved_api_key(self) -> str | None:
         """The key, reading `os.environ/NAME` references at call time."""
-        if self.api_key is None:
-            return None
-        raw = self.api_key.get_secret_value()
-        if raw.startswith(ENV_REFERENCE):
-            name = raw[len(ENV_REFERENCE) :]
-            value = os.environ.get(name)
-            if value is None:
-                raise LookupError(f"environment variable {name} (named in model_list) is not set")
-            return value
-        return raw
+        return secret_value(self.api_key)
 
     def extra_params(self) -> dict[str, Any]:
         return dict(self.model_extra or {})
@@ -130,6 +135,32 @@ class UpstreamSettings(_Strict):
     )
 
 
+class AccessSettings(_Strict):
+    master_key: SecretStr | None = Field(
+        None, description="every scope, every app and tenant; also LiteLLM's general_settings.master_key"
+    )
+    token_secret: SecretStr | None = Field(
+        None, description="signs browser feedback tokens; default: derived from master_key"
+    )
+    feedback_token_ttl_s: float = Field(3600.0, gt=0, description="how long an answer's feedback token lives")
+    trusted_roles: tuple[str, ...] = Field((), description="roles only a key that grants them may claim")
+    cors_origins: tuple[str, ...] = Field((), description="browser origins allowed to call (feedback)")
+    open_on_network: bool = Field(
+        False, description="serve with no key on a non-loopback address: anyone reaching it can do anything"
+    )
+
+
+class PrivacySettings(_Strict):
+    redact: tuple[Literal["email", "phone", "card", "iban", "ip", "secret"], ...] = Field(
+        ("email", "phone", "card", "iban", "ip", "secret"),
+        description="what is replaced by a placeholder before storage, embedding and injection",
+    )
+    redact_trail: bool = Field(True, description="also in the trail (requests, answers), not only lessons")
+    retention_days: float | None = Field(
+        None, gt=0, description="interactions, feedback and lessons older than this are purged"
+    )
+
+
 class Settings(BaseSettings):
     """Every setting, with its default. `config.example.yaml` documents each one."""
 
@@ -145,6 +176,8 @@ class Settings(BaseSettings):
     vector_store: VectorStoreSettings = VectorStoreSettings()
     feedback: FeedbackSettings = FeedbackSettings()
     upstream: UpstreamSettings = UpstreamSettings()
+    access: AccessSettings = AccessSettings()
+    privacy: PrivacySettings = PrivacySettings()
 
     @classmethod
     def settings_customise_sources(
@@ -200,7 +233,9 @@ def read_config_file(path: Path) -> dict[str, Any]:
         return {}
     if not isinstance(raw, dict):
         raise ValueError(f"config file {path}: expected a mapping at the top level")
-    raw.pop("general_settings", None)  # LiteLLM configs carry it; nothing here reads it
+    general = raw.pop("general_settings", None)  # LiteLLM configs carry it: only its master key counts
+    if isinstance(general, dict) and general.get("master_key") and "access" not in raw:
+        raw["access"] = {"master_key": general["master_key"]}
     raw.pop("litellm_settings", None)
     for key in ("data_dir", "policies_dir"):  # relative to the file, as compose files do
         if isinstance(raw.get(key), str) and not Path(raw[key]).expanduser().is_absolute():

@@ -135,7 +135,7 @@ async def test_lessons_that_keep_failing_are_retired_automatically(
     report = (await client.get("/v1/report")).json()
     assert [c["id"] for c in report["retire_candidates"]] == [lesson]
     svc = start.services(client)
-    jobs = {job.name: job for job in default_jobs(svc.policies, svc.db, svc.index)}
+    jobs = {job.name: job for job in default_jobs(svc.policies, svc.db, svc.index, svc.keys)}
     await jobs["auto-retire"].run()
     found = await lesson_row(client, lesson)
     assert found["status"] == "retired" and found["review_note"].startswith("auto-retired: 2 of 2")

@@ -28,7 +28,7 @@ class RecallResult:
 
 
 def scope_filter(identity: Identity, config: RecallConfig) -> dict[str, str]:
-    must = {"status": "active", "app": identity.app}
+    must = {"status": "active", "app": identity.app, "tenant": identity.tenant or ""}
     if config.scope == "user":
         must["user_id"] = identity.user_id or ""
     return must

@@ -3,13 +3,12 @@ who is asking (session, user, role, app), from headers first, then the body."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from proxy.access.principal import OPEN, Principal
 from proxy.errors import ApiError
-
-DEFAULT_APP = "default"
 
 
 @dataclass(frozen=True)
@@ -29,15 +28,22 @@ def _clean(value: Any) -> str | None:
     return text[:256] or None
 
 
-def identify(headers: Mapping[str, str], body: Mapping[str, Any]) -> Identity:
+def identify(
+    headers: Mapping[str, str],
+    body: Mapping[str, Any],
+    principal: Principal = OPEN,
+    trusted_roles: Sequence[str] = (),
+) -> Identity:
+    """Headers first, then the body; the principal bounds what either may claim (403 if more)."""
     raw_metadata = body.get("metadata")
     metadata: Mapping[str, Any] = raw_metadata if isinstance(raw_metadata, dict) else {}
+    role = _clean(headers.get("x-user-role") or metadata.get("user_role"))
     return Identity(
         session_id=_clean(headers.get("x-session-id") or metadata.get("session_id")),
         user_id=_clean(headers.get("x-user-id") or body.get("user") or metadata.get("user_id")),
-        user_role=_clean(headers.get("x-user-role") or metadata.get("user_role")),
-        app=_clean(headers.get("x-app") or metadata.get("app")) or DEFAULT_APP,
-        tenant=_clean(headers.get("x-tenant-id") or metadata.get("tenant")),
+        user_role=principal.role_for(role, trusted_roles),
+        app=principal.app_for(_clean(headers.get("x-app") or metadata.get("app"))),
+        tenant=principal.tenant_for(_clean(headers.get("x-tenant-id") or metadata.get("tenant"))),
         metadata=metadata,
     )
 

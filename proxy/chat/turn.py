@@ -82,10 +82,12 @@ class Turn:
     identity: Identity
     plan: Plan
     upstream_at: float  # perf_counter() when the provider call began
+    feedback_token: str = ""  # lets a browser post feedback on this answer alone
 
     def headers(self) -> dict[str, str]:
         return {
             "X-Loopwise-Interaction-Id": self.id,
+            "X-Loopwise-Feedback-Token": self.feedback_token,
             "X-Loopwise-Lessons": ",".join(dict.fromkeys(i.lesson_id for i in self.plan.injected)),
             "X-Loopwise-Overhead-Ms": f"{(self.upstream_at - self.started) * 1000:.2f}",
         }

@@ -11,6 +11,7 @@ from proxy.chat import forward
 from proxy.chat.pipeline import explanation, plan
 from proxy.chat.request import client_fields, identify, validate_chat
 from proxy.chat.turn import Outcome, Turn
+from proxy.http.access import authorize
 from proxy.http.common import json_body, json_response, services
 from proxy.records import interaction_id
 from proxy.services import Services
@@ -26,17 +27,18 @@ def _finish(svc: Services, turn: Turn, outcome: Outcome) -> None:
 async def chat_completions(request: Request) -> Response:
     started = time.perf_counter()
     svc = services(request)
+    principal = authorize(request, "chat")
     body = client_fields(await json_body(request))
     validate_chat(body)
     svc.router.deployments(body["model"])  # unknown model: 404 before any work
-    identity = identify(request.headers, body)
+    identity = identify(request.headers, body, principal, svc.settings.access.trusted_roles)
     turn_id = interaction_id()
     planned = await plan(svc.policies.current, svc.embedder, svc.index, body, identity)
     repeated = svc.regenerate.observe(identity.session_id, planned.question, turn_id)
     if repeated:
         svc.signal(repeated, "regenerate")
     upstream_body = {**body, "messages": planned.messages}
-    turn = Turn(turn_id, started, body, identity, planned, time.perf_counter())
+    turn = Turn(turn_id, started, body, identity, planned, time.perf_counter(), svc.tokens.issue(turn_id))
 
     def finish(outcome: Outcome) -> None:
         _finish(svc, turn, outcome)
@@ -52,8 +54,9 @@ async def chat_completions(request: Request) -> Response:
 async def post_explain(request: Request) -> Response:
     """The chat body in, what Loopwise would send out (no provider call)."""
     svc = services(request)
+    principal = authorize(request, "read")  # it shows lessons: other users' words
     body = client_fields(await json_body(request))
     validate_chat(body)
-    identity = identify(request.headers, body)
+    identity = identify(request.headers, body, principal, svc.settings.access.trusted_roles)
     planned = await plan(svc.policies.current, svc.embedder, svc.index, body, identity)
     return json_response(explanation(planned, identity))

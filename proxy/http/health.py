@@ -8,6 +8,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from proxy.http.access import authorize
 from proxy.http.common import json_response, services
 
 
@@ -41,6 +42,7 @@ async def readyz(request: Request) -> Response:
 
 async def list_models(request: Request) -> Response:
     svc = services(request)
+    authorize(request, "chat")
     created = int(time.time())
     return json_response(
         {

@@ -3,19 +3,22 @@ and GET /v1/report."""
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
 from starlette.responses import Response
 
+from proxy.access.principal import Principal
 from proxy.errors import ApiError
+from proxy.http.access import authorize
 from proxy.http.common import decode_json, json_response, limit_param, parse, read_body, services, validated
 from proxy.learning.effect import lesson_effect
-from proxy.learning.feedback import FeedbackIn, check_categories, record_feedback
+from proxy.learning.feedback import Authority, FeedbackIn, check_categories, record_feedback
 from proxy.learning.report import build_report
-from proxy.records import LESSON_STATUSES, Lesson, LessonStatus
+from proxy.records import LESSON_STATUSES, Feedback, Lesson, LessonStatus
+from proxy.services import Services
 from proxy.storage.report_queries import BUCKETS
 
 FEEDBACK_LIMIT = 1 << 20  # a comment and a correction are bounded far below this
@@ -27,13 +30,30 @@ class ReviewIn(BaseModel):
     note: str | None = Field(None, max_length=5000)
 
 
+def _authority(svc: Services, principal: Principal, feedback: Feedback) -> tuple[Feedback, Authority]:
+    """What the sender may say: a browser token speaks for the answered user on its one answer;
+    a key may speak as a reviewer only with the `review` scope, and claim only roles it grants."""
+    if principal.token is not None:
+        if not svc.tokens.valid(principal.token, feedback.interaction_id):
+            message = "this feedback token was issued for another answer, or has expired"
+            raise ApiError(403, message, code="invalid_feedback_token", param="interaction_id")
+        return feedback, Authority(as_interaction_user=True)
+    if feedback.source == "reviewer":
+        principal.require("review")
+    trusted_roles = svc.settings.access.trusted_roles
+    role = principal.role_for(feedback.user_role, trusted_roles)
+    trusted = feedback.source == "reviewer" or (role is not None and role in trusted_roles)
+    return replace(feedback, user_role=role), Authority(principal.visibility, trusted=trusted)
+
+
 async def post_feedback(request: Request) -> Response:
     """201 only after the feedback (and its lesson) is committed."""
     svc = services(request)
+    principal = authorize(request, "feedback")
     body = await parse(request, FeedbackIn, limit=FEEDBACK_LIMIT)
-    feedback = body.to_record()
+    feedback, authority = _authority(svc, principal, body.to_record())
     check_categories(feedback.categories, svc.settings.feedback.categories)
-    stored, lesson = await record_feedback(feedback, svc.db, svc.policies.current, svc.index)
+    stored, lesson = await record_feedback(feedback, svc.db, svc.policies.current, svc.index, authority)
     return json_response(
         {
             "id": stored.id,
@@ -51,19 +71,21 @@ def lesson_json(lesson: Lesson) -> dict[str, Any]:
 
 async def list_lessons(request: Request) -> Response:
     svc = services(request)
+    visibility = authorize(request, "read").visibility
     status = request.query_params.get("status")
     if status is not None and status not in LESSON_STATUSES:
         raise ApiError(400, f"unknown status {status!r}; valid: {', '.join(LESSON_STATUSES)}", param="status")
     app = request.query_params.get("app")
     limit = limit_param(request, default=100)
-    found = await svc.db.run(lambda repo: repo.list_lessons(status, app, limit))
+    found = await svc.db.run(lambda repo: repo.list_lessons(status, app, limit, visibility))
     return json_response({"object": "list", "data": [lesson_json(x) for x in found]})
 
 
 async def get_lesson(request: Request) -> Response:
     svc = services(request)
+    visibility = authorize(request, "read").visibility
     wanted = request.path_params["lesson_id"]
-    found = await svc.db.run(lambda repo: repo.get_lesson(wanted))
+    found = await svc.db.run(lambda repo: repo.get_lesson(wanted, visibility))
     if found is None:
         raise ApiError(404, f"no lesson {wanted!r}", param="lesson_id", code="lesson_not_found")
     return json_response(lesson_json(found))
@@ -71,13 +93,17 @@ async def get_lesson(request: Request) -> Response:
 
 async def review_lesson(request: Request) -> Response:
     svc = services(request)
+    visibility = authorize(request, "review").visibility
     wanted = request.path_params["lesson_id"]
     action = request.path_params["action"]
     if action not in ACTIONS:
         raise ApiError(404, f"unknown lesson action {action!r}; valid: {', '.join(ACTIONS)}")
     raw = await read_body(request, limit=64 * 1024)
     note = validated(decode_json(raw), ReviewIn).note if raw.strip() else None
-    updated = await svc.db.run(lambda repo: repo.set_lesson_status(wanted, ACTIONS[action], note))
+    status = ACTIONS[action]
+    updated = await svc.db.run(
+        lambda repo: repo.set_lesson_status(wanted, status, note, visibility=visibility)
+    )
     if updated is None:
         raise ApiError(404, f"no lesson {wanted!r}", param="lesson_id", code="lesson_not_found")
     await svc.index.sync_quietly(svc.db)
@@ -98,10 +124,11 @@ def _days(request: Request) -> float:
 async def get_report(request: Request) -> Response:
     """Negative-feedback rates over time, treatment versus control, lesson effects."""
     svc = services(request)
+    visibility = authorize(request, "read").visibility
     days = _days(request)
     bucket = request.query_params.get("bucket", "day")
     if bucket not in BUCKETS:
         raise ApiError(400, f"bucket must be one of: {', '.join(BUCKETS)}", param="bucket")
     policies = svc.policies.current
-    report = await svc.db.run(lambda repo: build_report(repo, policies, days, bucket))
+    report = await svc.db.run(lambda repo: build_report(repo, policies, days, bucket, visibility))
     return json_response({"object": "report", **report})

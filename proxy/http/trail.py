@@ -6,21 +6,24 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from proxy.errors import ApiError
+from proxy.http.access import authorize
 from proxy.http.common import json_response, limit_param, services
 
 
 async def list_sessions(request: Request) -> Response:
     svc = services(request)
+    visibility = authorize(request, "read").visibility
     limit = limit_param(request)
     app = request.query_params.get("app")
-    rows = await svc.db.run(lambda repo: repo.list_sessions(limit, app))
+    rows = await svc.db.run(lambda repo: repo.list_sessions(limit, app, visibility))
     return json_response({"object": "list", "data": rows})
 
 
 async def get_session(request: Request) -> Response:
     svc = services(request)
+    visibility = authorize(request, "read").visibility
     session_id = request.path_params["session_id"]
-    turns = await svc.db.run(lambda repo: repo.session_trail(session_id))
+    turns = await svc.db.run(lambda repo: repo.session_trail(session_id, visibility))
     if not turns:
         raise ApiError(404, f"no session {session_id!r}", param="session_id", code="session_not_found")
     return json_response({"object": "session", "id": session_id, "turns": turns})
@@ -28,8 +31,9 @@ async def get_session(request: Request) -> Response:
 
 async def get_interaction(request: Request) -> Response:
     svc = services(request)
+    visibility = authorize(request, "read").visibility
     wanted = request.path_params["interaction_id"]
-    found = await svc.db.run(lambda repo: repo.interaction_with_feedback(wanted))
+    found = await svc.db.run(lambda repo: repo.interaction_with_feedback(wanted, visibility))
     if found is None:
         raise ApiError(
             404, f"no interaction {wanted!r}", param="interaction_id", code="interaction_not_found"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any, Literal
 
@@ -15,7 +15,7 @@ from policies import LearnConfig, MatchContext, PolicySet
 from proxy.errors import ApiError
 from proxy.learning.index import LessonIndex
 from proxy.learning.lessons import learn, polarity
-from proxy.records import Feedback, Lesson, feedback_id
+from proxy.records import EVERYTHING, Feedback, Lesson, Visibility, feedback_id
 from proxy.storage import TrailDB, TrailRepo
 
 log = logging.getLogger("loopwise.feedback")
@@ -119,16 +119,30 @@ def _not_found(param: str, wanted: str, hint: str = "") -> ApiError:
     return ApiError(404, f"no interaction {wanted!r}{hint}", param=param, code="interaction_not_found")
 
 
-def _store(repo: TrailRepo, feedback: Feedback, policies: PolicySet) -> tuple[Feedback, Lesson | None]:
+@dataclass(frozen=True)
+class Authority:
+    """What the sender of a feedback may do: see which interactions, speak for which user."""
+
+    visibility: Visibility = EVERYTHING
+    as_interaction_user: bool = False  # a browser token speaks for the user who was answered
+    trusted: bool = False  # a reviewer, or a role the operator trusts: corrections need no screen
+
+
+def _store(
+    repo: TrailRepo, feedback: Feedback, policies: PolicySet, authority: Authority
+) -> tuple[Feedback, Lesson | None]:
     """Read, decide and write as one transaction: concurrent feedback on one interaction queues
     on the write lock and enriches the same lesson."""
     with repo.transaction():
-        interaction = repo.get_interaction(feedback.interaction_id)
+        interaction = repo.get_interaction(feedback.interaction_id, authority.visibility)
         if interaction is None:
             hint = "; send the `id` of a chat completion answered by this proxy"
             raise _not_found("interaction_id", feedback.interaction_id, hint)
-        if feedback.preferred_over is not None and repo.get_interaction(feedback.preferred_over) is None:
-            raise _not_found("preferred_over", feedback.preferred_over)
+        other = feedback.preferred_over
+        if other is not None and repo.get_interaction(other, authority.visibility) is None:
+            raise _not_found("preferred_over", other)
+        if authority.as_interaction_user:
+            feedback = replace(feedback, user_id=interaction.get("user_id"), user_role=None, source="user")
         learn_config, policy_name = _learn_config(policies, interaction)
         existing = repo.lesson_for_interaction(feedback.interaction_id)
         lesson = learn(feedback, interaction, existing, learn_config, policy_name) if learn_config else None
@@ -145,10 +159,16 @@ def _store(repo: TrailRepo, feedback: Feedback, policies: PolicySet) -> tuple[Fe
 
 
 async def record_feedback(
-    feedback: Feedback, db: TrailDB, policies: PolicySet, index: LessonIndex
+    feedback: Feedback,
+    db: TrailDB,
+    policies: PolicySet,
+    index: LessonIndex,
+    authority: Authority = Authority(),
 ) -> tuple[Feedback, Lesson | None]:
-    """Store ``feedback`` (and its lesson) durably, then index the lesson. Raises ApiError 404."""
-    stored, lesson = await db.run(partial(_store, feedback=feedback, policies=policies))
+    """Store ``feedback`` (and its lesson) durably, then index the lesson. Raises ApiError 404
+    for an interaction the sender may not see, as for one that does not exist."""
+    store = partial(_store, feedback=feedback, policies=policies, authority=authority)
+    stored, lesson = await db.run(store)
     if lesson is not None:
         try:
             await index.sync(db, only=lesson.id)

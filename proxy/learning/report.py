@@ -10,7 +10,7 @@ from typing import Any
 from policies import PolicySet
 from policies.schema import RetireConfig
 from proxy.learning.effect import compare, lesson_effect, rate, retire_reason
-from proxy.records import Lesson
+from proxy.records import EVERYTHING, Lesson, Visibility
 from proxy.storage.repo import TrailRepo
 from proxy.storage.report_queries import BUCKETS, DIMENSIONS, arms, by_category, by_dimension
 
@@ -59,15 +59,20 @@ def _lesson(lesson: Lesson, policies: PolicySet | None) -> dict[str, Any]:
 
 
 def build_report(
-    repo: TrailRepo, policies: PolicySet | None, days: float = 30, bucket: str = "day"
+    repo: TrailRepo,
+    policies: PolicySet | None,
+    days: float = 30,
+    bucket: str = "day",
+    visibility: Visibility = EVERYTHING,
 ) -> dict[str, Any]:
+    """The report over what `visibility` allows (a key sees its own apps and tenant only)."""
     if bucket not in BUCKETS:
         raise ValueError(f"bucket must be one of {', '.join(BUCKETS)}")
     since = time.time() - days * 86400
-    series = {dimension: _with_rate(by_dimension(repo, dimension, since, bucket)) for dimension in DIMENSIONS}
+    series = {d: _with_rate(by_dimension(repo, d, since, bucket, visibility)) for d in DIMENSIONS}
     interactions = sum(row["interactions"] for row in series["app"])
     negative = sum(row["negative"] for row in series["app"])
-    lessons = [_lesson(lesson, policies) for lesson in repo.judged_lessons()[:MAX_LESSONS]]
+    lessons = [_lesson(lesson, policies) for lesson in repo.judged_lessons(1, visibility)[:MAX_LESSONS]]
     return {
         "since": since,
         "days": days,
@@ -78,8 +83,8 @@ def build_report(
             "negative": negative,
             "negative_rate": rate(negative, interactions),
         },
-        "negative_rate": {**series, "category": _with_rate(by_category(repo, since, bucket))},
-        "treatment_vs_control": _arms(arms(repo, since)),
+        "negative_rate": {**series, "category": _with_rate(by_category(repo, since, bucket, visibility))},
+        "treatment_vs_control": _arms(arms(repo, since, visibility)),
         "lessons": lessons,
         "retire_candidates": [item for item in lessons if item["retire"]],
     }

@@ -111,4 +111,25 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         CREATE INDEX feedback_created ON feedback (created_at)
         """,
     ),
+    (
+        "m003_access",
+        """
+        CREATE TABLE keys (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            hash TEXT NOT NULL UNIQUE,
+            prefix TEXT NOT NULL,
+            scopes_json TEXT NOT NULL,
+            apps_json TEXT NOT NULL,
+            tenant TEXT,
+            user_role TEXT,
+            created_at REAL NOT NULL,
+            revoked_at REAL
+        );
+        CREATE INDEX interactions_user ON interactions (user_id);
+        CREATE INDEX interactions_app ON interactions (app, tenant, created_at);
+        CREATE INDEX lessons_interaction_user ON lessons (user_id);
+        CREATE INDEX feedback_user ON feedback (user_id)
+        """,
+    ),
 )

@@ -11,7 +11,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from proxy.records import Feedback, Interaction, Lesson, LessonStatus
+from proxy.records import EVERYTHING, Feedback, Interaction, Lesson, LessonStatus, Visibility
 from proxy.storage import rows
 from proxy.storage.db import Connection, transaction
 from proxy.storage.rows import Fields
@@ -28,6 +28,21 @@ LEARNED_COLUMNS = (
     "correction",
     "version",
 )
+
+
+def visible(visibility: Visibility, table: str = "") -> tuple[str, list[Any]]:
+    """A WHERE condition (and its parameters) that keeps the rows `visibility` allows."""
+    column = f"{table}." if table else ""
+    clauses: list[str] = []
+    params: list[Any] = []
+    if visibility.apps is not None:
+        matches = " OR ".join(f"{column}app GLOB ?" for _ in visibility.apps)
+        clauses.append(f"({matches})" if matches else "0")
+        params += visibility.apps
+    if not visibility.all_tenants:
+        clauses.append(f"{column}tenant IS ?")
+        params.append(visibility.tenant)
+    return (" AND ".join(clauses) or "1"), params
 
 
 class TrailRepo:
@@ -52,32 +67,43 @@ class TrailRepo:
             conn.executemany("UPDATE lessons SET times_injected = times_injected + 1 WHERE id = ?", injected)
             conn.executemany("UPDATE lessons SET times_held_out = times_held_out + 1 WHERE id = ?", held_out)
 
-    def get_interaction(self, interaction_id: str) -> Fields | None:
-        row = self.conn.execute("SELECT * FROM interactions WHERE id = ?", (interaction_id,)).fetchone()
+    def get_interaction(self, interaction_id: str, visibility: Visibility = EVERYTHING) -> Fields | None:
+        where, params = visible(visibility)
+        row = self.conn.execute(
+            f"SELECT * FROM interactions WHERE id = ? AND {where}", (interaction_id, *params)
+        ).fetchone()
         return rows.decode(row) if row else None
 
-    def interaction_with_feedback(self, interaction_id: str) -> Fields | None:
-        found = self.get_interaction(interaction_id)
+    def interaction_with_feedback(
+        self, interaction_id: str, visibility: Visibility = EVERYTHING
+    ) -> Fields | None:
+        found = self.get_interaction(interaction_id, visibility)
         if found is not None:
             found["feedback"] = self.feedback_for([interaction_id]).get(interaction_id, [])
         return found
 
-    def list_sessions(self, limit: int = 50, app: str | None = None) -> list[Fields]:
+    def list_sessions(
+        self, limit: int = 50, app: str | None = None, visibility: Visibility = EVERYTHING
+    ) -> list[Fields]:
+        where, params = visible(visibility)
+        if app:
+            where += " AND app = ?"
+            params.append(app)
         sql = (
             "SELECT session_id, min(app) AS app, min(user_id) AS user_id, count(*) AS turns, "
             "min(created_at) AS started_at, max(created_at) AS last_at "
-            "FROM interactions WHERE session_id IS NOT NULL"
-            + (" AND app = ?" if app else "")
-            + " GROUP BY session_id ORDER BY last_at DESC LIMIT ?"
+            f"FROM interactions WHERE session_id IS NOT NULL AND {where} "
+            "GROUP BY session_id ORDER BY last_at DESC LIMIT ?"
         )
-        params: tuple[Any, ...] = (app, limit) if app else (limit,)
-        return [dict(r) for r in self.conn.execute(sql, params)]
+        return [dict(r) for r in self.conn.execute(sql, (*params, limit))]
 
-    def session_trail(self, session_id: str) -> list[Fields]:
+    def session_trail(self, session_id: str, visibility: Visibility = EVERYTHING) -> list[Fields]:
+        where, params = visible(visibility)
         turns = [
             rows.decode(r)
             for r in self.conn.execute(
-                "SELECT * FROM interactions WHERE session_id = ? ORDER BY created_at", (session_id,)
+                f"SELECT * FROM interactions WHERE session_id = ? AND {where} ORDER BY created_at",
+                (session_id, *params),
             )
         ]
         feedback = self.feedback_for([r["id"] for r in turns])
@@ -130,8 +156,9 @@ class TrailRepo:
         found = self.conn.execute(f"SELECT {LESSON_COLUMNS} FROM lessons {where}", params)
         return rows.records(Lesson, found)
 
-    def get_lesson(self, lesson_id: str) -> Lesson | None:
-        found = self._lessons("WHERE id = ?", (lesson_id,))
+    def get_lesson(self, lesson_id: str, visibility: Visibility = EVERYTHING) -> Lesson | None:
+        where, params = visible(visibility)
+        found = self._lessons(f"WHERE id = ? AND {where}", (lesson_id, *params))
         return found[0] if found else None
 
     def lesson_for_interaction(self, interaction_id: str) -> Lesson | None:
@@ -139,9 +166,14 @@ class TrailRepo:
         return found[0] if found else None
 
     def list_lessons(
-        self, status: str | None = None, app: str | None = None, limit: int = 100
+        self,
+        status: str | None = None,
+        app: str | None = None,
+        limit: int = 100,
+        visibility: Visibility = EVERYTHING,
     ) -> list[Lesson]:
-        clauses, params = [], []
+        where, params = visible(visibility)
+        clauses = [where]
         if status:
             clauses.append("status = ?")
             params.append(status)
@@ -151,18 +183,29 @@ class TrailRepo:
         where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
         return self._lessons(f"{where} ORDER BY updated_at DESC LIMIT ?", (*params, limit))
 
-    def judged_lessons(self, min_injections: int = 1) -> list[Lesson]:
+    def judged_lessons(self, min_injections: int = 1, visibility: Visibility = EVERYTHING) -> list[Lesson]:
         """Active lessons injected at least `min_injections` times, most injected first."""
+        where, params = visible(visibility)
         return self._lessons(
-            "WHERE status = 'active' AND times_injected >= ? ORDER BY times_injected DESC", (min_injections,)
+            f"WHERE status = 'active' AND times_injected >= ? AND {where} ORDER BY times_injected DESC",
+            (min_injections, *params),
         )
 
     def set_lesson_status(
-        self, lesson_id: str, status: LessonStatus, note: str | None = None, *, by_person: bool = True
+        self,
+        lesson_id: str,
+        status: LessonStatus,
+        note: str | None = None,
+        *,
+        by_person: bool = True,
+        visibility: Visibility = EVERYTHING,
     ) -> Lesson | None:
-        """A review (by a person) or an automatic change of status; the index sync follows."""
+        """A review (by a person) or an automatic change of status; the index sync follows.
+        None when no lesson `visibility` allows has this id."""
         now = time.time()
         with self.transaction() as conn:
+            if self.get_lesson(lesson_id, visibility) is None:
+                return None
             conn.execute(
                 "UPDATE lessons SET status = ?, review_note = coalesce(?, review_note), updated_at = ?, "
                 "reviewed_at = CASE WHEN ? THEN ? ELSE reviewed_at END, version = version + 1 WHERE id = ?",

@@ -30,6 +30,8 @@ JSON_FIELDS = frozenset(
         "dimensions",
         "metadata",
         "feedback_ids",
+        "scopes",
+        "apps",
     }
 )
 _FIELD_OF = {f"{name}_json": name for name in JSON_FIELDS}

@@ -1,0 +1,44 @@
+"""Every route but the health checks names the scope it needs; `authorize` finds the principal
+the request acts as (an in-memory look-up, never a query) or answers 401/403."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+
+from proxy.access.principal import MASTER, OPEN, Principal, of_key, of_token
+from proxy.access.tokens import PREFIX as TOKEN_PREFIX
+from proxy.errors import ApiError
+from proxy.http.common import services
+
+
+def _secret(request: Request) -> str | None:
+    """`Authorization: Bearer <key>` as OpenAI's SDKs send it, or `x-api-key` as Anthropic's do."""
+    header = request.headers.get("authorization")
+    if header:
+        scheme, _, value = header.partition(" ")
+        return value.strip() or None if scheme.lower() == "bearer" else None
+    return request.headers.get("x-api-key") or None
+
+
+def _unauthenticated(message: str) -> ApiError:
+    return ApiError(401, message, code="invalid_api_key", headers={"WWW-Authenticate": "Bearer"})
+
+
+def authorize(request: Request, scope: str) -> Principal:
+    ring = services(request).keys
+    if not ring.enforced:
+        return OPEN
+    secret = _secret(request)
+    if secret is None:
+        raise _unauthenticated("no API key: send one as `Authorization: Bearer <key>`")
+    if ring.is_master(secret):
+        return MASTER
+    if secret.startswith(TOKEN_PREFIX):
+        principal = of_token(secret)
+    else:
+        key = ring.find(secret)
+        if key is None:
+            raise _unauthenticated("invalid API key (unknown or revoked)")
+        principal = of_key(key)
+    principal.require(scope)
+    return principal
