@@ -7,15 +7,19 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Route
 
 from proxy.embeddings import Embedder
-from proxy.http import chat, health, learning, trail
+from proxy.http import admin, chat, health, learning, trail
 from proxy.http.errors import EXCEPTION_HANDLERS
 from proxy.services import open_services
 from proxy.settings import Settings
 from proxy.vectors import VectorIndex
 
+IDENTITY_HEADERS = ("x-session-id", "x-app", "x-user-id", "x-user-role", "x-tenant-id")
+EXPOSED_HEADERS = ("X-Loopwise-Interaction-Id", "X-Loopwise-Feedback-Token", "X-Loopwise-Lessons")
 ROUTES = [
     Route("/v1/chat/completions", chat.chat_completions, methods=["POST"]),
     Route("/chat/completions", chat.chat_completions, methods=["POST"]),
@@ -29,6 +33,10 @@ ROUTES = [
     Route("/v1/sessions", trail.list_sessions, methods=["GET"]),
     Route("/v1/sessions/{session_id:path}", trail.get_session, methods=["GET"]),
     Route("/v1/interactions/{interaction_id}", trail.get_interaction, methods=["GET"]),
+    Route("/v1/keys", admin.get_keys, methods=["GET"]),
+    Route("/v1/keys", admin.create_key, methods=["POST"]),
+    Route("/v1/keys/{key_id}/revoke", admin.post_revoke_key, methods=["POST"]),
+    Route("/v1/users/{user_id}", admin.delete_user, methods=["DELETE"]),
     Route("/healthz", health.healthz, methods=["GET"]),
     Route("/readyz", health.readyz, methods=["GET"]),
 ]
@@ -47,4 +55,17 @@ def create_app(
         async with open_services(settings, embedder=embedder, vector_index=vector_index) as services:
             yield {"services": services}
 
-    return Starlette(routes=ROUTES, exception_handlers=dict(EXCEPTION_HANDLERS), lifespan=lifespan)
+    middleware = []
+    if settings.access.cors_origins:  # feedback straight from an end-user app's pages
+        middleware.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=list(settings.access.cors_origins),
+                allow_methods=["GET", "POST", "OPTIONS"],
+                allow_headers=["authorization", "content-type", *IDENTITY_HEADERS],
+                expose_headers=list(EXPOSED_HEADERS),
+            )
+        )
+    return Starlette(
+        routes=ROUTES, middleware=middleware, exception_handlers=dict(EXCEPTION_HANDLERS), lifespan=lifespan
+    )

@@ -59,6 +59,13 @@ class KeyRing:
         self._by_hash = {key.hash: key for key in keys}
         self.stamp = stamp
 
+    def add(self, key: Key) -> None:
+        """A key made on this replica works at once (others pick it up with their next refresh)."""
+        self._by_hash = {**self._by_hash, key.hash: key}
+
+    def discard(self, key_id: str) -> None:
+        self._by_hash = {h: k for h, k in self._by_hash.items() if k.id != key_id}
+
     @property
     def enforced(self) -> bool:
         """Whether any key exists: without one, the proxy is open (and serves loopback only)."""

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from proxy.cli import insights, render, serve
+from proxy.cli import access, insights, render, serve
 from proxy.cli.options import ConfigOption, DataDirOption, JsonOption, fail, repo_or_exit, settings_or_exit
 from proxy.records import LESSON_STATUSES, LessonStatus
 
@@ -27,6 +27,8 @@ app.add_typer(sessions_app, name="sessions")
 app.add_typer(lessons_app, name="lessons")
 app.add_typer(policy_app, name="policy")
 app.add_typer(index_app, name="index")
+app.add_typer(access.keys_app, name="keys")
+app.add_typer(access.users_app, name="users")
 app.command("serve")(serve.serve)
 app.command("report")(insights.report)
 app.command("export")(insights.export)

@@ -7,6 +7,7 @@ file left by a killed proxy is recognised as stale by whoever finds it, pid reus
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import os
@@ -19,6 +20,10 @@ from typing import IO, Annotated
 import typer
 
 from proxy.cli.options import ConfigOption, DataDirOption, fail, settings_or_exit
+from proxy.settings import Settings, secret_value
+from proxy.storage import TrailRepo
+from proxy.storage.db import connect
+from proxy.storage.keys import active_keys
 
 try:
     import fcntl
@@ -114,6 +119,43 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _keys_configured(settings: Settings) -> bool:
+    if secret_value(settings.access.master_key):
+        return True
+    if not settings.db_path.exists():
+        return False
+    return bool(active_keys(TrailRepo(connect(settings.db_path, readonly=True))))
+
+
+def check_exposure(settings: Settings) -> None:
+    """With no key, anyone who reaches the proxy may read every conversation and approve any
+    lesson: it then serves loopback only, unless the operator opts out loudly."""
+    if _keys_configured(settings):
+        return
+    if not _loopback(settings.host) and not settings.access.open_on_network:
+        fail(
+            f"no key is configured, so serving on {settings.host} would let anyone who reaches it "
+            "read every conversation. Set access.master_key (LOOPWISE_ACCESS__MASTER_KEY) or create "
+            "keys with `loopwise keys create`; or serve on 127.0.0.1; or, to serve everyone "
+            "unauthenticated, set access.open_on_network: true"
+        )
+    typer.secho(
+        "warning: no key is configured: every route is open to whoever reaches "
+        f"{settings.host} (see `loopwise keys create`)",
+        fg="yellow",
+        err=True,
+    )
+
+
 def serve(
     config: ConfigOption = None,
     host: Annotated[str | None, typer.Option(help="overrides host")] = None,
@@ -133,6 +175,7 @@ def serve(
         typer.secho(
             "warning: model_list is empty; add a model (see config.example.yaml)", fg="yellow", err=True
         )
+    check_exposure(settings)
     lock = hold_lock(settings.data_dir)
     sock = _bind(settings.host, settings.port)
     url = local_url(settings.host, sock.getsockname()[1])

@@ -106,6 +106,11 @@ class LessonIndex:
             self.sync_error = f"{type(exc).__name__}: {exc}"
             log.warning("index sync failed, will retry: %s", self.sync_error)
 
+    async def remove(self, lesson_ids: Sequence[str]) -> None:
+        """Drop erased lessons from the index (their rows are gone, so no sync would)."""
+        if lesson_ids:
+            await self._apply([], list(lesson_ids))
+
     def close(self) -> None:
         self._executor.submit(self.index.close).result()
         self._executor.shutdown(wait=True)

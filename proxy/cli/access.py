@@ -1,0 +1,115 @@
+"""`loopwise keys create|list|revoke` and `loopwise users delete`: keys are written to the trail
+DB (a running proxy picks them up within a second); erasing a user goes through the running
+proxy when there is one, so its vector index forgets the user's lessons too."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from typing import Annotated, Any
+
+import httpx
+import typer
+
+from proxy.access.keys import make_key
+from proxy.cli.options import ConfigOption, DataDirOption, JsonOption, fail, repo_or_exit, settings_or_exit
+from proxy.cli.serve import find_running
+from proxy.records import SCOPES
+from proxy.settings import Settings, secret_value
+from proxy.storage import erasure
+from proxy.storage.keys import insert_key, list_keys, revoke_key
+from proxy.vectors import VectorIndex
+
+keys_app = typer.Typer(help="Virtual keys: who may call the proxy, for what.", no_args_is_help=True)
+users_app = typer.Typer(help="End users' data.", no_args_is_help=True)
+
+
+@keys_app.command("create")
+def keys_create(
+    name: Annotated[str, typer.Option(help="what the key is for, e.g. 'support-backend'")],
+    scope: Annotated[list[str], typer.Option(help=f"repeatable: {', '.join(SCOPES)}")],
+    app_name: Annotated[list[str] | None, typer.Option("--app", help="repeatable glob; default: all")] = None,
+    tenant: Annotated[str | None, typer.Option(help="the one tenant it acts for")] = None,
+    role: Annotated[str | None, typer.Option("--role", help="the user role it acts as, fixed")] = None,
+    config: ConfigOption = None,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Make a key; its secret is printed once and stored only as a hash."""
+    try:
+        secret, key = make_key(name, scope, app_name or ["*"], tenant, role)
+    except ValueError as exc:
+        fail(f"{exc}; scopes: {', '.join(SCOPES)}", 2)
+    repo = repo_or_exit(settings_or_exit(config, data_dir=data_dir), write=True)
+    insert_key(repo, key)
+    typer.echo(f"key {key.id} ({', '.join(key.scopes)}; apps {', '.join(key.apps)}); its secret, shown once:")
+    typer.echo(secret)
+
+
+@keys_app.command("list")
+def keys_list(
+    config: ConfigOption = None, data_dir: DataDirOption = None, as_json: JsonOption = False
+) -> None:
+    """Every key, revoked ones included (secrets are never shown again)."""
+    found = list_keys(repo_or_exit(settings_or_exit(config, data_dir=data_dir)))
+    if as_json:
+        shown = [{k: v for k, v in asdict(key).items() if k != "hash"} for key in found]
+        typer.echo(json.dumps(shown, indent=2))
+        return
+    for key in found:
+        state = "revoked" if key.revoked_at else "active"
+        typer.echo(
+            f"{key.id}  {key.prefix}…  {state:<7} {key.name}  scopes {','.join(key.scopes)}  "
+            f"apps {','.join(key.apps)}  tenant {key.tenant or '-'}  role {key.user_role or '-'}"
+        )
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: str, config: ConfigOption = None, data_dir: DataDirOption = None) -> None:
+    """Revoke a key; a running proxy refuses it within a second."""
+    if revoke_key(repo_or_exit(settings_or_exit(config, data_dir=data_dir), write=True), key_id) is None:
+        fail(f"no key {key_id!r}")
+    typer.echo(f"key {key_id} revoked")
+
+
+def _through_proxy(settings: Settings, url: str, user_id: str) -> dict[str, Any]:
+    master = secret_value(settings.access.master_key)
+    headers = {"Authorization": f"Bearer {master}"} if master else {}
+    response = httpx.delete(f"{url}/v1/users/{user_id}", headers=headers, timeout=60)
+    if response.status_code != 200:
+        fail(f"the proxy at {url} answered {response.status_code}: {response.text[:300]}")
+    deleted: dict[str, Any] = response.json()["deleted"]
+    return deleted
+
+
+@users_app.command("delete")
+def users_delete(user_id: str, config: ConfigOption = None, data_dir: DataDirOption = None) -> None:
+    """Erase everything a user left: interactions, feedback, and the lessons drawn from them."""
+    settings = settings_or_exit(config, data_dir=data_dir)
+    running = find_running(settings.data_dir)
+    if running is not None:
+        deleted = _through_proxy(settings, running.url, user_id)
+    else:
+        deleted = erasure.delete_user(repo_or_exit(settings, write=True), user_id)
+        _forget_lessons(settings, deleted.pop("lesson_ids"))
+    typer.echo(f"user {user_id}: deleted " + ", ".join(f"{n} {what}" for what, n in deleted.items()))
+
+
+def _forget_lessons(settings: Settings, lesson_ids: list[str]) -> None:
+    if not lesson_ids:
+        return
+    store = settings.vector_store
+    index: VectorIndex
+    if store.url:
+        from proxy.vectors.server import QdrantServerIndex
+
+        index = QdrantServerIndex(store.url, store.collection, 384, secret_value(store.api_key))
+    elif (settings.vector_path / "edge_config.json").exists():
+        from proxy.vectors.edge import EdgeIndex
+
+        index = EdgeIndex(settings.vector_path)
+    else:
+        return
+    try:
+        index.delete(lesson_ids)
+    finally:
+        index.close()

@@ -1,0 +1,85 @@
+"""The admin API: virtual keys (create, list, revoke) and erasing a user. An admin key bound to
+a tenant or to apps manages keys and users within those alone."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.requests import Request
+from starlette.responses import Response
+
+from proxy.access.keys import make_key
+from proxy.access.principal import Principal
+from proxy.errors import ApiError
+from proxy.http.access import authorize
+from proxy.http.common import json_response, parse, services
+from proxy.records import SCOPES, Key, Scope
+from proxy.storage import erasure
+from proxy.storage.keys import insert_key, list_keys, revoke_key
+
+
+class KeyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=200)
+    scopes: list[Scope] = Field(min_length=1, max_length=len(SCOPES))
+    apps: list[str] = Field(default_factory=lambda: ["*"], min_length=1, max_length=100)
+    tenant: str | None = Field(None, max_length=256)
+    user_role: str | None = Field(None, max_length=256)
+
+
+def key_json(key: Key) -> dict[str, Any]:
+    shown = asdict(key)
+    shown.pop("hash")
+    return {"object": "key", **shown}
+
+
+def _bounded(principal: Principal, wanted: KeyIn) -> KeyIn:
+    """A key an admin key may make: in its own tenant, for apps it may act for."""
+    if principal.unbounded:
+        return wanted
+    if wanted.tenant not in (None, principal.tenant):
+        raise ApiError(403, f"this key manages tenant {principal.tenant!r} only", param="tenant")
+    outside = [app for app in wanted.apps if not principal.allows_app(app)]
+    if outside:
+        raise ApiError(403, f"this key may not grant app {outside[0]!r}", param="apps")
+    return wanted.model_copy(update={"tenant": principal.tenant})
+
+
+async def create_key(request: Request) -> Response:
+    svc = services(request)
+    principal = authorize(request, "admin")
+    wanted = _bounded(principal, await parse(request, KeyIn, limit=64 * 1024))
+    secret, key = make_key(wanted.name, wanted.scopes, wanted.apps, wanted.tenant, wanted.user_role)
+    await svc.db.run(lambda repo: insert_key(repo, key))
+    svc.keys.add(key)
+    return json_response({**key_json(key), "secret": secret}, status=201)
+
+
+async def get_keys(request: Request) -> Response:
+    svc = services(request)
+    visibility = authorize(request, "admin").visibility
+    found = await svc.db.run(lambda repo: list_keys(repo, visibility))
+    return json_response({"object": "list", "data": [key_json(k) for k in found]})
+
+
+async def post_revoke_key(request: Request) -> Response:
+    svc = services(request)
+    visibility = authorize(request, "admin").visibility
+    wanted = request.path_params["key_id"]
+    found = await svc.db.run(lambda repo: revoke_key(repo, wanted, visibility))
+    if found is None:
+        raise ApiError(404, f"no key {wanted!r}", param="key_id", code="key_not_found")
+    svc.keys.discard(wanted)
+    return json_response(key_json(found))
+
+
+async def delete_user(request: Request) -> Response:
+    """Everything the user left in the apps and tenant this key may act for, lessons included."""
+    svc = services(request)
+    visibility = authorize(request, "admin").visibility
+    user_id = request.path_params["user_id"]
+    erased = await svc.db.run(lambda repo: erasure.delete_user(repo, user_id, visibility))
+    await svc.index.remove(erased.pop("lesson_ids"))
+    return json_response({"object": "user.deleted", "id": user_id, "deleted": erased})

@@ -1,0 +1,70 @@
+"""Erasure: everything a user left (`DELETE /v1/users/{id}`, `loopwise users delete`), and what is
+older than the retention period. Interactions, the feedback on them or by them, and the lessons
+drawn from either go together; the caller removes the returned lessons from the vector index."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from proxy.records import EVERYTHING, Visibility
+from proxy.storage.repo import TrailRepo, visible
+
+_SETS = ("gone_interactions", "gone_feedback", "gone_lessons")
+Clause = tuple[str, list[Any]]  # a WHERE condition and its parameters
+
+
+def _fill(repo: TrailRepo, interactions: Clause, feedback: Clause, lessons: Clause) -> None:
+    """Collect the ids to erase: the rows each clause selects, and what depends on them."""
+    conn = repo.conn
+    for table in _SETS:
+        conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {table} (id TEXT PRIMARY KEY)")
+        conn.execute(f"DELETE FROM {table}")
+    where, params = interactions
+    conn.execute(f"INSERT INTO gone_interactions SELECT id FROM interactions WHERE {where}", params)
+    conn.execute(
+        "INSERT INTO gone_feedback SELECT id FROM feedback WHERE "
+        f"interaction_id IN (SELECT id FROM gone_interactions) OR ({feedback[0]})",
+        feedback[1],
+    )
+    conn.execute(
+        "INSERT INTO gone_lessons SELECT id FROM lessons WHERE "
+        "interaction_id IN (SELECT id FROM gone_interactions) OR id IN "
+        f"(SELECT lesson_id FROM feedback WHERE id IN (SELECT id FROM gone_feedback)) OR ({lessons[0]})",
+        lessons[1],
+    )
+
+
+def _erase(repo: TrailRepo) -> dict[str, Any]:
+    conn = repo.conn
+    lessons = [row[0] for row in conn.execute("SELECT id FROM gone_lessons")]
+    counts = {t.removeprefix("gone_"): conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in _SETS}
+    conn.execute(
+        "UPDATE feedback SET lesson_id = NULL WHERE lesson_id IN (SELECT id FROM gone_lessons) "
+        "AND id NOT IN (SELECT id FROM gone_feedback)"
+    )
+    conn.execute(
+        "UPDATE feedback SET preferred_over = NULL WHERE preferred_over IN (SELECT id FROM gone_interactions)"
+    )
+    conn.execute("DELETE FROM feedback WHERE id IN (SELECT id FROM gone_feedback)")
+    conn.execute("DELETE FROM lessons WHERE id IN (SELECT id FROM gone_lessons)")
+    conn.execute("DELETE FROM interactions WHERE id IN (SELECT id FROM gone_interactions)")
+    return {**counts, "lesson_ids": lessons}
+
+
+def delete_user(repo: TrailRepo, user_id: str, visibility: Visibility = EVERYTHING) -> dict[str, Any]:
+    """The user's interactions (in the apps and tenant `visibility` allows), the feedback on them
+    and the feedback they gave, and every lesson drawn from any of it."""
+    where, params = visible(visibility)
+    with repo.transaction():
+        mine = (f"user_id = ? AND {where}", [user_id, *params])
+        given = (f"user_id = ? AND interaction_id IN (SELECT id FROM interactions WHERE {where})", mine[1])
+        _fill(repo, mine, given, mine)
+        return _erase(repo)
+
+
+def purge_before(repo: TrailRepo, cutoff: float) -> dict[str, Any]:
+    """Everything created before `cutoff` (a Unix time)."""
+    with repo.transaction():
+        older = ("created_at < ?", [cutoff])
+        _fill(repo, older, older, older)
+        return _erase(repo)
