@@ -80,7 +80,7 @@ async def test_a_key_works_at_once_and_stops_when_revoked(guarded) -> None:
         (["chat", "review"], "GET", "/v1/keys", None),
         (["read"], "POST", CHAT, chat_body()),
         (["chat"], "POST", "/v1/explain", chat_body()),
-        (["chat", "feedback"], "POST", "/v1/feedback", {"interaction_id": "x", "source": "reviewer", "rating": 1}),
+        (["chat", "feedback"], "POST", "/v1/feedback", {"interaction_id": "x", "source": "reviewer", "comment": "c"}),
         (["read", "review"], "DELETE", "/v1/users/u-1", None),
     ],
 )
