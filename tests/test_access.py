@@ -19,6 +19,7 @@ from tests.helpers import assert_error_shape
 MASTER = "sk-master-test-0123456789"
 CHAT = "/v1/chat/completions"
 QUESTION = "what is the refund window at acme"
+AS_REVIEWER = {"interaction_id": "x", "source": "reviewer", "comment": "c"}
 
 
 def bearer(secret: str) -> dict[str, str]:
@@ -80,7 +81,7 @@ async def test_a_key_works_at_once_and_stops_when_revoked(guarded) -> None:
         (["chat", "review"], "GET", "/v1/keys", None),
         (["read"], "POST", CHAT, chat_body()),
         (["chat"], "POST", "/v1/explain", chat_body()),
-        (["chat", "feedback"], "POST", "/v1/feedback", {"interaction_id": "x", "source": "reviewer", "comment": "c"}),
+        (["chat", "feedback"], "POST", "/v1/feedback", AS_REVIEWER),
         (["read", "review"], "DELETE", "/v1/users/u-1", None),
     ],
 )
