@@ -1,0 +1,91 @@
+"""Tenant isolation: a key of one tenant tries every route with another tenant's ids, in the same
+app name; nothing of the other tenant is read, changed, recalled or erased."""
+
+from __future__ import annotations
+
+import httpx
+
+from proxy.app import ROUTES
+from tests.test_access import MASTER, bearer, chat_body, make_key
+
+QUESTION = "what is the refund window at the shop"
+CORRECTION_A = "Alpha's answer: the refund window is 45 days."
+CORRECTION_B = "Beta's answer: the refund window is 10 days."
+HEALTH = {"/healthz", "/readyz"}
+
+
+async def leave_a_trail(client: httpx.AsyncClient, key: str, tenant: str, correction: str) -> dict[str, str]:
+    headers = {**bearer(key), "X-App": "shop", "X-Session-Id": f"s-{tenant}", "X-User-Id": f"u-{tenant}"}
+    answer = await client.post("/v1/chat/completions", json=chat_body(QUESTION), headers=headers)
+    assert answer.status_code == 200, answer.text
+    body = {"interaction_id": answer.json()["id"], "rating": -1, "correction": correction}
+    posted = await client.post("/v1/feedback", json=body, headers=bearer(key))
+    assert posted.status_code == 201, posted.text
+    keys = (await client.get("/v1/keys", headers=bearer(key))).json()["data"]
+    return {
+        "interaction": answer.json()["id"],
+        "lesson": posted.json()["lesson_id"],
+        "session": f"s-{tenant}",
+        "user": f"u-{tenant}",
+        "key": keys[0]["id"],
+    }
+
+
+async def test_no_route_shows_changes_recalls_or_erases_another_tenants_data(
+    make_settings, start, provider
+) -> None:
+    client: httpx.AsyncClient = await start(make_settings(access={"master_key": MASTER}))
+    every = ["chat", "feedback", "read", "review", "admin"]
+    acme = await make_key(client, name="alpha", scopes=every, tenant="tenant-alpha")
+    globex = await make_key(client, name="beta", scopes=every, tenant="tenant-beta")
+    a = await leave_a_trail(client, acme, "tenant-alpha", CORRECTION_A)
+    await leave_a_trail(client, globex, "tenant-beta", CORRECTION_B)
+    b_headers = {**bearer(globex), "X-App": "shop"}
+    leaks: list[str] = []
+    probed: set[tuple[str, str]] = set()
+
+    async def probe(method: str, route: str, path: str, body: object = None) -> httpx.Response:
+        probed.add((method, route))
+        response = await client.request(method, path, json=body, headers=b_headers)
+        asked = path + str(body)  # an error may echo what was asked; anything else of alpha's leaks
+        for secret in (*a.values(), CORRECTION_A, "tenant-alpha", "alpha"):
+            if secret in response.text and secret not in asked:
+                leaks.append(f"{method} {path}: {secret!r} in {response.text[:200]}")
+        return response
+
+    answer = await probe("POST", "/v1/chat/completions", "/v1/chat/completions", chat_body(QUESTION))
+    assert CORRECTION_A not in provider.last_text() and CORRECTION_B in provider.last_text()
+    await probe("POST", "/chat/completions", "/chat/completions", chat_body(QUESTION))
+    await probe("POST", "/v1/explain", "/v1/explain", chat_body(QUESTION))
+    await probe("GET", "/v1/models", "/v1/models")
+    theirs = {"interaction_id": a["interaction"], "rating": 1}
+    preferred = {"interaction_id": answer.json()["id"], "rating": 1, "preferred_over": a["interaction"]}
+    for body in (theirs, preferred):
+        assert (await probe("POST", "/v1/feedback", "/v1/feedback", body)).status_code == 404
+    await probe("GET", "/v1/lessons", "/v1/lessons?status=active")
+    assert (await probe("GET", "/v1/lessons/{lesson_id}", f"/v1/lessons/{a['lesson']}")).status_code == 404
+    for action in ("reject", "retire", "approve"):
+        path = f"/v1/lessons/{a['lesson']}/{action}"
+        assert (await probe("POST", "/v1/lessons/{lesson_id}/{action}", path)).status_code == 404
+    report = (await probe("GET", "/v1/report", "/v1/report")).json()
+    assert report["totals"]["interactions"] == 3  # beta's own three turns
+    await probe("GET", "/v1/sessions", "/v1/sessions")
+    session = await probe("GET", "/v1/sessions/{session_id:path}", f"/v1/sessions/{a['session']}")
+    assert session.status_code == 404
+    path = f"/v1/interactions/{a['interaction']}"
+    assert (await probe("GET", "/v1/interactions/{interaction_id}", path)).status_code == 404
+    await probe("GET", "/v1/keys", "/v1/keys")
+    assert (await probe("POST", "/v1/keys/{key_id}/revoke", f"/v1/keys/{a['key']}/revoke")).status_code == 404
+    stolen = {"name": "x", "scopes": ["read"], "tenant": "tenant-alpha"}
+    assert (await probe("POST", "/v1/keys", "/v1/keys", stolen)).status_code == 403
+    erased = await probe("DELETE", "/v1/users/{user_id}", f"/v1/users/{a['user']}")
+    assert erased.json()["deleted"] == {"interactions": 0, "feedback": 0, "lessons": 0}
+
+    assert not leaks, "\n".join(leaks)
+    routes = {(m, r.path) for r in ROUTES for m in r.methods or () if m != "HEAD" and r.path not in HEALTH}
+    assert routes <= probed, f"routes not probed: {sorted(routes - probed)}"
+    # acme's data is all still there, unchanged, and acme's key still works
+    mine = await client.get(f"/v1/lessons/{a['lesson']}", headers=bearer(acme))
+    assert mine.status_code == 200 and mine.json()["status"] == "active"
+    trail = await client.get(f"/v1/sessions/{a['session']}", headers=bearer(acme))
+    assert trail.status_code == 200 and len(trail.json()["turns"]) == 1
