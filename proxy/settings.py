@@ -156,6 +156,7 @@ class PrivacySettings(_Strict):
         description="what is replaced by a placeholder before storage, embedding and injection",
     )
     redact_trail: bool = Field(True, description="also in the trail (requests, answers), not only lessons")
+    phone_region: str = Field("US", min_length=2, max_length=2, description="how national phone numbers read")
     retention_days: float | None = Field(
         None, gt=0, description="interactions, feedback and lessons older than this are purged"
     )

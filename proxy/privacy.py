@@ -1,0 +1,136 @@
+"""Personal data and secrets in text: found, and replaced by a placeholder (`[EMAIL]`, `[PHONE]`,
+`[CARD]`, `[IBAN]`, `[IP]`, `[SECRET]`) before anything is stored, embedded or injected.
+
+The one owner of phonenumbers (Google's libphonenumber), python-stdnum (Luhn and IBAN checks) and
+detect-secrets (the known credential formats: its plugins' patterns). Hand-written here: the cheap
+candidate patterns that decide whether a library is asked at all, and one generic rule for long
+`sk-`/`pk-` style keys, which detect-secrets recognises only in OpenAI's older format.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterator, Sequence
+from functools import cache
+from typing import Any, Literal
+
+import phonenumbers
+from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_class
+from phonenumbers import Leniency
+from stdnum import iban, luhn
+
+Kind = Literal["email", "phone", "card", "iban", "ip", "secret"]
+KINDS: tuple[Kind, ...] = ("secret", "email", "card", "iban", "ip", "phone")  # earlier kinds win overlaps
+PLACEHOLDERS: dict[Kind, str] = {kind: f"[{kind.upper()}]" for kind in KINDS}
+
+EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b")
+IPV4 = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w.])")
+IPV6 = re.compile(r"(?<![\w:])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![\w:])")
+GENERIC_KEY = re.compile(r"\b(?:sk|pk|rk)[-_](?:[A-Za-z0-9_-]*?)[A-Za-z0-9]{20,}\b")
+PRIVATE_KEY_BLOCK = re.compile(
+    r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)", re.S
+)
+NOT_PATTERN_BASED = ("High Entropy", "Keyword", "Public IP")
+TOKEN_CHARS = frozenset("-_.+/=")
+NUMBERS = re.compile(r"\+?\(?\d[\d\s().+/-]{5,}\d")  # runs where a phone, card, IBAN or IP could be
+
+
+@cache
+def _secret_patterns() -> tuple[re.Pattern[str], ...]:
+    """Every credential format detect-secrets knows by pattern (entropy and keyword guesses left
+    out: they flag ordinary words)."""
+    found: list[re.Pattern[str]] = [GENERIC_KEY, PRIVATE_KEY_BLOCK]
+    plugins: dict[str, Any] = get_mapping_from_secret_type_to_class()
+    for name, plugin in plugins.items():
+        if not any(word in name for word in NOT_PATTERN_BASED):
+            found += list(getattr(plugin, "denylist", ()))
+    return tuple(found)
+
+
+def _secrets(text: str) -> Iterator[tuple[int, int]]:
+    for pattern in _secret_patterns():
+        for match in pattern.finditer(text):
+            start, end = match.span()
+            while end < len(text) and (text[end].isalnum() or text[end] in TOKEN_CHARS):
+                end += 1  # a secret is a whole token: some patterns stop short of its end
+            yield start, len(text[:end].rstrip("."))
+
+
+def _ip(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _from_numbers(
+    kind: Kind, text: str, numbers: list[re.Match[str]], region: str
+) -> Iterator[tuple[int, int]]:
+    """Cards, phones, IBANs and IPv4 addresses, looked for only in the runs of digits one pass
+    over the text found (a regex per kind over every text cost five times as much)."""
+    for number in numbers:
+        found, at = number.group(), number.start()
+        digits = re.sub(r"\D", "", found)
+        if kind == "card" and 13 <= len(digits) <= 19 and luhn.is_valid(digits):
+            yield at, at + len(found.rstrip(" -./()"))
+        elif kind == "phone" and len(digits) >= 7:
+            # valid numbers of the region, and any plausible number in international (+) form
+            leniency = Leniency.POSSIBLE if found.startswith("+") else Leniency.VALID
+            matches = phonenumbers.PhoneNumberMatcher(found, region, leniency=leniency)
+            yield from ((at + m.start, at + m.end) for m in matches)
+        elif kind == "ip":
+            yield from ((at + m.start(), at + m.end()) for m in IPV4.finditer(found) if _ip(m.group()))
+        elif kind == "iban" and len(digits) >= 8:  # letters may sit between its digits: look around
+            for match in IBAN.finditer(text, max(0, at - 12), min(len(text), number.end() + 24)):
+                if iban.is_valid(match.group().replace(" ", "")):
+                    yield match.span()
+
+
+class Redactor:
+    def __init__(self, kinds: Sequence[Kind], phone_region: str = "US") -> None:
+        self.kinds = tuple(kind for kind in KINDS if kind in kinds)
+        self.phone_region = phone_region
+
+    def _spans(self, kind: Kind, text: str, numbers: list[re.Match[str]]) -> Iterator[tuple[int, int]]:
+        """Each kind is looked for only where it could be (cheap C-level checks first): most
+        text has none of them, and the trail runs this over every request and answer."""
+        if kind == "secret" and ("PRIVATE KEY" in text or any(len(w) >= 16 for w in text.split())):
+            yield from _secrets(text)
+        elif kind == "email" and "@" in text:
+            yield from (m.span() for m in EMAIL.finditer(text))
+        elif kind == "ip" and text.count(":") >= 2:
+            yield from (m.span() for m in IPV6.finditer(text) if m.group().count(":") >= 2 and _ip(m.group()))
+        if kind in ("card", "phone", "ip", "iban"):
+            yield from _from_numbers(kind, text, numbers, self.phone_region)
+
+    def find(self, text: str) -> list[tuple[int, int, Kind]]:
+        """Non-overlapping (start, end, kind), in order; an earlier kind in KINDS wins an overlap."""
+        taken: list[tuple[int, int, Kind]] = []
+        digits = sum(text.count(d) for d in "0123456789")
+        numbers = list(NUMBERS.finditer(text)) if digits >= 4 else []
+        for kind in self.kinds:
+            for start, end in self._spans(kind, text, numbers):
+                if start < end and all(end <= s or start >= e for s, e, _ in taken):
+                    taken.append((start, end, kind))
+        return sorted(taken)
+
+    def redact(self, text: str) -> str:
+        if not self.kinds or not text:
+            return text
+        found = self.find(text)
+        for start, end, kind in reversed(found):
+            text = text[:start] + PLACEHOLDERS[kind] + text[end:]
+        return text
+
+    def redact_json(self, value: Any) -> Any:
+        """Every string inside `value` (dicts, lists), keys kept."""
+        if isinstance(value, str):
+            return self.redact(value)
+        if isinstance(value, dict):
+            return {k: self.redact_json(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.redact_json(v) for v in value]
+        return value
