@@ -43,13 +43,17 @@ class LearnConfig(_Strict):
         ("rating", "categories", "correction", "score", "regenerate"), alias="from"
     )
     score_below: float = Field(0.5, ge=0.0, le=1.0, description="normalised score threshold")
-    review: Literal["auto", "manual"] = "auto"
+    review: Literal["screen", "auto", "manual"] = Field(
+        "screen",
+        description="screen: active unless an untrusted user's text looks like an injection, a link or "
+        "personal data (then pending); auto: always active; manual: always pending",
+    )
+    corroborate_users: int = Field(
+        3, ge=2, description="this many distinct users giving the same correction lift a link-like hold"
+    )
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
-    @property
-    def initial_status(self) -> Literal["active", "pending"]:
-        return "active" if self.review == "auto" else "pending"
 
 
 class RetireConfig(_Strict):

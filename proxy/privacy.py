@@ -12,6 +12,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from functools import cache
 from typing import Any, Literal
 
@@ -19,6 +20,8 @@ import phonenumbers
 from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_class
 from phonenumbers import Leniency
 from stdnum import iban, luhn
+
+from proxy.records import Interaction
 
 Kind = Literal["email", "phone", "card", "iban", "ip", "secret"]
 KINDS: tuple[Kind, ...] = ("secret", "email", "card", "iban", "ip", "phone")  # earlier kinds win overlaps
@@ -125,12 +128,36 @@ class Redactor:
             text = text[:start] + PLACEHOLDERS[kind] + text[end:]
         return text
 
-    def redact_json(self, value: Any) -> Any:
-        """Every string inside `value` (dicts, lists), keys kept."""
+    def redact_json(self, value: Any, seen: dict[int, Any] | None = None) -> Any:
+        """Every string inside `value` (dicts, lists), keys kept. `seen` shares the work between
+        values that hold the same objects (a request and the messages actually sent)."""
+        seen = {} if seen is None else seen
         if isinstance(value, str):
             return self.redact(value)
+        if id(value) in seen:
+            return seen[id(value)]
         if isinstance(value, dict):
-            return {k: self.redact_json(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [self.redact_json(v) for v in value]
-        return value
+            out: Any = {k: self.redact_json(v, seen) for k, v in value.items()}
+        elif isinstance(value, list):
+            out = [self.redact_json(v, seen) for v in value]
+        else:
+            return value
+        seen[id(value)] = out
+        return out
+
+    def interaction(self, interaction: Interaction) -> Interaction:
+        """The trail row without the personal data and secrets in what was asked and answered."""
+        if not self.kinds:
+            return interaction
+        seen: dict[int, Any] = {}
+        return replace(
+            interaction,
+            request=self.redact_json(interaction.request, seen),
+            sent_messages=self.redact_json(interaction.sent_messages, seen),
+            response=self.redact_json(interaction.response, seen),
+            question=self.redact(interaction.question),
+            response_text=self.redact(interaction.response_text),
+        )
+
+
+NO_REDACTION = Redactor(())

@@ -15,8 +15,9 @@ from proxy.access.tokens import FeedbackTokens, token_secret
 from proxy.chat.signals import DetectedSignal, RegenerateDetector, implicit_feedback
 from proxy.embeddings import Embedder, FastEmbedder
 from proxy.jobs import default_jobs, follow_keys, run_jobs
-from proxy.learning.feedback import record_feedback
+from proxy.learning.feedback import Authority, record_feedback
 from proxy.learning.index import LessonIndex
+from proxy.privacy import Redactor
 from proxy.settings import Settings, secret_value
 from proxy.storage import TrailDB
 from proxy.upstream import Adapters, Router
@@ -46,6 +47,7 @@ class Services:
     regenerate: RegenerateDetector
     keys: KeyRing
     tokens: FeedbackTokens
+    redactor: Redactor
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
@@ -57,7 +59,8 @@ class Services:
     def signal(self, interaction: str, signal: DetectedSignal) -> None:
         """Implicit feedback the proxy saw itself, recorded in the background."""
         feedback = implicit_feedback(interaction, signal)
-        self.spawn(record_feedback(feedback, self.db, self.policies.current, self.index))
+        authority = Authority(redactor=self.redactor)
+        self.spawn(record_feedback(feedback, self.db, self.policies.current, self.index, authority))
 
 
 @contextlib.asynccontextmanager
@@ -80,7 +83,9 @@ async def open_services(
         await fast.start()
         embedder = fast
     index = LessonIndex(vector_index or open_vector_index(settings, embedder.dims), embedder)
-    db = TrailDB(settings.db_path)
+    privacy = settings.privacy
+    redactor = Redactor(privacy.redact, privacy.phone_region)
+    db = TrailDB(settings.db_path, redactor.interaction if privacy.redact_trail and privacy.redact else None)
     await db.open()
     adapters = Adapters(settings.upstream)
     if background:
@@ -95,6 +100,7 @@ async def open_services(
         regenerate=RegenerateDetector(settings.feedback.regenerate_window_s),
         keys=KeyRing(master),
         tokens=FeedbackTokens(signing_key, access.feedback_token_ttl_s),
+        redactor=redactor,
     )
     await follow_keys(db, services.keys)
     try:

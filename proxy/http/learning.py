@@ -37,13 +37,14 @@ def _authority(svc: Services, principal: Principal, feedback: Feedback) -> tuple
         if not svc.tokens.valid(principal.token, feedback.interaction_id):
             message = "this feedback token was issued for another answer, or has expired"
             raise ApiError(403, message, code="invalid_feedback_token", param="interaction_id")
-        return feedback, Authority(as_interaction_user=True)
+        return feedback, Authority(as_interaction_user=True, redactor=svc.redactor)
     if feedback.source == "reviewer":
         principal.require("review")
     trusted_roles = svc.settings.access.trusted_roles
     role = principal.role_for(feedback.user_role, trusted_roles)
     trusted = feedback.source == "reviewer" or (role is not None and role in trusted_roles)
-    return replace(feedback, user_role=role), Authority(principal.visibility, trusted=trusted)
+    authority = Authority(principal.visibility, trusted=trusted, redactor=svc.redactor)
+    return replace(feedback, user_role=role), authority
 
 
 async def post_feedback(request: Request) -> Response:

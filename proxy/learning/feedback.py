@@ -14,7 +14,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from policies import LearnConfig, MatchContext, PolicySet
 from proxy.errors import ApiError
 from proxy.learning.index import LessonIndex
-from proxy.learning.lessons import learn, polarity
+from proxy.learning.lessons import LIFTABLE, Vetting, learn, polarity
+from proxy.learning.screen import screen
+from proxy.privacy import NO_REDACTION, Redactor
 from proxy.records import EVERYTHING, Feedback, Lesson, Visibility, feedback_id
 from proxy.storage import TrailDB, TrailRepo
 
@@ -126,6 +128,28 @@ class Authority:
     visibility: Visibility = EVERYTHING
     as_interaction_user: bool = False  # a browser token speaks for the user who was answered
     trusted: bool = False  # a reviewer, or a role the operator trusts: corrections need no screen
+    redactor: Redactor = NO_REDACTION  # personal data out of what is stored and taught
+
+
+def _vet(
+    repo: TrailRepo,
+    feedback: Feedback,
+    interaction: dict[str, Any],
+    authority: Authority,
+    config: LearnConfig | None,
+) -> Vetting:
+    """Screen the free text that would reach other users' prompts (the question asked, the
+    comment, the correction), unless a trusted sender wrote it; count who else said the same."""
+    if authority.trusted:
+        return Vetting(trusted=True)
+    held = screen([interaction["question"], feedback.comment or "", feedback.correction or ""])
+    corroborated = False
+    if held and feedback.correction and config is not None and set(held) <= LIFTABLE:
+        said = authority.redactor.redact(feedback.correction)
+        users = repo.users_saying(interaction["app"], interaction.get("tenant"), said)
+        users.add(feedback.user_id or interaction.get("user_id") or "")
+        corroborated = len(users - {""}) >= config.corroborate_users
+    return Vetting(False, held, corroborated)
 
 
 def _store(
@@ -144,8 +168,21 @@ def _store(
         if authority.as_interaction_user:
             feedback = replace(feedback, user_id=interaction.get("user_id"), user_role=None, source="user")
         learn_config, policy_name = _learn_config(policies, interaction)
+        vetting = _vet(repo, feedback, interaction, authority, learn_config)
+        feedback = replace(
+            feedback,
+            comment=authority.redactor.redact(feedback.comment) if feedback.comment else None,
+            correction=authority.redactor.redact(feedback.correction) if feedback.correction else None,
+        )
+        interaction = {
+            **interaction,
+            "question": authority.redactor.redact(interaction["question"]),
+            "response_text": authority.redactor.redact(interaction.get("response_text") or ""),
+        }
         existing = repo.lesson_for_interaction(feedback.interaction_id)
-        lesson = learn(feedback, interaction, existing, learn_config, policy_name) if learn_config else None
+        lesson = None
+        if learn_config is not None:
+            lesson = learn(feedback, interaction, existing, learn_config, policy_name, vetting)
         negative = polarity(feedback, learn_config.score_below if learn_config else 0.5)
         stored = replace(feedback, lesson_id=lesson.id if lesson else None, negative=negative)
         if lesson is not None:

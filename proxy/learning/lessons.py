@@ -4,11 +4,11 @@ no storage, no index; `proxy.learning.feedback` reads, calls these and writes in
 from __future__ import annotations
 
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from policies import LearnConfig
-from proxy.records import Feedback, Lesson, lesson_id
+from proxy.records import Feedback, Lesson, LessonStatus, lesson_id
 
 NEGATIVE_SIGNALS = ("regenerate", "abandon")
 
@@ -45,20 +45,54 @@ def bump(lesson: Lesson, **changes: Any) -> Lesson:
     return replace(lesson, version=lesson.version + 1, updated_at=time.time(), **changes)
 
 
+# Holds that several users saying the same thing may lift; the others always need a reviewer.
+LIFTABLE = frozenset({"link or address", "unusually long"})
+
+
+@dataclass(frozen=True)
+class Vetting:
+    """What is known about the feedback's free text before it may teach other users."""
+
+    trusted: bool = False  # a reviewer, or a role the operator trusts
+    held: tuple[str, ...] = ()  # the screen's reasons to hold it
+    corroborated: bool = False  # enough distinct users gave the same correction
+
+
+def status_for(config: LearnConfig, vetting: Vetting, current: LessonStatus | None) -> LessonStatus:
+    """The status a new or enriched lesson takes under the policy's `review` mode."""
+    if config.review == "manual":
+        return current or "pending"
+    if config.review == "auto" or vetting.trusted:
+        return "active" if current in (None, "pending") else current
+    if vetting.held and not (vetting.corroborated and set(vetting.held) <= LIFTABLE):
+        return "pending"
+    return current or "active"
+
+
+def _held_note(vetting: Vetting) -> str | None:
+    return f"held by the screen: {', '.join(vetting.held)}" if vetting.held else None
+
+
 def learn(
     feedback: Feedback,
     interaction: dict[str, Any],
     existing: Lesson | None,
     learn_config: LearnConfig,
     policy_name: str | None,
+    vetting: Vetting = Vetting(),
 ) -> Lesson | None:
-    """A new lesson, the existing one enriched, or None when the feedback teaches nothing."""
+    """A new lesson, the existing one enriched, or None when the feedback teaches nothing.
+    Untrusted text the screen holds puts the lesson (even an active one) back to `pending`."""
     if not teaches(feedback, learn_config):
         return None
+    status = status_for(learn_config, vetting, existing.status if existing else None)
+    note = _held_note(vetting) if status == "pending" else None
     if existing is not None:
         categories = tuple(dict.fromkeys((*existing.categories, *feedback.categories)))
         return bump(
             existing,
+            status=status,
+            review_note=note or existing.review_note,
             feedback_ids=(*existing.feedback_ids, feedback.id),
             categories=categories,
             comment=feedback.comment or existing.comment,
@@ -69,7 +103,8 @@ def learn(
         id=lesson_id(),
         created_at=now,
         updated_at=now,
-        status=learn_config.initial_status,
+        status=status,
+        review_note=note,
         app=interaction["app"],
         tenant=interaction.get("tenant"),
         user_id=interaction.get("user_id"),

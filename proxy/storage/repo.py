@@ -27,6 +27,7 @@ LEARNED_COLUMNS = (
     "comment",
     "correction",
     "version",
+    "review_note",
 )
 
 
@@ -142,6 +143,17 @@ class TrailRepo:
             ):
                 bump = f"UPDATE lessons SET {column} = {column} + 1 WHERE id = ?"
                 conn.executemany(bump, [(i,) for i in ids])
+
+    def users_saying(self, app: str, tenant: str | None, correction: str) -> set[str]:
+        """The distinct users who gave `correction` (compared without case or spacing) in an app."""
+        wanted = " ".join(correction.lower().split()).rstrip(".")
+        found = self.conn.execute(
+            "SELECT f.correction, coalesce(f.user_id, i.user_id) FROM feedback f "
+            "JOIN interactions i ON i.id = f.interaction_id WHERE i.app = ? AND i.tenant IS ? "
+            "AND f.correction IS NOT NULL AND length(f.correction) BETWEEN ? AND ?",
+            (app, tenant, len(correction) // 2, len(correction) * 2 + 8),
+        )
+        return {user for said, user in found if user and " ".join(said.lower().split()).rstrip(".") == wanted}
 
     # -- lessons -------------------------------------------------------------------------
 

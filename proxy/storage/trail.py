@@ -27,7 +27,9 @@ BATCH = 256
 
 
 class TrailDB:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, prepare: Callable[[Interaction], Interaction] | None = None) -> None:
+        """`prepare` runs on each interaction on the DB thread, before it is stored (redaction)."""
+        self._prepare = prepare
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="loopwise-db")
         self._path = path
         self._repo: TrailRepo | None = None
@@ -85,6 +87,8 @@ class TrailDB:
     async def _write(self, batch: list[Interaction]) -> None:
         """One commit for the batch; if that fails, row by row, so one bad row costs no other
         its place; a row that cannot be stored as it is is stored without its payloads."""
+        if self._prepare is not None:
+            batch = await self._on_thread(lambda repo: [self._prepared(i) for i in batch])
         try:
             await self._on_thread(partial(TrailRepo.insert_interactions, batch=batch))
             return
@@ -93,6 +97,15 @@ class TrailDB:
                 return await self._write_alone(batch[0])
         for interaction in batch:
             await self._write_alone(interaction)
+
+    def _prepared(self, interaction: Interaction) -> Interaction:
+        assert self._prepare is not None
+        try:
+            return self._prepare(interaction)
+        except Exception as exc:
+            log.exception("could not prepare interaction %s; its payloads are not stored", interaction.id)
+            reason = f"not stored: {type(exc).__name__}"
+            return replace(interaction, request={"unrecordable": reason}, sent_messages=[], response=None)
 
     async def _write_alone(self, interaction: Interaction) -> None:
         try:
