@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from policies import PolicyStore
 from proxy.access.keys import KeyRing
 from proxy.learning.index import LessonIndex
 from proxy.learning.report import retire_unhelpful
 from proxy.storage import TrailDB
+from proxy.storage.erasure import purge_before
 from proxy.storage.keys import active_keys, keys_stamp
 
 log = logging.getLogger("loopwise.jobs")
@@ -36,7 +39,19 @@ async def follow_keys(db: TrailDB, ring: KeyRing) -> None:
         ring.replace(await db.run(active_keys), stamp)
 
 
-def default_jobs(policies: PolicyStore, db: TrailDB, index: LessonIndex, keys: KeyRing) -> list[Job]:
+async def purge_expired(db: TrailDB, index: LessonIndex, retention_days: float) -> dict[str, Any]:
+    """Erase what is older than the retention period, lessons' index entries included."""
+    cutoff = time.time() - retention_days * 86400
+    erased = await db.run(lambda repo: purge_before(repo, cutoff))
+    await index.remove(erased.pop("lesson_ids"))
+    if any(erased.values()):
+        log.info("retention: purged %s", erased)
+    return erased
+
+
+def default_jobs(
+    policies: PolicyStore, db: TrailDB, index: LessonIndex, keys: KeyRing, retention_days: float | None = None
+) -> list[Job]:
     async def reload_policies() -> None:
         """Edited policy files go live; a broken edit keeps the last good set (see /readyz)."""
         policies.reload_if_changed()
@@ -54,8 +69,14 @@ def default_jobs(policies: PolicyStore, db: TrailDB, index: LessonIndex, keys: K
         """Keys created or revoked elsewhere (CLI, admin API on another replica) apply here."""
         await follow_keys(db, keys)
 
+    async def retention() -> None:
+        """Interactions, feedback and lessons older than `privacy.retention_days` are erased."""
+        if retention_days is not None:
+            await purge_expired(db, index, retention_days)
+
     return [
         Job("key-refresh", 1.0, reload_keys),
+        Job("retention", 300.0, retention),
         Job("policy-reload", 1.0, reload_policies),
         Job("index-sync", 1.0, follow_db),
         Job("auto-retire", 30.0, retire),

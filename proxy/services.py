@@ -107,15 +107,16 @@ async def open_services(
         await index.reconcile(db)
     except Exception as exc:  # noqa: BLE001 - serve anyway; the periodic sync retries
         index.sync_error = f"{type(exc).__name__}: {exc}"
-    jobs = run_jobs(default_jobs(policies, db, index, services.keys)) if background else []
+    jobs = default_jobs(policies, db, index, services.keys, privacy.retention_days)
+    running = run_jobs(jobs) if background else []
     try:
         yield services
     finally:
-        for task in jobs:
+        for task in running:
             task.cancel()
         if services.tasks:  # implicit feedback in flight: let it commit
             await asyncio.wait(list(services.tasks), timeout=10)
-        await asyncio.gather(*jobs, return_exceptions=True)
+        await asyncio.gather(*running, return_exceptions=True)
         await adapters.aclose()
         await db.close()
         index.close()
