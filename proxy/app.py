@@ -12,7 +12,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Route
 
 from proxy.embeddings import Embedder
-from proxy.http import admin, chat, health, learning, trail
+from proxy.http import admin, chat, health, learning, openapi, trail
 from proxy.http.errors import EXCEPTION_HANDLERS
 from proxy.services import open_services
 from proxy.settings import Settings
@@ -37,6 +37,7 @@ ROUTES = [
     Route("/v1/keys", admin.create_key, methods=["POST"]),
     Route("/v1/keys/{key_id}/revoke", admin.post_revoke_key, methods=["POST"]),
     Route("/v1/users/{user_id}", admin.delete_user, methods=["DELETE"]),
+    Route("/openapi.json", openapi.get_openapi, methods=["GET"]),
     Route("/healthz", health.healthz, methods=["GET"]),
     Route("/readyz", health.readyz, methods=["GET"]),
 ]

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
-import uvicorn
 
 from proxy.app import create_app
 from tests.fakes import WordHashEmbedder
-from tests.helpers import ask, free_port
+from tests.helpers import ask, on_a_socket
 from tests.upstream_server import Route
 
 
@@ -61,20 +59,8 @@ def served(make_settings, upstream) -> Iterator[tuple[str, Route]]:
             200, content=slow_stream(), headers={"content-type": "text/event-stream"}
         )
     )
-    port = free_port()
-    app = create_app(make_settings(), embedder=WordHashEmbedder())
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    for _ in range(200):
-        if server.started:
-            break
-        threading.Event().wait(0.05)
-    yield f"http://127.0.0.1:{port}", route
-    server.should_exit = True
-    thread.join(timeout=20)
+    with on_a_socket(create_app(make_settings(), embedder=WordHashEmbedder())) as base:
+        yield base, route
 
 
 async def test_client_disconnect_mid_stream_is_an_abandon(served) -> None:

@@ -4,7 +4,7 @@ a tenant or to apps manages keys and users within those alone."""
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
@@ -24,9 +24,11 @@ class KeyIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=200)
     scopes: list[Scope] = Field(min_length=1, max_length=len(SCOPES))
-    apps: list[str] = Field(default_factory=lambda: ["*"], min_length=1, max_length=100)
-    tenant: str | None = Field(None, max_length=256)
-    user_role: str | None = Field(None, max_length=256)
+    apps: list[Annotated[str, Field(min_length=1, max_length=256)]] = Field(
+        default_factory=lambda: ["*"], min_length=1, max_length=100
+    )
+    tenant: str | None = Field(None, min_length=1, max_length=256)
+    user_role: str | None = Field(None, min_length=1, max_length=256)
 
 
 def key_json(key: Key) -> dict[str, Any]:
@@ -51,7 +53,10 @@ async def create_key(request: Request) -> Response:
     svc = services(request)
     principal = authorize(request, "admin")
     wanted = _bounded(principal, await parse(request, KeyIn, limit=64 * 1024))
-    secret, key = make_key(wanted.name, wanted.scopes, wanted.apps, wanted.tenant, wanted.user_role)
+    try:
+        secret, key = make_key(wanted.name, wanted.scopes, wanted.apps, wanted.tenant, wanted.user_role)
+    except ValueError as exc:
+        raise ApiError(400, str(exc), code="invalid_key") from None
     await svc.db.run(lambda repo: insert_key(repo, key))
     svc.keys.add(key)
     return json_response({**key_json(key), "secret": secret}, status=201)

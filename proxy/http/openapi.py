@@ -1,0 +1,149 @@
+"""GET /openapi.json: the API described for clients and for the fuzzer that tests it.
+
+Request bodies come from the same pydantic models the routes validate with; the table below
+names each operation's scope, parameters and success status (a test checks it covers every
+route). Every failure is documented as the one OpenAI-shaped error body.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.json_schema import models_json_schema
+from starlette.requests import Request
+from starlette.responses import Response
+
+from proxy.chat.request import ROLES
+from proxy.http.admin import KeyIn
+from proxy.http.common import json_response
+from proxy.http.learning import ReviewIn
+from proxy.learning.feedback import FeedbackIn
+from proxy.records import LESSON_STATUSES
+
+Role = Literal["system", "developer", "user", "assistant", "tool", "function"]
+assert set(Role.__args__) == ROLES  # type: ignore[attr-defined]
+
+
+class ChatMessage(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    role: Role
+    content: str | list[dict[str, Any]] | None = None
+
+
+class ChatRequest(BaseModel):
+    """An OpenAI chat completion request; fields beyond these pass through to the provider."""
+
+    model_config = ConfigDict(extra="allow")
+    model: str = Field(min_length=1, description="the model_name of a model_list entry")
+    messages: list[ChatMessage] = Field(min_length=1)
+    stream: bool = False
+    metadata: dict[str, Any] | None = None
+
+
+class ErrorDetail(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    message: str
+    type: str
+    param: str | None
+    code: str | None
+
+
+class Error(BaseModel):
+    """Every failure, in OpenAI's shape."""
+
+    model_config = ConfigDict(extra="forbid")
+    error: ErrorDetail
+
+
+def _query(name: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "schema": schema}
+
+
+def _path(name: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}}
+
+
+LIMIT = _query("limit", {"type": "integer", "minimum": 1, "maximum": 1000})
+APP = _query("app", {"type": "string"})
+# method, path, scope (None: open), summary, body model, parameters, success status
+OPERATIONS: tuple[tuple[str, str, str | None, str, type[BaseModel] | None, list[dict[str, Any]], int], ...] = (
+    ("post", "/v1/chat/completions", "chat", "Chat completion, with recalled lessons", ChatRequest, [], 200),
+    ("post", "/chat/completions", "chat", "Chat completion (path without /v1)", ChatRequest, [], 200),
+    ("post", "/v1/explain", "read", "What a request would send, without calling the provider", ChatRequest, [], 200),
+    ("get", "/v1/models", "chat", "The model names clients may ask for", None, [], 200),
+    ("post", "/v1/feedback", "feedback", "Feedback on an answer (a key, or the answer's token)", FeedbackIn, [], 201),
+    ("get", "/v1/lessons", "read", "Lessons", None, [LIMIT, APP, _query("status", {"enum": list(LESSON_STATUSES)})], 200),
+    ("get", "/v1/lessons/{lesson_id}", "read", "One lesson", None, [_path("lesson_id")], 200),
+    (
+        "post",
+        "/v1/lessons/{lesson_id}/{action}",
+        "review",
+        "Approve, reject or retire a lesson",
+        ReviewIn,
+        [_path("lesson_id"), {**_path("action"), "schema": {"enum": ["approve", "reject", "retire"]}}],
+        200,
+    ),
+    (
+        "get",
+        "/v1/report",
+        "read",
+        "Negative-feedback rates, treatment versus control, lesson effects",
+        None,
+        [_query("days", {"type": "number"}), _query("bucket", {"enum": ["hour", "day", "week"]})],
+        200,
+    ),
+    ("get", "/v1/sessions", "read", "Recent sessions", None, [LIMIT, APP], 200),
+    ("get", "/v1/sessions/{session_id}", "read", "A session's turns", None, [_path("session_id")], 200),
+    ("get", "/v1/interactions/{interaction_id}", "read", "One interaction", None, [_path("interaction_id")], 200),
+    ("get", "/v1/keys", "admin", "Virtual keys", None, [], 200),
+    ("post", "/v1/keys", "admin", "Make a key (its secret is returned once)", KeyIn, [], 201),
+    ("post", "/v1/keys/{key_id}/revoke", "admin", "Revoke a key", None, [_path("key_id")], 200),
+    ("delete", "/v1/users/{user_id}", "admin", "Erase everything a user left", None, [_path("user_id")], 200),
+    ("get", "/healthz", None, "Liveness", None, [], 200),
+    ("get", "/readyz", None, "Readiness, with each component's state", None, [], 200),
+)
+
+
+def document() -> dict[str, Any]:
+    models: list[type[BaseModel]] = [ChatRequest, FeedbackIn, ReviewIn, KeyIn, Error]
+    refs, defs = models_json_schema(
+        [(model, "validation") for model in models], ref_template="#/components/schemas/{model}"
+    )
+    schemas = defs.get("$defs", {})
+    error = {"description": "an OpenAI-shaped error", "content": {"application/json": {"schema": refs[(Error, "validation")]}}}
+    paths: dict[str, dict[str, Any]] = {}
+    for method, path, scope, summary, body, parameters, status in OPERATIONS:
+        operation: dict[str, Any] = {
+            "summary": summary,
+            "operationId": f"{method}_{path.strip('/').replace('/', '_').replace('{', '').replace('}', '')}",
+            "parameters": parameters,
+            "responses": {
+                str(status): {"description": "success", "content": {"application/json": {"schema": {"type": "object"}}}},
+                "default": error,
+            },
+        }
+        if scope is not None:
+            operation["security"] = [{"bearer": []}]
+            operation["description"] = f"Needs a key with the `{scope}` scope."
+        else:
+            operation["security"] = []
+        if body is not None:
+            operation["requestBody"] = {
+                "required": body is not ReviewIn,
+                "content": {"application/json": {"schema": refs[(body, "validation")]}},
+            }
+        paths.setdefault(path, {})[method] = operation
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Loopwise", "version": "0.1.0", "description": "An OpenAI-compatible proxy that learns from feedback."},
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "description": "a key, or the master key"}},
+        },
+    }
+
+
+async def get_openapi(request: Request) -> Response:
+    return json_response(document())
