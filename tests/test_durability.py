@@ -70,8 +70,8 @@ async def test_acknowledged_feedback_survives_kill_9(tmp_path: Path, upstream) -
             async with httpx.AsyncClient(base_url=base, timeout=30) as client:
                 if not interactions:
                     for n in range(10):
-                        messages = [{"role": "user", "content": f"question {n}"}]
-                        answer = await client.post("/v1/chat/completions", json={"model": "gpt-test", "messages": messages})
+                        body = {"model": "gpt-test", "messages": [{"role": "user", "content": f"q {n}"}]}
+                        answer = await client.post("/v1/chat/completions", json=body)
                         interactions.append(answer.json()["id"])
                 before = len(acknowledged)
                 load = asyncio.create_task(post_until_killed(base, interactions, acknowledged))
