@@ -21,5 +21,6 @@ USER loopwise
 VOLUME ["/data"]
 EXPOSE 4000
 HEALTHCHECK --interval=30s --timeout=3s CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:4000/healthz')"
-# Mount your config at /config/config.yaml; LOOPWISE_* variables override what it says.
+# Mount your config at /config/config.yaml; LOOPWISE_* variables override what it says. The
+# image listens on every address, so it needs a key: -e LOOPWISE_ACCESS__MASTER_KEY=sk-...
 ENTRYPOINT ["loopwise", "serve"]

@@ -1,8 +1,8 @@
 """The proxy's periodic work, as a list of small named jobs (mitmproxy's `default_addons()` is
 the model): each says what it does and how often, and `run_jobs` runs them until shutdown.
 
-All three are per-process: each replica reloads its own policies and follows the trail DB with
-its own index; auto-retiring twice is harmless (the second finds nothing to retire).
+All are per-process: each replica reloads its own keys and policies and follows the trail DB
+with its own index; auto-retiring or purging twice is harmless (the second finds nothing).
 """
 
 from __future__ import annotations
