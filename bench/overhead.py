@@ -58,7 +58,16 @@ def cores() -> tuple[int | None, int | None]:
     return (0, 1) if (os.cpu_count() or 1) >= 2 and shutil.which("taskset") else (None, None)
 
 
-def loopwise_config(work: Path, name: str, upstream: str, recall: bool) -> tuple[Path, Path]:
+def virtual_key(exe: str, config: Path) -> str:
+    """A chat key for app `bench`, made the way an operator makes one; the proxy checks it per request."""
+    made = subprocess.run(
+        [exe, "keys", "create", "--name", "bench", "--scope", "chat", "--app", "bench", "--config", str(config)],
+        check=True, capture_output=True, text=True,
+    )
+    return made.stdout.strip().splitlines()[-1]
+
+
+def loopwise_config(work: Path, name: str, upstream: str, recall: bool, keyed: bool = False) -> tuple[Path, Path]:
     data = work / name
     data.mkdir(parents=True, exist_ok=True)
     config: dict[str, Any] = {
@@ -71,6 +80,8 @@ def loopwise_config(work: Path, name: str, upstream: str, recall: bool) -> tuple
         "data_dir": str(data),
         "log_level": "warning",
     }
+    if keyed:
+        config["access"] = {"master_key": MASTER_KEY}
     if not recall:
         policies = work / f"{name}-policies"
         policies.mkdir(exist_ok=True)
@@ -115,10 +126,11 @@ def recall_ms(data: Path) -> tuple[list[float], dict[str, int]]:
     return times, statuses
 
 
-def measure(server: Server, args: argparse.Namespace, work: Path, core: int | None) -> dict[str, Any]:
+def measure(
+    server: Server, args: argparse.Namespace, work: Path, core: int | None, headers: dict[str, str] = HEADERS
+) -> dict[str, Any]:
     time.sleep(2)  # settle: idle memory once startup work is done
     result: dict[str, Any] = {"ready_s": server.ready_s, "idle_rss_mb": memory_mb(server.proc.pid, "VmRSS")}
-    headers = HEADERS
 
     runs = iter("abcdefghijklmnop")
 
@@ -228,12 +240,14 @@ def run_targets(
         print("direct to the fake provider:", flush=True)
         targets["direct"] = measure(direct, args, work, provider_core)
         loopwise = str(Path(sys.executable).parent / "loopwise")
-        plans: list[tuple[str, bool, int, str]] = [("loopwise-off", False, 0, loopwise)]
+        plans: list[tuple[str, bool, int, str, bool]] = [("loopwise-off", False, 0, loopwise, False)]
+        plans.append(("loopwise-off-keys", False, 0, loopwise, True))  # a virtual key on every request
         if args.baseline:
-            plans.append(("loopwise-off-baseline", False, 0, str(args.baseline)))
-        plans += [(f"loopwise-{n // 1000}k", True, n, loopwise) for n in args.lessons]
-        for name, recall, lessons, exe in plans:
-            config, data = loopwise_config(work, name, upstream, recall)
+            plans.append(("loopwise-off-baseline", False, 0, str(args.baseline), False))
+        plans += [(f"loopwise-{n // 1000}k", True, n, loopwise, False) for n in args.lessons]
+        for name, recall, lessons, exe, keyed in plans:
+            config, data = loopwise_config(work, name, upstream, recall, keyed)
+            headers = {**HEADERS, "Authorization": f"Bearer {virtual_key(exe, config)}"} if keyed else HEADERS
             if lessons:
                 print(f"seeding {lessons} lessons (and building the HNSW graph)...", flush=True)
                 built = seed(data, lessons, "bench", real)
@@ -253,7 +267,7 @@ def run_targets(
             )
             print(f"{name}: ready in {server.ready_s:.2f} s", flush=True)
             try:
-                targets[name] = measure(server, args, work, provider_core)
+                targets[name] = measure(server, args, work, provider_core, headers)
             finally:
                 server.stop()
             if recall:

@@ -11,7 +11,7 @@ from tests.test_access import MASTER, bearer, chat_body, make_key
 QUESTION = "what is the refund window at the shop"
 CORRECTION_A = "Alpha's answer: the refund window is 45 days."
 CORRECTION_B = "Beta's answer: the refund window is 10 days."
-HEALTH = {"/healthz", "/readyz"}
+HEALTH = {"/healthz", "/readyz", "/openapi.json"}  # no tenant data behind them
 
 
 async def leave_a_trail(client: httpx.AsyncClient, key: str, tenant: str, correction: str) -> dict[str, str]:
