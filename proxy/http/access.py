@@ -3,12 +3,19 @@ the request acts as (an in-memory look-up, never a query) or answers 401/403."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 from starlette.requests import Request
 
 from proxy.access.principal import MASTER, OPEN, Principal, of_key, of_token
 from proxy.access.tokens import PREFIX as TOKEN_PREFIX
 from proxy.errors import ApiError
 from proxy.http.common import services
+from proxy.records import Visibility
+from proxy.storage import TrailRepo
+
+T = TypeVar("T")
 
 
 def _secret(request: Request) -> str | None:
@@ -42,3 +49,17 @@ def authorize(request: Request, scope: str) -> Principal:
         principal = of_key(key)
     principal.require(scope)
     return principal
+
+
+async def one_visible(
+    request: Request, scope: str, param: str, fetch: Callable[[TrailRepo, str, Visibility], T | None]
+) -> T:
+    """The row named by path parameter `param`, if the caller may see it; else the same 404 a
+    missing one gets, so ids of other tenants reveal nothing."""
+    visibility = authorize(request, scope).visibility
+    wanted = request.path_params[param]
+    found = await services(request).db.run(lambda repo: fetch(repo, wanted, visibility))
+    if found is None:
+        noun = param.removesuffix("_id")
+        raise ApiError(404, f"no {noun} {wanted!r}", param=param, code=f"{noun}_not_found")
+    return found

@@ -12,13 +12,14 @@ from starlette.responses import Response
 
 from proxy.access.principal import Principal
 from proxy.errors import ApiError
-from proxy.http.access import authorize
+from proxy.http.access import authorize, one_visible
 from proxy.http.common import decode_json, json_response, limit_param, parse, read_body, services, validated
 from proxy.learning.effect import lesson_effect
 from proxy.learning.feedback import Authority, FeedbackIn, check_categories, record_feedback
 from proxy.learning.report import build_report
 from proxy.records import LESSON_STATUSES, Feedback, Lesson, LessonStatus
 from proxy.services import Services
+from proxy.storage import TrailRepo
 from proxy.storage.report_queries import BUCKETS
 
 FEEDBACK_LIMIT = 1 << 20  # a comment and a correction are bounded far below this
@@ -83,13 +84,7 @@ async def list_lessons(request: Request) -> Response:
 
 
 async def get_lesson(request: Request) -> Response:
-    svc = services(request)
-    visibility = authorize(request, "read").visibility
-    wanted = request.path_params["lesson_id"]
-    found = await svc.db.run(lambda repo: repo.get_lesson(wanted, visibility))
-    if found is None:
-        raise ApiError(404, f"no lesson {wanted!r}", param="lesson_id", code="lesson_not_found")
-    return json_response(lesson_json(found))
+    return json_response(lesson_json(await one_visible(request, "read", "lesson_id", TrailRepo.get_lesson)))
 
 
 async def review_lesson(request: Request) -> Response:

@@ -6,8 +6,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from proxy.errors import ApiError
-from proxy.http.access import authorize
+from proxy.http.access import authorize, one_visible
 from proxy.http.common import json_response, limit_param, services
+from proxy.storage import TrailRepo
 
 
 async def list_sessions(request: Request) -> Response:
@@ -30,12 +31,5 @@ async def get_session(request: Request) -> Response:
 
 
 async def get_interaction(request: Request) -> Response:
-    svc = services(request)
-    visibility = authorize(request, "read").visibility
-    wanted = request.path_params["interaction_id"]
-    found = await svc.db.run(lambda repo: repo.interaction_with_feedback(wanted, visibility))
-    if found is None:
-        raise ApiError(
-            404, f"no interaction {wanted!r}", param="interaction_id", code="interaction_not_found"
-        )
+    found = await one_visible(request, "read", "interaction_id", TrailRepo.interaction_with_feedback)
     return json_response(found)
