@@ -25,16 +25,15 @@ def clip(text: str, max_chars: int) -> str:
     return text[: max(0, max_chars - 1)].rstrip() + "…"
 
 
-FRAME_TAG = re.compile(
-    r"(?:[<\uff1c\u2039\u3008]|&lt;|&#0*60;|&#x0*3c;)(\s*/?\s*loopwise[\W_]*reference)", re.IGNORECASE
-)
+FRAME_WORD = re.compile(r"loopwise[\W_]*reference", re.IGNORECASE)
 
 
 def quote(text: str) -> str:
-    """Neutralise anything in user-supplied text that reads as our delimiter, in any casing,
-    spacing or look-alike bracket, so it can neither close the frame nor open a new one."""
+    """Neutralise anything in user-supplied text that could read as our delimiter: every
+    spelling of its name, whatever bracket, slash or look-alike surrounds it, is replaced, so
+    the text can neither close the frame nor open a new one."""
     text = unicodedata.normalize("NFKC", text)
-    return FRAME_TAG.sub(lambda m: "(" + m.group(1).lstrip(), text)
+    return FRAME_WORD.sub("[tag removed]", text)
 
 
 def frame(kind: str, preamble: str, body: str) -> str:

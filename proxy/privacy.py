@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import unicodedata
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from functools import cache
@@ -27,11 +28,23 @@ Kind = Literal["email", "phone", "card", "iban", "ip", "secret"]
 KINDS: tuple[Kind, ...] = ("secret", "email", "card", "iban", "ip", "phone")  # earlier kinds win overlaps
 PLACEHOLDERS: dict[Kind, str] = {kind: f"[{kind.upper()}]" for kind in KINDS}
 
-EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b")
+# Every pattern here runs in linear time: each starts only at a token boundary (a lookbehind)
+# and has no nested repetition, so no input makes the regex engine backtrack quadratically
+# while it holds the GIL.
+EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63}){1,8}")
+IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b", re.IGNORECASE)
 IPV4 = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w.])")
-IPV6 = re.compile(r"(?<![\w:])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![\w:])")
-GENERIC_KEY = re.compile(r"\b(?:sk|pk|rk)[-_](?:[A-Za-z0-9_-]*?)[A-Za-z0-9]{20,}\b")
+IPV6 = re.compile(
+    r"(?<![\w:])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:\d{1,3}(?:\.\d{1,3}){3}|[0-9A-Fa-f]{0,4})(?![\w:])"
+)
+GENERIC_KEY = re.compile(r"(?<![\w-])(?:sk|pk|rk)[-_][A-Za-z0-9_-]{20,}")
+GOOGLE_KEY = re.compile(r"(?<![\w-])AIza[0-9A-Za-z_-]{35}")
+ASSIGNED_SECRET = re.compile(
+    r"(?i)(?<![\w-])(?:password|passwd|pwd|passphrase|secret|api[_-]?key|access[_-]?token|auth[_-]?token)"
+    r"\s{0,3}[:=]\s{0,3}[\"']?[^\s\"',;]{4,200}"
+)
+MAX_PHONE_RUN = 64  # longer runs of digits and spaces are tables, not phone numbers
+MAX_TOKEN = 4096  # secrets are scanned for in whitespace-separated tokens up to this long
 PRIVATE_KEY_BLOCK = re.compile(
     r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)", re.S
 )
@@ -44,7 +57,7 @@ NUMBERS = re.compile(r"\+?\(?\d[\d\s().+/-]{5,}\d")  # runs where a phone, card,
 def _secret_patterns() -> tuple[re.Pattern[str], ...]:
     """Every credential format detect-secrets knows by pattern (entropy and keyword guesses left
     out: they flag ordinary words)."""
-    found: list[re.Pattern[str]] = [GENERIC_KEY, PRIVATE_KEY_BLOCK]
+    found: list[re.Pattern[str]] = [GENERIC_KEY, GOOGLE_KEY]
     plugins: dict[str, Any] = get_mapping_from_secret_type_to_class()
     for name, plugin in plugins.items():
         if not any(word in name for word in NOT_PATTERN_BASED):
@@ -52,13 +65,23 @@ def _secret_patterns() -> tuple[re.Pattern[str], ...]:
     return tuple(found)
 
 
+LONG_TOKENS = re.compile(rf"\S{{16,{MAX_TOKEN}}}")
+
+
 def _secrets(text: str) -> Iterator[tuple[int, int]]:
-    for pattern in _secret_patterns():
-        for match in pattern.finditer(text):
-            start, end = match.span()
-            while end < len(text) and (text[end].isalnum() or text[end] in TOKEN_CHARS):
-                end += 1  # a secret is a whole token: some patterns stop short of its end
-            yield start, len(text[:end].rstrip("."))
+    """Known credential formats, looked for token by token (bounded work per token), then
+    `password=...`-style assignments and private key blocks over the whole text."""
+    for token in LONG_TOKENS.finditer(text):
+        at, word = token.start(), token.group()
+        for pattern in _secret_patterns():
+            for match in pattern.finditer(word):
+                end = match.end()
+                while end < len(word) and (word[end].isalnum() or word[end] in TOKEN_CHARS):
+                    end += 1  # a secret is a whole token: some patterns stop short of its end
+                yield at + match.start(), at + len(word[:end].rstrip("."))
+    yield from (m.span() for m in ASSIGNED_SECRET.finditer(text))
+    if "PRIVATE KEY" in text:
+        yield from (m.span() for m in PRIVATE_KEY_BLOCK.finditer(text))
 
 
 def _ip(value: str) -> bool:
@@ -67,6 +90,15 @@ def _ip(value: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def _longest_iban(candidate: str) -> int:
+    """The length of the longest valid IBAN `candidate` starts with (words may follow it)."""
+    positions = [i for i, ch in enumerate(candidate) if ch != " "]
+    for cut in range(len(positions), 14, -1):
+        if iban.is_valid("".join(candidate[i] for i in positions[:cut]).upper()):
+            return positions[cut - 1] + 1
+    return 0
 
 
 def _from_numbers(
@@ -79,7 +111,7 @@ def _from_numbers(
         digits = re.sub(r"\D", "", found)
         if kind == "card" and 13 <= len(digits) <= 19 and luhn.is_valid(digits):
             yield at, at + len(found.rstrip(" -./()"))
-        elif kind == "phone" and len(digits) >= 7:
+        elif kind == "phone" and len(digits) >= 7 and len(found) <= MAX_PHONE_RUN:  # not whole tables
             # valid numbers of the region, and any plausible number in international (+) form
             leniency = Leniency.POSSIBLE if found.startswith("+") else Leniency.VALID
             matches = phonenumbers.PhoneNumberMatcher(found, region, leniency=leniency)
@@ -88,8 +120,9 @@ def _from_numbers(
             yield from ((at + m.start(), at + m.end()) for m in IPV4.finditer(found) if _ip(m.group()))
         elif kind == "iban" and len(digits) >= 8:  # letters may sit between its digits: look around
             for match in IBAN.finditer(text, max(0, at - 12), min(len(text), number.end() + 24)):
-                if iban.is_valid(match.group().replace(" ", "")):
-                    yield match.span()
+                found_iban = _longest_iban(match.group())
+                if found_iban:
+                    yield match.start(), match.start() + found_iban
 
 
 class Redactor:
@@ -100,7 +133,9 @@ class Redactor:
     def _spans(self, kind: Kind, text: str, numbers: list[re.Match[str]]) -> Iterator[tuple[int, int]]:
         """Each kind is looked for only where it could be (cheap C-level checks first): most
         text has none of them, and the trail runs this over every request and answer."""
-        if kind == "secret" and ("PRIVATE KEY" in text or any(len(w) >= 16 for w in text.split())):
+        if kind == "secret" and (
+            "PRIVATE KEY" in text or "=" in text or ":" in text or any(len(w) >= 16 for w in text.split())
+        ):
             yield from _secrets(text)
         elif kind == "email" and "@" in text:
             yield from (m.span() for m in EMAIL.finditer(text))
@@ -121,8 +156,12 @@ class Redactor:
         return sorted(taken)
 
     def redact(self, text: str) -> str:
+        """`text` with each finding replaced. Text that is not ASCII is NFKC-folded first, so a
+        fullwidth `＠` or digits in another script are found too."""
         if not self.kinds or not text:
             return text
+        if not text.isascii():
+            text = unicodedata.normalize("NFKC", text)
         found = self.find(text)
         for start, end, kind in reversed(found):
             text = text[:start] + PLACEHOLDERS[kind] + text[end:]
@@ -137,7 +176,7 @@ class Redactor:
         if id(value) in seen:
             return seen[id(value)]
         if isinstance(value, dict):
-            out: Any = {k: self.redact_json(v, seen) for k, v in value.items()}
+            out: Any = {self.redact(str(k)): self.redact_json(v, seen) for k, v in value.items()}
         elif isinstance(value, list):
             out = [self.redact_json(v, seen) for v in value]
         else:

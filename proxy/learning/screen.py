@@ -33,6 +33,8 @@ _RULES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         ),
         ("instruction-like text", r"\b(tell|ask|instruct|direct|advise|urge)\b.{0,15}\b(users?|customers?|them|people|everyone)\b"),
         ("instruction-like text", r"\b(respond|reply|answer)\s+(only\s+)?(with|in|by)\b"),
+        ("instruction-like text", r"\b(mandatory|required|necessary|important)\b.{0,20}\b(to|that you)\b.{0,20}\b(tell|inform|say|ask|request|notify|remind)\b"),
+        ("instruction-like text", r"\b(inform|notify|remind|warn)\b.{0,10}\b(each|every|all|any|the)\s+(customers?|users?|callers?|clients?)\b"),
         ("instruction-like text", r"\b(act|behave|pretend|roleplay|role-play)\s+(as|like|to be)\b"),
         ("instruction-like text", r"\b(new|updated|real|hidden|secret)\s+(instructions?|rules?|prompt|task)\b"),
         ("instruction-like text", r"\b(jailbreak|dan mode|developer mode|do anything now|prompt injection)\b"),
@@ -68,15 +70,17 @@ _RULES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         ("link or address", r"\bwww\d?\.\S+"),
         (
             "link or address",
-            r"\b[a-z0-9][a-z0-9-]{0,62}\s?(\.|\[\.\]|\(\.\)|\(dot\)|\[dot\])\s?(com|net|org|io|co|ru|cn|info|biz|"
-            r"xyz|top|app|dev|me|ly|gl|tk|ml|ga|cf|gq|us|uk|de|fr|example|zip|click|link|site|online|shop)\b",
+            r"\b[a-z0-9][a-z0-9-]{0,62}\s?(\.|。|｡|．|\[\.\]|\(\.\)|\{\.\}|\(dot\)|\[dot\]|\{dot\}|\s+dot\s+)\s?"
+            r"[a-z][a-z0-9-]{1,23}\b(?!\.\d)",
         ),
         ("link or address", r"\b(bit\.ly|t\.me|wa\.me|tinyurl|discord\.gg)\b"),
         # requests for secrets, money or actions a support answer never asks for
         (
             "asks for secrets or money",
             r"\b(password|passcode|pin|otp|one[- ]time code|2fa code|verification code|cvv|cvc|seed phrase|"
-            r"private key|recovery phrase|social security|ssn|login details|credentials)\b",
+            r"private key|recovery phrase|social security|ssn|login details|credentials|card numbers?|"
+            r"security codes?|expiry date|expiration date|bank details|account numbers?|routing numbers?|"
+            r"sort codes?|iban|billing address)\b",
         ),
         ("asks for secrets or money", r"\b(gift ?cards?|bitcoin|btc|crypto(currency)?|wire (transfer|the)|western union|moneygram)\b"),
         ("asks for secrets or money", r"\b(download|install|run|execute|click|open)\b.{0,20}\b(link|attachment|file|app|apk|exe|script|this)\b"),
@@ -84,6 +88,7 @@ _RULES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         ("markup or role markers", r"<\s*/?\s*[a-z][a-z0-9_-]*[^>]*>"),
         ("markup or role markers", r"(```|\[/?inst\]|<\|[a-z_]+\|>|^\s*#{2,}|\b(system|user|assistant)\s*:\s*$)"),
         ("markup or role markers", r"\{\{|\}\}|\$\{"),
+        ("markup or role markers", r"loopwise"),
     )
 )
 MAX_LENGTH = 2000
@@ -91,12 +96,21 @@ _PII = Redactor(KINDS)
 
 
 INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"))
+# Letters of other scripts that look like Latin ones (a subset of Unicode's confusables.txt:
+# the libraries that carry the whole table detect confusables, none folds text to a skeleton).
+LOOK_ALIKES = str.maketrans(
+    "АВЕКМНОРСТХІЈЅаеорсухіјѕԁɡΑΒΕΖΗΙΚΜΝΟΡΤΥΧαοιν⁄∕⧸",
+    "ABEKMHOPCTXIJSaeopcyxijsdgABEZHIKMNOPTYXaoiv///",
+)
 
 
 def normalised(text: str) -> str:
-    """What the rules read: compatibility forms folded (fullwidth letters are letters), invisible
-    characters dropped, so spelling a word oddly does not slip it past them."""
-    return unicodedata.normalize("NFKC", text).translate(INVISIBLE)
+    """What the rules read: compatibility forms folded (fullwidth letters are letters), accents
+    and combining marks, invisible characters and look-alike letters of other scripts folded
+    away, so spelling a word oddly does not slip it past them."""
+    decomposed = unicodedata.normalize("NFKD", text).translate(INVISIBLE)
+    plain = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return unicodedata.normalize("NFKC", plain).translate(LOOK_ALIKES)
 
 
 def screen(texts: Sequence[str]) -> tuple[str, ...]:
