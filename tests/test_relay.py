@@ -127,11 +127,11 @@ async def test_a_provider_slower_than_the_timeout_is_a_504(
     make_settings, start, upstream: UpstreamServer, provider: FakeProvider, stream: bool
 ) -> None:
     async def slow(request: httpx.Request) -> httpx.Response:
-        await asyncio.sleep(1.5)
+        await asyncio.sleep(3)
         return provider(request)
 
-    route = upstream.post(CHAT).mock(side_effect=slow)
-    client = await start(make_settings(upstream={"timeout_s": 0.3, "num_retries": 1, "retry_backoff_s": 0}))
+    route = upstream.post(CHAT).mock(side_effect=slow)  # the timeout leaves litellm time to send
+    client = await start(make_settings(upstream={"timeout_s": 1.0, "num_retries": 1, "retry_backoff_s": 0}))
     error = assert_error_shape(await ask(client, "hello", stream=stream), 504)
     assert error["type"] == "timeout_error" and "timed out" in error["message"]
     assert route.call_count == 2

@@ -32,6 +32,8 @@ def make_key(
         raise ValueError(f"unknown scope {unknown[0]!r}" if unknown else "a key needs at least one scope")
     if not apps or any(not app for app in apps):
         raise ValueError("a key needs at least one app (or '*')")
+    if any(c in app for app in apps for c in "[]"):  # fnmatch and SQLite GLOB read brackets differently
+        raise ValueError("app patterns take * and ? only, no [...] classes")
     secret = SECRET_PREFIX + secrets.token_urlsafe(32)
     key = Key(
         id=key_id(),

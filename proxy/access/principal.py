@@ -40,6 +40,13 @@ class Principal:
     def allows_app(self, app: str) -> bool:
         return self.apps is None or any(fnmatchcase(app, pattern) for pattern in self.apps)
 
+    def covers(self, pattern: str) -> bool:
+        """Whether every app `pattern` names is one this principal may act for: one of its own
+        patterns, or a plain name it allows."""
+        if self.apps is None:
+            return True
+        return pattern in self.apps or (not any(c in pattern for c in "*?[") and self.allows_app(pattern))
+
     def app_for(self, claimed: str | None) -> str:
         """The app a request acts for: the one claimed, which the key must allow; else the key's
         only app; else `default`."""

@@ -29,9 +29,10 @@ class FeedbackTokens:
     def valid(self, token: str, interaction_id: str) -> bool:
         """Whether `token` was issued for `interaction_id` and has not expired."""
         head, _, signature = token.removeprefix(PREFIX).partition(".")
-        if not head.isdigit() or int(head) < time.time():
+        if not (head.isascii() and head.isdigit() and len(head) <= 12) or int(head) < time.time():
             return False
-        return hmac.compare_digest(signature, self._sign(interaction_id, int(head)))
+        expected = self._sign(interaction_id, int(head)).encode()
+        return hmac.compare_digest(signature.encode("utf-8", "replace"), expected)
 
 
 def token_secret(configured: str | None, master: str | None) -> bytes | None:

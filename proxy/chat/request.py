@@ -58,11 +58,13 @@ OPERATOR_FIELDS = frozenset(
         "timeout", "request_timeout", "num_retries", "max_retries", "fallbacks", "context_window_fallbacks",
         "mock_response", "mock_tool_calls", "mock_delay", "client", "model_list", "proxy_server_request",
         "input_cost_per_token", "output_cost_per_token", "region_name", "project", "location",
-        "credentials", "token", "ssl_verify", "cache", "caching",
+        "credentials", "token", "ssl_verify", "cache", "caching", "provider_specific_header",
+        "use_litellm_proxy", "tenant_id", "client_id", "client_secret", "shared_session", "logger_fn",
+        "extra_body", "drop_params", "additional_drop_params", "allowed_openai_params", "use_in_pass_through",
     }
 )  # fmt: skip
 OPERATOR_PREFIXES = (
-    "api_", "aws_", "azure_", "vertex_", "watsonx_", "litellm_", "bedrock_", "sagemaker_", "openai_",
+    "api_", "aws_", "azure_", "vertex_", "watsonx_", "litellm_", "bedrock_", "sagemaker_", "openai_", "mock_",
     "anthropic_", "gemini_", "google_", "cohere_", "huggingface_", "hf_", "mistral_", "groq_",
 )  # fmt: skip
 OPERATOR_SUFFIXES = (

@@ -24,10 +24,14 @@ class RegenerateDetector:
         self.max_sessions = max_sessions
         self._last: OrderedDict[str, tuple[bytes, str, float]] = OrderedDict()
 
-    def observe(self, session_id: str | None, text: str, interaction_id: str) -> str | None:
-        """Record this turn; return the earlier interaction id when it repeats the last one."""
+    def observe(
+        self, session_id: str | None, text: str, interaction_id: str, scope: tuple[str | None, ...] = ()
+    ) -> str | None:
+        """Record this turn; return the earlier interaction id when it repeats the last one.
+        `scope` (tenant, app, user) keeps one client's session ids from reaching another's."""
         if not session_id or not text.strip() or self.window_s <= 0:
             return None
+        session_id = "\x00".join(str(part) for part in (*scope, session_id))
         seen = " ".join(text[:MAX_COMPARED].split()).casefold()  # bounded work for any message
         if len(text) > MAX_COMPARED:  # a long turn: its head and its length stand for it
             seen += f"\x00{len(text)}"

@@ -38,15 +38,26 @@ def key_json(key: Key) -> dict[str, Any]:
 
 
 def _bounded(principal: Principal, wanted: KeyIn) -> KeyIn:
-    """A key an admin key may make: in its own tenant, for apps it may act for."""
+    """A key an admin key may make: nothing it could not do itself (its tenant, apps it covers,
+    its own role if it has one, its own scopes)."""
     if principal.unbounded:
         return wanted
     if wanted.tenant not in (None, principal.tenant):
         raise ApiError(403, f"this key manages tenant {principal.tenant!r} only", param="tenant")
-    outside = [app for app in wanted.apps if not principal.allows_app(app)]
+    outside = [app for app in wanted.apps if not principal.covers(app)]
     if outside:
         raise ApiError(403, f"this key may not grant app {outside[0]!r}", param="apps")
-    return wanted.model_copy(update={"tenant": principal.tenant})
+    if principal.user_role is not None and wanted.user_role not in (None, principal.user_role):
+        raise ApiError(403, f"this key may grant role {principal.user_role!r} only", param="user_role")
+    beyond = sorted(set(wanted.scopes) - principal.scopes)
+    if beyond:
+        raise ApiError(403, f"this key may not grant scope {beyond[0]!r}", param="scopes")
+    role = principal.user_role or wanted.user_role
+    return wanted.model_copy(update={"tenant": principal.tenant, "user_role": role})
+
+
+def _manageable(principal: Principal, key: Key) -> bool:
+    return principal.unbounded or all(principal.covers(app) for app in key.apps)
 
 
 async def create_key(request: Request) -> Response:
@@ -64,16 +75,20 @@ async def create_key(request: Request) -> Response:
 
 async def get_keys(request: Request) -> Response:
     svc = services(request)
-    visibility = authorize(request, "admin").visibility
-    found = await svc.db.run(lambda repo: list_keys(repo, visibility))
-    return json_response({"object": "list", "data": [key_json(k) for k in found]})
+    principal = authorize(request, "admin")
+    found = await svc.db.run(lambda repo: list_keys(repo, principal.visibility))
+    shown = [key_json(k) for k in found if _manageable(principal, k)]
+    return json_response({"object": "list", "data": shown})
 
 
 async def post_revoke_key(request: Request) -> Response:
     svc = services(request)
-    visibility = authorize(request, "admin").visibility
+    principal = authorize(request, "admin")
     wanted = request.path_params["key_id"]
-    found = await svc.db.run(lambda repo: revoke_key(repo, wanted, visibility))
+    keys = await svc.db.run(lambda repo: list_keys(repo, principal.visibility))
+    if not any(k.id == wanted and _manageable(principal, k) for k in keys):
+        raise ApiError(404, f"no key {wanted!r}", param="key_id", code="key_not_found")
+    found = await svc.db.run(lambda repo: revoke_key(repo, wanted, principal.visibility))
     if found is None:
         raise ApiError(404, f"no key {wanted!r}", param="key_id", code="key_not_found")
     svc.keys.discard(wanted)

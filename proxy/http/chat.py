@@ -34,7 +34,8 @@ async def chat_completions(request: Request) -> Response:
     identity = identify(request.headers, body, principal, svc.settings.access.trusted_roles)
     turn_id = interaction_id()
     planned = await plan(svc.policies.current, svc.embedder, svc.index, body, identity)
-    repeated = svc.regenerate.observe(identity.session_id, planned.question, turn_id)
+    scope = (identity.tenant, identity.app, identity.user_id)
+    repeated = svc.regenerate.observe(identity.session_id, planned.question, turn_id, scope)
     if repeated:
         svc.signal(repeated, "regenerate")
     upstream_body = {**body, "messages": planned.messages}

@@ -135,21 +135,29 @@ def _vet(
     repo: TrailRepo,
     feedback: Feedback,
     interaction: dict[str, Any],
+    existing: Lesson | None,
     authority: Authority,
     config: LearnConfig | None,
 ) -> Vetting:
-    """Screen the free text that would reach other users' prompts (the question asked, the
-    comment, the correction), unless a trusted sender wrote it; count who else said the same."""
-    if authority.trusted:
-        return Vetting(trusted=True)
-    held = screen([interaction["question"], feedback.comment or "", feedback.correction or ""])
+    """Screen the text the lesson would carry to other users once this feedback is in: the
+    question asked (the asker's words, whoever gives the feedback), and the comment and
+    correction it will hold; a trusted sender vouches for its own words only. Then count the
+    distinct users (by the interactions they were answered in) who gave the same correction."""
+    texts = [interaction["question"]]
+    for field in ("comment", "correction"):
+        given = getattr(feedback, field)
+        if given and authority.trusted:
+            continue
+        texts.append(given or (getattr(existing, field) if existing else "") or "")
+    held = screen(texts)
     corroborated = False
     if held and feedback.correction and config is not None and set(held) <= LIFTABLE:
         said = authority.redactor.redact(feedback.correction)
         users = repo.users_saying(interaction["app"], interaction.get("tenant"), said)
-        users.add(feedback.user_id or interaction.get("user_id") or "")
+        users.add(interaction.get("user_id") or "")
         corroborated = len(users - {""}) >= config.corroborate_users
-    return Vetting(False, held, corroborated)
+    untrusted = bool(feedback.comment or feedback.correction) and not authority.trusted
+    return Vetting(held, corroborated, untrusted)
 
 
 def _store(
@@ -163,23 +171,29 @@ def _store(
             hint = "; send the `id` of a chat completion answered by this proxy"
             raise _not_found("interaction_id", feedback.interaction_id, hint)
         other = feedback.preferred_over
-        if other is not None and repo.get_interaction(other, authority.visibility) is None:
-            raise _not_found("preferred_over", other)
+        if other is not None:  # an answer to compare with: of the same app and tenant
+            rival = repo.get_interaction(other, authority.visibility)
+            where = ("app", "tenant")
+            if rival is None or any(rival[k] != interaction[k] for k in where):
+                raise _not_found("preferred_over", other)
         if authority.as_interaction_user:
             feedback = replace(feedback, user_id=interaction.get("user_id"), user_role=None, source="user")
         learn_config, policy_name = _learn_config(policies, interaction)
-        vetting = _vet(repo, feedback, interaction, authority, learn_config)
+        existing = repo.lesson_for_interaction(feedback.interaction_id)
+        vetting = _vet(repo, feedback, interaction, existing, authority, learn_config)
+        redactor = authority.redactor
         feedback = replace(
             feedback,
-            comment=authority.redactor.redact(feedback.comment) if feedback.comment else None,
-            correction=authority.redactor.redact(feedback.correction) if feedback.correction else None,
+            comment=redactor.redact(feedback.comment) if feedback.comment else None,
+            correction=redactor.redact(feedback.correction) if feedback.correction else None,
+            metadata=redactor.redact_json(feedback.metadata),
+            dimensions=redactor.redact_json(feedback.dimensions),
         )
         interaction = {
             **interaction,
             "question": authority.redactor.redact(interaction["question"]),
             "response_text": authority.redactor.redact(interaction.get("response_text") or ""),
         }
-        existing = repo.lesson_for_interaction(feedback.interaction_id)
         lesson = None
         if learn_config is not None:
             lesson = learn(feedback, interaction, existing, learn_config, policy_name, vetting)

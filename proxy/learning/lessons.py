@@ -51,22 +51,25 @@ LIFTABLE = frozenset({"link or address", "unusually long"})
 
 @dataclass(frozen=True)
 class Vetting:
-    """What is known about the feedback's free text before it may teach other users."""
+    """What is known about the text a lesson would carry to other users once this feedback is in."""
 
-    trusted: bool = False  # a reviewer, or a role the operator trusts
-    held: tuple[str, ...] = ()  # the screen's reasons to hold it
+    held: tuple[str, ...] = ()  # the screen's reasons to hold it (a trusted sender's words exempt)
     corroborated: bool = False  # enough distinct users gave the same correction
+    untrusted_text: bool = False  # this feedback brings new text from an untrusted sender
 
 
 def status_for(config: LearnConfig, vetting: Vetting, current: LessonStatus | None) -> LessonStatus:
-    """The status a new or enriched lesson takes under the policy's `review` mode."""
-    if config.review == "manual":
-        return current or "pending"
-    if config.review == "auto" or vetting.trusted:
+    """The status a new or enriched lesson takes under the policy's `review` mode. A rejected or
+    retired lesson stays so; anything held waits for a reviewer, unless the policy says `auto`."""
+    if config.review == "auto":
         return "active" if current in (None, "pending") else current
+    if current in ("rejected", "retired"):
+        return current
     if vetting.held and not (vetting.corroborated and set(vetting.held) <= LIFTABLE):
         return "pending"
-    return current or "active"
+    if config.review == "manual":  # new text from the public waits for a person, approved or not
+        return "pending" if current is None or vetting.untrusted_text else current
+    return "active"
 
 
 def _held_note(vetting: Vetting) -> str | None:

@@ -45,6 +45,12 @@ def _erase(repo: TrailRepo) -> dict[str, Any]:
     conn.execute(
         "UPDATE feedback SET preferred_over = NULL WHERE preferred_over IN (SELECT id FROM gone_interactions)"
     )
+    conn.execute(  # other users' turns that carried an erased lesson: drop the messages it was in
+        "UPDATE interactions SET sent_messages_json = '[]' "
+        "WHERE id NOT IN (SELECT id FROM gone_interactions) AND EXISTS (SELECT 1 FROM "
+        "json_each(injected_json) j WHERE json_extract(j.value, '$.lesson_id') IN "
+        "(SELECT id FROM gone_lessons))"
+    )
     conn.execute("DELETE FROM feedback WHERE id IN (SELECT id FROM gone_feedback)")
     conn.execute("DELETE FROM lessons WHERE id IN (SELECT id FROM gone_lessons)")
     conn.execute("DELETE FROM interactions WHERE id IN (SELECT id FROM gone_interactions)")

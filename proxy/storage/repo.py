@@ -145,11 +145,13 @@ class TrailRepo:
                 conn.executemany(bump, [(i,) for i in ids])
 
     def users_saying(self, app: str, tenant: str | None, correction: str) -> set[str]:
-        """The distinct users who gave `correction` (compared without case or spacing) in an app."""
+        """The distinct users (those answered, not those a sender names) who gave `correction`
+        (compared without case or spacing) in an app, leaving out what a reviewer rejected."""
         wanted = " ".join(correction.lower().split()).rstrip(".")
         found = self.conn.execute(
-            "SELECT f.correction, coalesce(f.user_id, i.user_id) FROM feedback f "
-            "JOIN interactions i ON i.id = f.interaction_id WHERE i.app = ? AND i.tenant IS ? "
+            "SELECT f.correction, i.user_id FROM feedback f "
+            "JOIN interactions i ON i.id = f.interaction_id LEFT JOIN lessons l ON l.id = f.lesson_id "
+            "WHERE i.app = ? AND i.tenant IS ? AND coalesce(l.status, '') != 'rejected' "
             "AND f.correction IS NOT NULL AND length(f.correction) BETWEEN ? AND ?",
             (app, tenant, len(correction) // 2, len(correction) * 2 + 8),
         )

@@ -18,8 +18,18 @@ from proxy.errors import UpstreamError
 from proxy.settings import Deployment
 from proxy.upstream.base import Answer, Json, Piece, retry_after
 
-# Fields Loopwise reads itself; everything else in the body passes through to the provider.
-OWN_FIELDS = frozenset({"model", "stream", "metadata"})
+# litellm reads every keyword it is given, and many of its keywords choose where a call goes or
+# with which credentials: only the OpenAI chat parameters (and a few widely shared sampling
+# ones) are passed on; the relay, which cannot be redirected, passes unknown fields as they are.
+CHAT_PARAMETERS = frozenset(
+    {
+        "messages", "temperature", "top_p", "n", "stop", "max_tokens", "max_completion_tokens",
+        "presence_penalty", "frequency_penalty", "logit_bias", "user", "response_format", "seed", "tools",
+        "tool_choice", "parallel_tool_calls", "logprobs", "top_logprobs", "reasoning_effort", "modalities",
+        "audio", "prediction", "service_tier", "store", "stream_options", "web_search_options", "functions",
+        "function_call", "top_k", "thinking", "verbosity", "prompt_cache_key", "safety_identifier",
+    }
+)  # fmt: skip
 
 
 def _import_litellm() -> ModuleType:
@@ -70,7 +80,7 @@ class LitellmAdapter:
 
     def _kwargs(self, deployment: Deployment, body: Json) -> dict[str, Any]:
         params = deployment.litellm_params
-        kwargs = {k: v for k, v in body.items() if k not in OWN_FIELDS}
+        kwargs = {k: v for k, v in body.items() if k in CHAT_PARAMETERS}
         kwargs.update(params.extra_params())
         kwargs["model"] = params.model
         kwargs["num_retries"] = 0  # the router retries and falls back
