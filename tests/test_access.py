@@ -3,6 +3,7 @@ and role bound what its headers may claim; a browser token posts feedback on one
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from pathlib import Path
@@ -190,3 +191,59 @@ def test_serving_off_loopback_without_a_key_is_refused(tmp_path: Path) -> None:
     refused = CliRunner().invoke(cli, command)
     assert refused.exit_code == 1
     assert "no key is configured" in refused.output and "open_on_network" in refused.output
+
+
+async def test_an_admin_key_grants_and_manages_nothing_beyond_itself(guarded) -> None:
+    shop_admin = await make_key(guarded, scopes=["admin", "chat"], apps=["shop?"], user_role="customer")
+    billing = await make_key(guarded, name="billing", scopes=["chat"], apps=["billing"])
+    admin = bearer(shop_admin)
+    for body, param in [
+        ({"name": "x", "scopes": ["chat"], "apps": ["shop*"]}, "apps"),
+        ({"name": "x", "scopes": ["chat"], "apps": ["billing"]}, "apps"),
+        ({"name": "x", "scopes": ["chat"], "apps": ["shop1"], "user_role": "support"}, "user_role"),
+        ({"name": "x", "scopes": ["chat", "review"], "apps": ["shop1"]}, "scopes"),
+    ]:
+        refused = await guarded.post("/v1/keys", json=body, headers=admin)
+        assert assert_error_shape(refused, 403)["param"] == param
+    ok = {"name": "ok", "scopes": ["chat"], "apps": ["shop1"]}
+    made = await guarded.post("/v1/keys", json=ok, headers=admin)
+    assert made.status_code == 201 and made.json()["user_role"] == "customer"
+    listed = {k["name"] for k in (await guarded.get("/v1/keys", headers=admin)).json()["data"]}
+    assert "billing" not in listed and "ok" in listed
+    every = (await guarded.get("/v1/keys", headers=bearer(MASTER))).json()["data"]
+    billing_id = next(k["id"] for k in every if k["name"] == "billing")
+    assert (await guarded.post(f"/v1/keys/{billing_id}/revoke", headers=admin)).status_code == 404
+    still = await guarded.post(CHAT, json=chat_body(), headers={**bearer(billing), "X-App": "billing"})
+    assert still.status_code == 200
+    bracket = {"name": "x", "scopes": ["chat"], "apps": ["[!s]*"]}
+    classes = await guarded.post("/v1/keys", json=bracket, headers=bearer(MASTER))
+    assert assert_error_shape(classes, 400)["code"] == "invalid_key"
+
+
+@pytest.mark.parametrize(
+    "token", ["lwf." + "9" * 5000 + ".AAAA", "lwf.\u00b2.AAAA", "lwf.99999999999.\u00e9", "lwf."]
+)
+async def test_a_malformed_feedback_token_is_a_403(guarded, token: str) -> None:
+    answer = await guarded.post(CHAT, json=chat_body(), headers=bearer(MASTER))
+    body = {"interaction_id": answer.json()["id"], "rating": -1}
+    headers = {"Authorization": f"Bearer {token}".encode()}
+    response = await guarded.post("/v1/feedback", json=body, headers=headers)
+    assert assert_error_shape(response, 403)["code"] == "invalid_feedback_token"
+
+
+async def test_one_tenants_session_id_never_marks_anothers_turn_as_regenerated(guarded) -> None:
+    acme = await make_key(guarded, scopes=["chat", "read"], tenant="acme")
+    evil = await make_key(guarded, scopes=["chat"], tenant="evil")
+    session = {"X-Session-Id": "sess-42"}
+    first = await guarded.post(CHAT, json=chat_body(), headers={**bearer(acme), **session})
+    await guarded.post(CHAT, json=chat_body(), headers={**bearer(evil), **session})
+    await asyncio.sleep(0.3)  # implicit feedback is recorded in the background
+    stored = await guarded.get(f"/v1/interactions/{first.json()['id']}", headers=bearer(acme))
+    assert stored.json()["feedback"] == []
+    await guarded.post(CHAT, json=chat_body(), headers={**bearer(acme), **session})  # acme's own re-send
+    for _ in range(50):
+        stored = await guarded.get(f"/v1/interactions/{first.json()['id']}", headers=bearer(acme))
+        if stored.json()["feedback"]:
+            break
+        await asyncio.sleep(0.05)
+    assert [f["signal"] for f in stored.json()["feedback"]] == ["regenerate"]

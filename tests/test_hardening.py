@@ -236,3 +236,29 @@ async def test_a_provider_200_without_a_completion_is_a_502_with_a_trail_row(
     assert assert_error_shape(response, 502)["type"] == "upstream_error"
     stored = (await client.get(f"/v1/interactions/{response.headers['x-loopwise-interaction-id']}")).json()
     assert stored["status"] == "error"
+
+
+@pytest.mark.parametrize("adapter", ["relay", "litellm"], indirect=True)
+async def test_nested_provider_headers_cannot_replace_the_operators_key(
+    make_settings, start, upstream
+) -> None:
+    seen: list[httpx.Headers] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers)
+        return httpx.Response(200, json=completion("fine"))
+
+    upstream.post(CHAT_PATH).mock(side_effect=answer)
+    client = await start(make_settings())
+    smuggled = {
+        "provider_specific_header": {
+            "custom_llm_provider": "openai",
+            "extra_headers": {"Authorization": "Bearer client-secret", "OpenAI-Organization": "org-evil"},
+        },
+        "use_litellm_proxy": True,
+        "mock_response": "pwned",
+    }
+    response = await ask(client, "hello", **smuggled)
+    assert response.status_code == 200 and response.json()["choices"][0]["message"]["content"] == "fine"
+    assert seen[-1]["authorization"] == "Bearer sk-test-secret-123"
+    assert "openai-organization" not in seen[-1]

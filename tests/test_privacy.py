@@ -128,3 +128,28 @@ async def test_retention_purges_what_is_older_and_its_index_entries(make_setting
     assert purged == {"interactions": 1, "feedback": 1, "lessons": 1}
     assert await svc.index.count() == 0
     assert (await client.get("/v1/sessions")).json()["data"] == []
+
+
+async def test_erasing_a_user_clears_their_words_from_other_users_turns(make_settings, start) -> None:
+    client = await start(make_settings())
+    carol = await ask(client, "what is the refund window", session="c", user="carol")
+    await feedback(client, carol.json()["id"], rating=-1, correction="Carol says 45 days.", user_id="carol")
+    victim = await ask(client, "what is the refund window", session="v", user="victor")
+    assert victim.headers["x-loopwise-lessons"]
+    before = (await client.get(f"/v1/interactions/{victim.json()['id']}")).json()
+    assert "Carol says 45 days." in str(before["sent_messages"])
+    assert (await client.delete("/v1/users/carol")).status_code == 200
+    after = (await client.get(f"/v1/interactions/{victim.json()['id']}")).json()
+    assert "Carol says" not in str(after)
+
+
+async def test_feedback_metadata_and_dimensions_are_redacted(make_settings, start) -> None:
+    client = await start(make_settings())
+    asked = await ask(client, "hello", session="m")
+    fields = {
+        "metadata": {"alice@example.com": "card 4111 1111 1111 1111"},
+        "dimensions": {"bob@example.com": 0.2},
+    }
+    assert (await feedback(client, asked.json()["id"], rating=1, **fields)).status_code == 201
+    stored = str((await client.get(f"/v1/interactions/{asked.json()['id']}")).json()["feedback"])
+    assert "example.com" not in stored and "4111" not in stored and "[EMAIL]" in stored
