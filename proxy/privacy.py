@@ -43,6 +43,10 @@ ASSIGNED_SECRET = re.compile(
     r"(?i)(?<![\w-])(?:password|passwd|pwd|passphrase|secret|api[_-]?key|access[_-]?token|auth[_-]?token)"
     r"\s{0,3}[:=]\s{0,3}[\"']?[^\s\"',;]{4,200}"
 )
+# Cheap first look: text with no `@`, `:`/`=`, 16-character token or four digits close together
+# holds none of the kinds, and that is most text (one search is far cheaper than looking for each).
+MAYBE = re.compile(r"[@:=]|\S{16}|PRIVATE KEY|\d\D{0,3}\d\D{0,3}\d\D{0,3}\d")
+STRUCTURAL = frozenset({"role", "model", "object", "id", "finish_reason", "type", "index", "created"})
 MAX_PHONE_RUN = 64  # longer runs of digits and spaces are tables, not phone numbers
 MAX_TOKEN = 4096  # secrets are scanned for in whitespace-separated tokens up to this long
 PRIVATE_KEY_BLOCK = re.compile(
@@ -130,14 +134,23 @@ class Redactor:
         self.kinds = tuple(kind for kind in KINDS if kind in kinds)
         self.phone_region = phone_region
 
+    def _applicable(self, text: str, digits: int) -> list[Kind]:
+        """The kinds that could be in `text` at all, by cheap C-level checks."""
+        marks = "PRIVATE KEY" in text or "=" in text or ":" in text
+        could = {
+            "secret": marks or max(map(len, text.split()), default=0) >= 16,
+            "email": "@" in text,
+            "card": digits >= 13,
+            "iban": digits >= 8,
+            "ip": (digits >= 4 and text.count(".") >= 3) or text.count(":") >= 2,
+            "phone": digits >= 7,
+        }
+        return [kind for kind in self.kinds if could[kind]]
+
     def _spans(self, kind: Kind, text: str, numbers: list[re.Match[str]]) -> Iterator[tuple[int, int]]:
-        """Each kind is looked for only where it could be (cheap C-level checks first): most
-        text has none of them, and the trail runs this over every request and answer."""
-        if kind == "secret" and (
-            "PRIVATE KEY" in text or "=" in text or ":" in text or any(len(w) >= 16 for w in text.split())
-        ):
+        if kind == "secret":
             yield from _secrets(text)
-        elif kind == "email" and "@" in text:
+        elif kind == "email":
             yield from (m.span() for m in EMAIL.finditer(text))
         elif kind == "ip" and text.count(":") >= 2:
             yield from (m.span() for m in IPV6.finditer(text) if m.group().count(":") >= 2 and _ip(m.group()))
@@ -149,7 +162,7 @@ class Redactor:
         taken: list[tuple[int, int, Kind]] = []
         digits = sum(text.count(d) for d in "0123456789")
         numbers = list(NUMBERS.finditer(text)) if digits >= 4 else []
-        for kind in self.kinds:
+        for kind in self._applicable(text, digits):
             for start, end in self._spans(kind, text, numbers):
                 if start < end and all(end <= s or start >= e for s, e, _ in taken):
                     taken.append((start, end, kind))
@@ -158,25 +171,33 @@ class Redactor:
     def redact(self, text: str) -> str:
         """`text` with each finding replaced. Text that is not ASCII is NFKC-folded first, so a
         fullwidth `＠` or digits in another script are found too."""
-        if not self.kinds or not text:
+        if not self.kinds or len(text) < 6:
             return text
         if not text.isascii():
             text = unicodedata.normalize("NFKC", text)
+        if not MAYBE.search(text):
+            return text
         found = self.find(text)
         for start, end, kind in reversed(found):
             text = text[:start] + PLACEHOLDERS[kind] + text[end:]
         return text
 
-    def redact_json(self, value: Any, seen: dict[int, Any] | None = None) -> Any:
+    def redact_json(self, value: Any, seen: dict[Any, Any] | None = None) -> Any:
         """Every string inside `value` (dicts, lists), keys kept. `seen` shares the work between
-        values that hold the same objects (a request and the messages actually sent)."""
+        values that hold the same objects or the same strings (a request and the messages
+        actually sent, an answer and its text)."""
         seen = {} if seen is None else seen
         if isinstance(value, str):
-            return self.redact(value)
+            if value not in seen:
+                seen[value] = self.redact(value)
+            return seen[value]
         if id(value) in seen:
             return seen[id(value)]
         if isinstance(value, dict):
-            out: Any = {self.redact(str(k)): self.redact_json(v, seen) for k, v in value.items()}
+            out: Any = {
+                self.redact(str(k)): (v if k in STRUCTURAL else self.redact_json(v, seen))
+                for k, v in value.items()
+            }
         elif isinstance(value, list):
             out = [self.redact_json(v, seen) for v in value]
         else:
@@ -188,14 +209,14 @@ class Redactor:
         """The trail row without the personal data and secrets in what was asked and answered."""
         if not self.kinds:
             return interaction
-        seen: dict[int, Any] = {}
+        seen: dict[Any, Any] = {}
         return replace(
             interaction,
             request=self.redact_json(interaction.request, seen),
             sent_messages=self.redact_json(interaction.sent_messages, seen),
             response=self.redact_json(interaction.response, seen),
-            question=self.redact(interaction.question),
-            response_text=self.redact(interaction.response_text),
+            question=self.redact_json(interaction.question, seen),
+            response_text=self.redact_json(interaction.response_text, seen),
         )
 
 

@@ -87,16 +87,19 @@ class TrailDB:
     async def _write(self, batch: list[Interaction]) -> None:
         """One commit for the batch; if that fails, row by row, so one bad row costs no other
         its place; a row that cannot be stored as it is is stored without its payloads."""
-        if self._prepare is not None:
-            batch = await self._on_thread(lambda repo: [self._prepared(i) for i in batch])
-        try:
-            await self._on_thread(partial(TrailRepo.insert_interactions, batch=batch))
-            return
-        except Exception:  # noqa: BLE001 - isolate the row below
-            if len(batch) == 1:
-                return await self._write_alone(batch[0])
-        for interaction in batch:
-            await self._write_alone(interaction)
+
+        def prepare_and_insert(repo: TrailRepo) -> tuple[list[Interaction], Exception | None]:
+            prepared = [self._prepared(i) for i in batch] if self._prepare is not None else batch
+            try:
+                repo.insert_interactions(prepared)
+            except Exception as exc:  # noqa: BLE001 - isolated row by row below
+                return prepared, exc
+            return prepared, None
+
+        prepared, failed = await self._on_thread(prepare_and_insert)  # one hop to the DB thread
+        if failed is not None:
+            for interaction in prepared:
+                await self._write_alone(interaction)
 
     def _prepared(self, interaction: Interaction) -> Interaction:
         assert self._prepare is not None

@@ -1,4 +1,4 @@
-"""The vector index protocol, and the factory choosing Qdrant Edge or a Qdrant server."""
+"""The vector index protocol: Qdrant Edge (embedded) and a Qdrant server implement it."""
 
 from __future__ import annotations
 
