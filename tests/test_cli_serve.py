@@ -29,7 +29,13 @@ def config(tmp_path: Path, upstream_server) -> Path:
     path = tmp_path / "config.yaml"
     params = {"model": "openai/fake", "api_base": upstream_server.url}
     deployment = {"model_name": "gpt-test", "litellm_params": params}
-    settings = {"data_dir": "data", "model_list": [deployment], "log_level": "warning", "port": free_port()}
+    settings = {
+        "data_dir": "data",
+        "model_list": [deployment],
+        "log_level": "warning",
+        "port": free_port(),
+        "access": {"master_key": "sk-master-cli-test"},  # explain reaches a proxy that needs keys
+    }
     path.write_text(yaml.safe_dump(settings))
     return path
 

@@ -11,7 +11,7 @@ from proxy.chat.pipeline import explain_body, explanation, plan
 from proxy.chat.request import identify, validate_chat
 from proxy.cli.serve import find_running
 from proxy.services import open_services
-from proxy.settings import Settings
+from proxy.settings import Settings, secret_value
 
 
 class ExplainError(RuntimeError):
@@ -39,6 +39,9 @@ async def run_explain(
     and, when none answers, the data directory itself."""
     chosen = model or (settings.model_list[0].model_name if settings.model_list else "default")
     body = explain_body(question, chosen, system)
+    master = secret_value(settings.access.master_key)
+    if master:  # a proxy with keys answers the operator's own commands through the master key
+        headers = {**headers, "Authorization": f"Bearer {master}"}
     running = find_running(settings.data_dir)
     if url or running:
         base = url or (running.url if running else "")
