@@ -14,6 +14,10 @@ from proxy.records import SCOPES, Key, Visibility
 DEFAULT_APP = "default"
 
 
+def _glob(pattern: str) -> bool:
+    return any(c in pattern for c in "*?[")
+
+
 def _denied(message: str, code: str, param: str | None = None) -> ApiError:
     return ApiError(403, message, code=code, param=param)
 
@@ -45,14 +49,14 @@ class Principal:
         patterns, or a plain name it allows."""
         if self.apps is None:
             return True
-        return pattern in self.apps or (not any(c in pattern for c in "*?[") and self.allows_app(pattern))
+        return pattern in self.apps or (not _glob(pattern) and self.allows_app(pattern))
 
     def app_for(self, claimed: str | None) -> str:
         """The app a request acts for: the one claimed, which the key must allow; else the key's
         only app; else `default`."""
         if claimed is None:
             only = self.apps[0] if self.apps is not None and len(self.apps) == 1 else None
-            claimed = only if only and not any(c in only for c in "*?[") else DEFAULT_APP
+            claimed = only if only and not _glob(only) else DEFAULT_APP
         if not self.allows_app(claimed):
             allowed = ", ".join(self.apps or ())
             raise _denied(f"this key may not act for app {claimed!r}; its apps: {allowed}", "app_not_allowed")

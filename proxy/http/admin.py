@@ -16,7 +16,7 @@ from proxy.errors import ApiError
 from proxy.http.access import authorize
 from proxy.http.common import json_response, parse, services
 from proxy.records import SCOPES, Key, Scope
-from proxy.storage import erasure
+from proxy.storage import TrailRepo, erasure
 from proxy.storage.keys import insert_key, list_keys, revoke_key
 
 
@@ -85,10 +85,14 @@ async def post_revoke_key(request: Request) -> Response:
     svc = services(request)
     principal = authorize(request, "admin")
     wanted = request.path_params["key_id"]
-    keys = await svc.db.run(lambda repo: list_keys(repo, principal.visibility))
-    if not any(k.id == wanted and _manageable(principal, k) for k in keys):
-        raise ApiError(404, f"no key {wanted!r}", param="key_id", code="key_not_found")
-    found = await svc.db.run(lambda repo: revoke_key(repo, wanted, principal.visibility))
+
+    def revoke_if_manageable(repo: TrailRepo) -> Key | None:
+        keys = list_keys(repo, principal.visibility)
+        if not any(k.id == wanted and _manageable(principal, k) for k in keys):
+            return None
+        return revoke_key(repo, wanted, principal.visibility)
+
+    found = await svc.db.run(revoke_if_manageable)
     if found is None:
         raise ApiError(404, f"no key {wanted!r}", param="key_id", code="key_not_found")
     svc.keys.discard(wanted)

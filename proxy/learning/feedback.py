@@ -191,8 +191,8 @@ def _store(
         )
         interaction = {
             **interaction,
-            "question": authority.redactor.redact(interaction["question"]),
-            "response_text": authority.redactor.redact(interaction.get("response_text") or ""),
+            "question": redactor.redact(interaction["question"]),
+            "response_text": redactor.redact(interaction.get("response_text") or ""),
         }
         lesson = None
         if learn_config is not None:
