@@ -89,3 +89,27 @@ async def test_no_route_shows_changes_recalls_or_erases_another_tenants_data(
     assert mine.status_code == 200 and mine.json()["status"] == "active"
     trail = await client.get(f"/v1/sessions/{a['session']}", headers=bearer(acme))
     assert trail.status_code == 200 and len(trail.json()["turns"]) == 1
+
+
+async def test_a_key_bound_to_one_app_sees_and_changes_nothing_of_another(make_settings, start) -> None:
+    client: httpx.AsyncClient = await start(make_settings(access={"master_key": MASTER}))
+    every = ["chat", "feedback", "read", "review", "admin"]
+    billing = await make_key(client, name="billing", scopes=every, apps=["billing"])
+    shop = await make_key(client, name="shop", scopes=every, apps=["shop"])
+    headers = {**bearer(billing), "X-App": "billing", "X-Session-Id": "s-bill", "X-User-Id": "u-bill"}
+    answer = await client.post("/v1/chat/completions", json=chat_body(QUESTION), headers=headers)
+    body = {"interaction_id": answer.json()["id"], "rating": -1, "correction": CORRECTION_A}
+    lesson = (await client.post("/v1/feedback", json=body, headers=bearer(billing))).json()["lesson_id"]
+    mine = bearer(shop)
+    for path in (f"/v1/interactions/{answer.json()['id']}", f"/v1/lessons/{lesson}", "/v1/sessions/s-bill"):
+        assert (await client.get(path, headers=mine)).status_code == 404
+    assert (await client.post(f"/v1/lessons/{lesson}/reject", headers=mine)).status_code == 404
+    assert (await client.post("/v1/feedback", json=body, headers=mine)).status_code == 404
+    for path in ("/v1/lessons", "/v1/sessions", "/v1/report"):
+        shown = await client.get(path, headers=mine)
+        assert shown.status_code == 200 and CORRECTION_A not in shown.text and "s-bill" not in shown.text
+    assert "billing" not in (await client.get("/v1/keys", headers=mine)).text
+    erased = (await client.delete("/v1/users/u-bill", headers=mine)).json()["deleted"]
+    assert erased == {"interactions": 0, "feedback": 0, "lessons": 0}
+    kept = await client.get(f"/v1/lessons/{lesson}", headers=bearer(billing))
+    assert kept.json()["status"] == "active"
