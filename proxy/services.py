@@ -12,6 +12,7 @@ from injectors import load_registry
 from policies import PolicyStore, shipped_policies_dir
 from proxy.access.keys import KeyRing
 from proxy.access.tokens import FeedbackTokens, token_secret
+from proxy.chat.request import Identity
 from proxy.chat.signals import DetectedSignal, RegenerateDetector, implicit_feedback
 from proxy.embeddings import Embedder, FastEmbedder
 from proxy.jobs import default_jobs, follow_keys, run_jobs
@@ -55,6 +56,15 @@ class Services:
         task = asyncio.create_task(coro)
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
+
+    def observe(
+        self, turn_id: str, identity: Identity, messages: list[dict[str, Any]], question: str
+    ) -> None:
+        """Every arriving turn, for the implicit signals it may raise about earlier turns."""
+        scope = (identity.tenant, identity.app, identity.user_id)
+        repeated = self.regenerate.observe(identity.session_id, question, turn_id, scope)
+        if repeated:
+            self.signal(repeated, "regenerate")
 
     def signal(self, interaction: str, signal: DetectedSignal) -> None:
         """Implicit feedback the proxy saw itself, recorded in the background."""

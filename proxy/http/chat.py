@@ -34,10 +34,7 @@ async def chat_completions(request: Request) -> Response:
     identity = identify(request.headers, body, principal, svc.settings.access.trusted_roles)
     turn_id = interaction_id()
     planned = await plan(svc.policies.current, svc.embedder, svc.index, body, identity)
-    scope = (identity.tenant, identity.app, identity.user_id)
-    repeated = svc.regenerate.observe(identity.session_id, planned.question, turn_id, scope)
-    if repeated:
-        svc.signal(repeated, "regenerate")
+    svc.observe(turn_id, identity, body["messages"], planned.question)
     upstream_body = {**body, "messages": planned.messages}
     turn = Turn(turn_id, started, body, identity, planned, time.perf_counter(), svc.tokens.issue(turn_id))
 

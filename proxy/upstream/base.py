@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncGenerator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
 
@@ -23,6 +23,8 @@ class Answer:
 
     data: Json
     raw: bytes | None = None
+    headers: dict[str, str] = field(default_factory=dict)  # provider headers passed on to the client
+    attempts: int = 1  # provider calls made for this answer (set by the router)
 
 
 @dataclass(slots=True)
@@ -36,6 +38,7 @@ class Piece:
     chunks: list[Json]
     raw: bytes | None = None
     done: bool = False  # the provider's end marker ([DONE]) came with this piece
+    headers: dict[str, str] | None = None  # on a stream's first piece: provider headers passed on
 
 
 class Adapter(Protocol):
