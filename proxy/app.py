@@ -12,7 +12,8 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Route
 
 from proxy.embeddings import Embedder
-from proxy.http import admin, chat, health, learning, openapi, trail
+from proxy.http import admin, apis, chat, health, learning, openapi, relayed, trail
+from proxy.http.cors import AnswerOptions
 from proxy.http.errors import EXCEPTION_HANDLERS
 from proxy.services import open_services
 from proxy.settings import Settings
@@ -20,11 +21,22 @@ from proxy.vectors import VectorIndex
 
 IDENTITY_HEADERS = ("x-session-id", "x-app", "x-user-id", "x-user-role", "x-tenant-id")
 EXPOSED_HEADERS = ("X-Loopwise-Interaction-Id", "X-Loopwise-Feedback-Token", "X-Loopwise-Lessons")
+OPENAI_ROUTES = [  # each also without the /v1 prefix, as OpenAI's and Anthropic's clients may call
+    ("/chat/completions", chat.chat_completions, "POST"),
+    ("/responses", apis.responses, "POST"),
+    ("/messages", apis.messages, "POST"),
+    ("/completions", relayed.completions, "POST"),
+    ("/embeddings", relayed.embeddings, "POST"),
+    ("/models", health.list_models, "GET"),
+    ("/models/{model_id:path}", health.get_model, "GET"),
+]
 ROUTES = [
-    Route("/v1/chat/completions", chat.chat_completions, methods=["POST"]),
-    Route("/chat/completions", chat.chat_completions, methods=["POST"]),
+    *(
+        Route(f"{prefix}{path}", endpoint, methods=[method])
+        for path, endpoint, method in OPENAI_ROUTES
+        for prefix in ("/v1", "")
+    ),
     Route("/v1/explain", chat.post_explain, methods=["POST"]),
-    Route("/v1/models", health.list_models, methods=["GET"]),
     Route("/v1/feedback", learning.post_feedback, methods=["POST"]),
     Route("/v1/lessons", learning.list_lessons, methods=["GET"]),
     Route("/v1/lessons/{lesson_id}", learning.get_lesson, methods=["GET"]),
@@ -32,6 +44,7 @@ ROUTES = [
     Route("/v1/report", learning.get_report, methods=["GET"]),
     Route("/v1/sessions", trail.list_sessions, methods=["GET"]),
     Route("/v1/sessions/{session_id:path}", trail.get_session, methods=["GET"]),
+    Route("/v1/interactions", trail.list_interactions, methods=["GET"]),
     Route("/v1/interactions/{interaction_id}", trail.get_interaction, methods=["GET"]),
     Route("/v1/keys", admin.get_keys, methods=["GET"]),
     Route("/v1/keys", admin.create_key, methods=["POST"]),
@@ -56,16 +69,17 @@ def create_app(
         async with open_services(settings, embedder=embedder, vector_index=vector_index) as services:
             yield {"services": services}
 
-    middleware = []
+    middleware = [Middleware(AnswerOptions)]
     if settings.access.cors_origins:  # feedback straight from an end-user app's pages
-        middleware.append(
+        middleware.insert(
+            0,
             Middleware(
                 CORSMiddleware,
                 allow_origins=list(settings.access.cors_origins),
                 allow_methods=["GET", "POST", "OPTIONS"],
                 allow_headers=["authorization", "content-type", *IDENTITY_HEADERS],
                 expose_headers=list(EXPOSED_HEADERS),
-            )
+            ),
         )
     return Starlette(
         routes=ROUTES, middleware=middleware, exception_handlers=dict(EXCEPTION_HANDLERS), lifespan=lifespan

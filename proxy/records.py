@@ -51,6 +51,14 @@ class Interaction:
     status: str
     error: dict[str, Any] | None = None
     shadow: tuple[InjectedLesson, ...] = ()  # control arm: what would have been injected
+    endpoint: str = "chat.completions"  # the API the client called: ENDPOINTS
+    attempts: int = 0  # provider calls made (retries and fallbacks included)
+    cost_usd: float | None = None  # from the usage and the deployment's prices, when known
+    upstream_id: str | None = None  # the provider's own response id
+
+
+# The APIs a client may call; every one but chat is translated to or relayed beside it.
+ENDPOINTS = ("chat.completions", "responses", "messages", "completions", "embeddings")
 
 
 @dataclass(frozen=True)
@@ -161,8 +169,9 @@ class Visibility:
 EVERYTHING = Visibility()
 
 
-def interaction_id() -> str:
-    return f"chatcmpl-{uuid.uuid4().hex}"
+def interaction_id(prefix: str = "chatcmpl-") -> str:
+    """An id in the shape the client's API uses (`chatcmpl-`, `resp_`, `msg_`, `cmpl-`)."""
+    return f"{prefix}{uuid.uuid4().hex}"
 
 
 def feedback_id() -> str:

@@ -80,7 +80,8 @@ def provider() -> FakeProvider:
 def upstream(upstream_server: UpstreamServer, provider: FakeProvider) -> Iterator[UpstreamServer]:
     """The provider on a real socket, answering through `provider` unless a test says otherwise."""
     upstream_server.reset()
-    upstream_server.post(CHAT_PATH).mock(side_effect=provider)
+    for path in (CHAT_PATH, "/v1/completions", "/v1/embeddings"):
+        upstream_server.post(path).mock(side_effect=provider)
     yield upstream_server
     upstream_server.reset()
 

@@ -82,9 +82,41 @@ def sse_body(pieces: list[str], model: str = "fake-model") -> bytes:
     return "".join(out).encode()
 
 
+def text_completion(text: str) -> dict[str, Any]:
+    return {
+        "id": "cmpl-upstream",
+        "object": "text_completion",
+        "created": 1,
+        "model": "fake-model",
+        "choices": [{"index": 0, "text": text, "finish_reason": "stop", "logprobs": None}],
+        "usage": {"prompt_tokens": 5, "completion_tokens": 7, "total_tokens": 12},
+    }
+
+
+def text_sse_body(pieces: list[str]) -> bytes:
+    chunks = [
+        {**text_completion(piece), "choices": [{"index": 0, "text": piece, "finish_reason": None}]}
+        for piece in pieces
+    ]
+    chunks.append({**text_completion(""), "choices": [{"index": 0, "text": "", "finish_reason": "stop"}]})
+    return "".join(f"data: {json.dumps(c)}\n\n" for c in chunks).encode() + b"data: [DONE]\n\n"
+
+
+def embeddings(given: Any) -> dict[str, Any]:
+    texts = given if isinstance(given, list) else [given]
+    vectors = [WordHashEmbedder().vector(str(text))[:8] for text in texts]
+    return {
+        "object": "list",
+        "model": "fake-embedder",
+        "data": [{"object": "embedding", "index": i, "embedding": v} for i, v in enumerate(vectors)],
+        "usage": {"prompt_tokens": 3 * len(texts), "total_tokens": 3 * len(texts)},
+    }
+
+
 @dataclass
 class FakeProvider:
-    """Answers chat completions and remembers every request body it received."""
+    """Answers chat completions (and text completions and embeddings beside them), and
+    remembers every request body it received."""
 
     answer: str = "The refund window is 30 days."
     pieces: list[str] = field(default_factory=lambda: ["The refund ", "window is ", "30 days."])
@@ -99,11 +131,13 @@ class FakeProvider:
             return httpx.Response(
                 status, json={"error": {"message": f"upstream says {status}", "type": "server_error"}}
             )
+        if request.url.path.endswith("/embeddings"):
+            return httpx.Response(200, json=embeddings(body["input"]))
+        text = not request.url.path.endswith("/chat/completions")  # a legacy text completion
         if body.get("stream"):
-            return httpx.Response(
-                200, content=sse_body(self.pieces), headers={"content-type": "text/event-stream"}
-            )
-        return httpx.Response(200, json=completion(self.answer))
+            content = text_sse_body(self.pieces) if text else sse_body(self.pieces)
+            return httpx.Response(200, content=content, headers={"content-type": "text/event-stream"})
+        return httpx.Response(200, json=text_completion(self.answer) if text else completion(self.answer))
 
     @property
     def last_messages(self) -> list[dict[str, Any]]:

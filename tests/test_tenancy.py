@@ -80,6 +80,19 @@ async def test_no_route_shows_changes_recalls_or_erases_another_tenants_data(
     assert (await probe("POST", "/v1/keys", "/v1/keys", stolen)).status_code == 403
     erased = await probe("DELETE", "/v1/users/{user_id}", f"/v1/users/{a['user']}")
     assert erased.json()["deleted"] == {"interactions": 0, "feedback": 0, "lessons": 0}
+    await probe("GET", "/v1/interactions", "/v1/interactions?limit=1000")
+    asks = {
+        "/responses": {"model": "gpt-test", "input": QUESTION},
+        "/messages": {"model": "gpt-test", "max_tokens": 64, "messages": [{"role": "user", "content": QUESTION}]},
+    }
+    for prefix in ("/v1", ""):
+        for path, body in asks.items():  # recall through the translated APIs stays within the tenant
+            await probe("POST", prefix + path, prefix + path, body)
+            assert CORRECTION_A not in provider.last_text() and CORRECTION_B in provider.last_text()
+        await probe("POST", f"{prefix}/completions", f"{prefix}/completions", {"model": "gpt-test", "prompt": "x"})
+        await probe("POST", f"{prefix}/embeddings", f"{prefix}/embeddings", {"model": "gpt-test", "input": "x"})
+        await probe("GET", f"{prefix}/models", f"{prefix}/models")
+        await probe("GET", f"{prefix}/models/{{model_id:path}}", f"{prefix}/models/gpt-test")
 
     assert not leaks, "\n".join(leaks)
     routes = {(m, r.path) for r in ROUTES for m in r.methods or () if m != "HEAD" and r.path not in HEALTH}

@@ -35,6 +35,11 @@ class Plan:
     injector_errors: tuple[str, ...] = ()
     shadow: tuple[InjectedLesson, ...] = ()  # control arm: recalled, not sent
 
+    @classmethod
+    def unplanned(cls, question: str, version: str, why: str) -> Plan:
+        """A call relayed as it came (text completions, embeddings): no policy, no recall."""
+        return cls(None, version, "treatment", question, RecallResult((), "skipped", error=why), [], ())
+
 
 def assign_arm(holdout: float, session_id: str | None) -> str:
     """Control or treatment; sticky per session so a conversation is treated consistently."""

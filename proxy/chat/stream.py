@@ -30,6 +30,8 @@ class StreamAssembler:
             delta = choice.get("delta")
             if isinstance(delta, dict):
                 self._delta(delta)
+            elif isinstance(choice.get("text"), str):  # a text completion's chunk
+                self.content.append(choice["text"])
             if isinstance(choice.get("finish_reason"), str):
                 self.finish_reason = choice["finish_reason"]
 

@@ -7,14 +7,16 @@ place a trail row is built from it.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from proxy.chat.pipeline import Plan
 from proxy.chat.request import Identity
 from proxy.chat.stream import StreamAssembler
-from proxy.errors import ApiError
+from proxy.errors import ApiError, UpstreamError
 from proxy.records import Interaction
+from proxy.settings import Deployment
 from proxy.upstream.base import Json
+from proxy.upstream.pricing import cost_usd
 
 
 @dataclass(frozen=True)
@@ -30,24 +32,53 @@ class Outcome:
     error: Json | None = None
     first_byte_at: float | None = None  # perf_counter() when a stream's first piece arrived
     post_ms: float = 0.0  # the proxy's own time after the provider answered
+    attempts: int = 0  # provider calls made
+    cost_usd: float | None = None
+    upstream_id: str | None = None  # the provider's own response id
 
     @classmethod
     def failed(cls, error: ApiError) -> Outcome:
-        return cls("error", error=error.body()["error"])
+        attempts = error.attempts if isinstance(error, UpstreamError) else 0
+        return cls("error", error=error.body()["error"], attempts=attempts)
 
     @classmethod
-    def answered(cls, data: Json, served_model: str, post_ms: float) -> Outcome:
-        choices = data.get("choices") or [{}]
-        message = choices[0].get("message") or {}
-        text = message.get("content")
+    def answered(
+        cls, data: Json, deployment: Deployment, post_ms: float, upstream_id: object, attempts: int
+    ) -> Outcome:
+        choices = data.get("choices")
+        first = choices[0] if isinstance(choices, list) and choices and isinstance(choices[0], dict) else {}
+        message = first.get("message") or {}
+        text = message.get("content") if isinstance(message, dict) else None
+        if text is None and isinstance(first.get("text"), str):  # a text completion
+            text = first["text"]
+        usage = data.get("usage") if isinstance(data.get("usage"), dict) else None
         return cls(
             "ok",
             response=data,
             text=text if isinstance(text, str) else "",
-            finish_reason=choices[0].get("finish_reason"),
-            usage=data.get("usage"),
-            served_model=data.get("model") or served_model,
+            finish_reason=first.get("finish_reason"),
+            usage=usage,
+            served_model=data.get("model") or deployment.provider_model,
             post_ms=post_ms,
+            attempts=attempts,
+            cost_usd=cost_usd(deployment, usage),
+            upstream_id=upstream_id if isinstance(upstream_id, str) and upstream_id else None,
+        )
+
+    @classmethod
+    def embedded(cls, data: Json, deployment: Deployment, attempts: int) -> Outcome:
+        """Vectors: the trail keeps how many and the usage, not the numbers themselves."""
+        usage = data.get("usage") if isinstance(data.get("usage"), dict) else None
+        vectors = data.get("data")
+        count = len(vectors) if isinstance(vectors, list) else 0
+        summary = {"object": data.get("object"), "model": data.get("model"), "vectors": count}
+        return cls(
+            "ok",
+            response=summary,
+            usage=usage,
+            served_model=data.get("model") or deployment.provider_model,
+            attempts=attempts,
+            cost_usd=cost_usd(deployment, usage),
         )
 
     @classmethod
@@ -56,9 +87,11 @@ class Outcome:
         status: str,
         assembled: StreamAssembler,
         turn_id: str,
-        served_model: str,
+        deployment: Deployment,
         first_byte_at: float,
         error: ApiError | None = None,
+        upstream_id: str | None = None,
+        attempts: int = 1,
     ) -> Outcome:
         return cls(
             status,
@@ -66,9 +99,12 @@ class Outcome:
             text=assembled.text,
             finish_reason=assembled.finish_reason,
             usage=assembled.usage,
-            served_model=assembled.model or served_model,
+            served_model=assembled.model or deployment.provider_model,
             error=error.body()["error"] if error else None,
             first_byte_at=first_byte_at,
+            attempts=attempts,
+            cost_usd=cost_usd(deployment, assembled.usage),
+            upstream_id=upstream_id,
         )
 
 
@@ -83,14 +119,32 @@ class Turn:
     plan: Plan
     upstream_at: float  # perf_counter() when the provider call began
     feedback_token: str = ""  # lets a browser post feedback on this answer alone
+    endpoint: str = "chat.completions"  # the API the client called
+    client_body: Json | None = None  # what the client sent, when `body` is its chat translation
+    client_retry: int = 0  # the client's own retry count (x-stainless-retry-count)
+    provider_headers: dict[str, str] = field(default_factory=dict)
+    attempts: int = 0
+
+    def answered_by(self, provider_headers: dict[str, str] | None, attempts: int) -> None:
+        """What the provider's answer adds to the response headers."""
+        self.provider_headers = dict(provider_headers or {})
+        self.attempts = attempts
+
+    def routing(self) -> dict[str, int]:
+        """How the router may call for this turn: no retries of its own on a client's retry."""
+        return {}
 
     def headers(self) -> dict[str, str]:
-        return {
+        headers = {
+            **self.provider_headers,
             "X-Loopwise-Interaction-Id": self.id,
             "X-Loopwise-Feedback-Token": self.feedback_token,
             "X-Loopwise-Lessons": ",".join(dict.fromkeys(i.lesson_id for i in self.plan.injected)),
             "X-Loopwise-Overhead-Ms": f"{(self.upstream_at - self.started) * 1000:.2f}",
         }
+        if self.attempts:
+            headers["X-Loopwise-Attempts"] = str(self.attempts)
+        return headers
 
     def interaction(self, outcome: Outcome) -> Interaction:
         now = time.perf_counter()
@@ -110,7 +164,7 @@ class Turn:
             policy_version=plan.policy_version,
             arm=plan.arm,
             stream=bool(self.body.get("stream")),
-            request=self.body,
+            request=self.client_body if self.client_body is not None else self.body,
             sent_messages=plan.messages,
             injected=plan.injected,
             shadow=plan.shadow,
@@ -128,4 +182,8 @@ class Turn:
             overhead_ms=(self.upstream_at - self.started) * 1000 + outcome.post_ms,
             status=outcome.status,
             error=outcome.error,
+            endpoint=self.endpoint,
+            attempts=outcome.attempts,
+            cost_usd=outcome.cost_usd,
+            upstream_id=outcome.upstream_id,
         )

@@ -1,13 +1,18 @@
-"""POST /v1/chat/completions and POST /v1/explain: the request path over HTTP."""
+"""POST /v1/chat/completions and POST /v1/explain: the request path over HTTP, and `run_turn`,
+which every API with recall and injection (chat, Responses, Anthropic messages) goes through."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from proxy.access.principal import Principal
 from proxy.chat import forward
+from proxy.chat.forward import Writer
 from proxy.chat.pipeline import explanation, plan
 from proxy.chat.request import client_fields, identify, validate_chat
 from proxy.chat.turn import Outcome, Turn
@@ -16,37 +21,75 @@ from proxy.http.common import json_body, json_response, services
 from proxy.records import interaction_id
 from proxy.services import Services
 
+STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
-def _finish(svc: Services, turn: Turn, outcome: Outcome) -> None:
+
+def finisher(svc: Services, turn: Turn) -> forward.Finish:
     """Where every turn ends: its trail row, and `abandon` when the client left mid-stream."""
-    svc.db.record(turn.interaction(outcome))
-    if outcome.status == "abandoned":
-        svc.signal(turn.id, "abandon")
+
+    def finish(outcome: Outcome) -> None:
+        svc.db.record(turn.interaction(outcome))
+        if outcome.status == "abandoned":
+            svc.signal(turn.id, "abandon")
+
+    return finish
 
 
-async def chat_completions(request: Request) -> Response:
+def client_retry(request: Request) -> int:
+    """How many times the client already retried this call (OpenAI's SDKs say so in a header)."""
+    raw = request.headers.get("x-stainless-retry-count", "0")
+    return int(raw) if raw.isdigit() else 0
+
+
+async def run_turn(
+    request: Request,
+    principal: Principal,
+    body: dict[str, Any],
+    *,
+    endpoint: str = "chat.completions",
+    id_prefix: str = "chatcmpl-",
+    client_body: dict[str, Any] | None = None,
+    writer_for: Callable[[str], Writer] | None = None,
+) -> Response:
+    """One chat turn: identify, recall and inject, forward, record. `body` is a checked chat
+    body; for a translated API, `client_body` is what the client sent (the trail keeps it) and
+    `writer_for(interaction_id)` writes the answer in the client's API."""
     started = time.perf_counter()
     svc = services(request)
-    principal = authorize(request, "chat")
-    body = client_fields(await json_body(request))
-    validate_chat(body)
     svc.router.deployments(body["model"])  # unknown model: 404 before any work
     identity = identify(request.headers, body, principal, svc.settings.access.trusted_roles)
-    turn_id = interaction_id()
+    turn_id = interaction_id(id_prefix)
     planned = await plan(svc.policies.current, svc.embedder, svc.index, body, identity)
     svc.observe(turn_id, identity, body["messages"], planned.question)
     upstream_body = {**body, "messages": planned.messages}
-    turn = Turn(turn_id, started, body, identity, planned, time.perf_counter(), svc.tokens.issue(turn_id))
-
-    def finish(outcome: Outcome) -> None:
-        _finish(svc, turn, outcome)
-
+    turn = Turn(
+        turn_id,
+        started,
+        body,
+        identity,
+        planned,
+        time.perf_counter(),
+        svc.tokens.issue(turn_id),
+        endpoint=endpoint,
+        client_body=client_body,
+        client_retry=client_retry(request),
+    )
+    finish = finisher(svc, turn)
+    writer = writer_for(turn_id) if writer_for else None
     if body.get("stream"):
-        events = await forward.stream(svc.router, turn, upstream_body, finish)
-        headers = {**turn.headers(), "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-        return StreamingResponse(events, media_type="text/event-stream", headers=headers)
-    content = await forward.complete(svc.router, turn, upstream_body, finish)
+        events = await forward.stream(svc.router, turn, upstream_body, finish, writer)
+        return StreamingResponse(
+            events, media_type="text/event-stream", headers={**turn.headers(), **STREAM_HEADERS}
+        )
+    content = await forward.complete(svc.router, turn, upstream_body, finish, writer)
     return Response(content, media_type="application/json", headers=turn.headers())
+
+
+async def chat_completions(request: Request) -> Response:
+    principal = authorize(request, "chat")
+    body = client_fields(await json_body(request))
+    validate_chat(body)
+    return await run_turn(request, principal, body)
 
 
 async def post_explain(request: Request) -> Response:

@@ -40,16 +40,21 @@ async def readyz(request: Request) -> Response:
     return json_response({"status": "degraded" if degraded else "ready", "checks": checks})
 
 
+def _model(name: str, created: int) -> dict[str, Any]:
+    return {"id": name, "object": "model", "created": created, "owned_by": "loopwise"}
+
+
 async def list_models(request: Request) -> Response:
     svc = services(request)
     authorize(request, "chat")
     created = int(time.time())
-    return json_response(
-        {
-            "object": "list",
-            "data": [
-                {"id": name, "object": "model", "created": created, "owned_by": "loopwise"}
-                for name in svc.router.model_names()
-            ],
-        }
-    )
+    return json_response({"object": "list", "data": [_model(n, created) for n in svc.router.model_names()]})
+
+
+async def get_model(request: Request) -> Response:
+    """One model by name (a wildcard entry answers for every name it covers), or a 404."""
+    svc = services(request)
+    authorize(request, "chat")
+    name = request.path_params["model_id"]
+    svc.router.deployments(name)  # the 404 that names the available models
+    return json_response(_model(name, int(time.time())))

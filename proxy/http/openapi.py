@@ -41,6 +41,44 @@ class ChatRequest(BaseModel):
     metadata: dict[str, Any] | None = None
 
 
+class ResponsesRequest(BaseModel):
+    """An OpenAI Responses API request (stateless: the whole conversation comes as `input`)."""
+
+    model_config = ConfigDict(extra="allow")
+    model: str = Field(min_length=1)
+    input: str | list[dict[str, Any]]
+    instructions: str | None = None
+    stream: bool = False
+
+
+class MessagesRequest(BaseModel):
+    """An Anthropic Messages API request."""
+
+    model_config = ConfigDict(extra="allow")
+    model: str = Field(min_length=1)
+    max_tokens: int = Field(1024, ge=1)
+    messages: list[dict[str, Any]] = Field(min_length=1)
+    system: str | list[dict[str, Any]] | None = None
+    stream: bool = False
+
+
+class CompletionRequest(BaseModel):
+    """A legacy text completion request, relayed as it is."""
+
+    model_config = ConfigDict(extra="allow")
+    model: str = Field(min_length=1)
+    prompt: str | list[str]
+    stream: bool = False
+
+
+class EmbeddingRequest(BaseModel):
+    """An embeddings request, relayed as it is."""
+
+    model_config = ConfigDict(extra="allow")
+    model: str = Field(min_length=1)
+    input: str | list[str] | list[int] | list[list[int]]
+
+
 class ErrorDetail(BaseModel):
     model_config = ConfigDict(extra="forbid")
     message: str
@@ -66,14 +104,59 @@ def _path(name: str) -> dict[str, Any]:
 
 LIMIT = _query("limit", {"type": "integer", "minimum": 1, "maximum": 1000})
 APP = _query("app", {"type": "string"})
+Operation = tuple[str, str, str | None, str, type[BaseModel] | None, list[dict[str, Any]], int]
+# The OpenAI-compatible routes, each served with and without the /v1 prefix.
+OPENAI_OPERATIONS: tuple[Operation, ...] = (
+    ("post", "/chat/completions", "chat", "Chat completion, with recalled lessons", ChatRequest, [], 200),
+    (
+        "post",
+        "/responses",
+        "chat",
+        "Responses API (stateless), with recalled lessons",
+        ResponsesRequest,
+        [],
+        200,
+    ),
+    ("post", "/messages", "chat", "Anthropic Messages API, with recalled lessons", MessagesRequest, [], 200),
+    ("post", "/completions", "chat", "Text completion, relayed and recorded", CompletionRequest, [], 200),
+    ("post", "/embeddings", "chat", "Embeddings, relayed and recorded", EmbeddingRequest, [], 200),
+    ("get", "/models", "chat", "The model names clients may ask for", None, [], 200),
+    ("get", "/models/{model_id}", "chat", "One model", None, [_path("model_id")], 200),
+)
 # method, path, scope (None: open), summary, body model, parameters, success status
-OPERATIONS: tuple[tuple[str, str, str | None, str, type[BaseModel] | None, list[dict[str, Any]], int], ...] = (
-    ("post", "/v1/chat/completions", "chat", "Chat completion, with recalled lessons", ChatRequest, [], 200),
-    ("post", "/chat/completions", "chat", "Chat completion (path without /v1)", ChatRequest, [], 200),
-    ("post", "/v1/explain", "read", "What a request would send, without calling the provider", ChatRequest, [], 200),
-    ("get", "/v1/models", "chat", "The model names clients may ask for", None, [], 200),
-    ("post", "/v1/feedback", "feedback", "Feedback on an answer (a key, or the answer's token)", FeedbackIn, [], 201),
-    ("get", "/v1/lessons", "read", "Lessons", None, [LIMIT, APP, _query("status", {"enum": list(LESSON_STATUSES)})], 200),
+OPERATIONS: tuple[Operation, ...] = (
+    *(
+        (method, f"{prefix}{path}", scope, summary, body, parameters, status)
+        for method, path, scope, summary, body, parameters, status in OPENAI_OPERATIONS
+        for prefix in ("/v1", "")
+    ),
+    (
+        "post",
+        "/v1/explain",
+        "read",
+        "What a request would send, without calling the provider",
+        ChatRequest,
+        [],
+        200,
+    ),
+    (
+        "post",
+        "/v1/feedback",
+        "feedback",
+        "Feedback on an answer (a key, or the answer's token)",
+        FeedbackIn,
+        [],
+        201,
+    ),
+    (
+        "get",
+        "/v1/lessons",
+        "read",
+        "Lessons",
+        None,
+        [LIMIT, APP, _query("status", {"enum": list(LESSON_STATUSES)})],
+        200,
+    ),
     ("get", "/v1/lessons/{lesson_id}", "read", "One lesson", None, [_path("lesson_id")], 200),
     (
         "post",
@@ -95,7 +178,31 @@ OPERATIONS: tuple[tuple[str, str, str | None, str, type[BaseModel] | None, list[
     ),
     ("get", "/v1/sessions", "read", "Recent sessions", None, [LIMIT, APP], 200),
     ("get", "/v1/sessions/{session_id}", "read", "A session's turns", None, [_path("session_id")], 200),
-    ("get", "/v1/interactions/{interaction_id}", "read", "One interaction", None, [_path("interaction_id")], 200),
+    (
+        "get",
+        "/v1/interactions",
+        "read",
+        "Recent interactions, with or without a session",
+        None,
+        [
+            LIMIT,
+            APP,
+            *(
+                _query(n, {"type": "string"})
+                for n in ("user_id", "session_id", "endpoint", "status", "model")
+            ),
+        ],
+        200,
+    ),
+    (
+        "get",
+        "/v1/interactions/{interaction_id}",
+        "read",
+        "One interaction",
+        None,
+        [_path("interaction_id")],
+        200,
+    ),
     ("get", "/v1/keys", "admin", "Virtual keys", None, [], 200),
     ("post", "/v1/keys", "admin", "Make a key (its secret is returned once)", KeyIn, [], 201),
     ("post", "/v1/keys/{key_id}/revoke", "admin", "Revoke a key", None, [_path("key_id")], 200),
@@ -106,12 +213,18 @@ OPERATIONS: tuple[tuple[str, str, str | None, str, type[BaseModel] | None, list[
 
 
 def document() -> dict[str, Any]:
-    models: list[type[BaseModel]] = [ChatRequest, FeedbackIn, ReviewIn, KeyIn, Error]
+    models: list[type[BaseModel]] = [
+        ChatRequest, ResponsesRequest, MessagesRequest, CompletionRequest, EmbeddingRequest, FeedbackIn, ReviewIn,
+        KeyIn, Error,
+    ]  # fmt: skip
     refs, defs = models_json_schema(
         [(model, "validation") for model in models], ref_template="#/components/schemas/{model}"
     )
     schemas = defs.get("$defs", {})
-    error = {"description": "an OpenAI-shaped error", "content": {"application/json": {"schema": refs[(Error, "validation")]}}}
+    error = {
+        "description": "an OpenAI-shaped error",
+        "content": {"application/json": {"schema": refs[(Error, "validation")]}},
+    }
     paths: dict[str, dict[str, Any]] = {}
     for method, path, scope, summary, body, parameters, status in OPERATIONS:
         operation: dict[str, Any] = {
@@ -119,7 +232,10 @@ def document() -> dict[str, Any]:
             "operationId": f"{method}_{path.strip('/').replace('/', '_').replace('{', '').replace('}', '')}",
             "parameters": parameters,
             "responses": {
-                str(status): {"description": "success", "content": {"application/json": {"schema": {"type": "object"}}}},
+                str(status): {
+                    "description": "success",
+                    "content": {"application/json": {"schema": {"type": "object"}}},
+                },
                 "default": error,
             },
         }
@@ -136,11 +252,17 @@ def document() -> dict[str, Any]:
         paths.setdefault(path, {})[method] = operation
     return {
         "openapi": "3.1.0",
-        "info": {"title": "Loopwise", "version": "0.1.0", "description": "An OpenAI-compatible proxy that learns from feedback."},
+        "info": {
+            "title": "Loopwise",
+            "version": "0.1.0",
+            "description": "An OpenAI-compatible proxy that learns from feedback.",
+        },
         "paths": paths,
         "components": {
             "schemas": schemas,
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "description": "a key, or the master key"}},
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "description": "a key, or the master key"}
+            },
         },
     }
 

@@ -9,6 +9,7 @@ from proxy.errors import ApiError
 from proxy.http.access import authorize, one_visible
 from proxy.http.common import json_response, limit_param, services
 from proxy.storage import TrailRepo
+from proxy.storage.listing import FILTERS, latest_interactions
 
 
 async def list_sessions(request: Request) -> Response:
@@ -17,6 +18,16 @@ async def list_sessions(request: Request) -> Response:
     limit = limit_param(request)
     app = request.query_params.get("app")
     rows = await svc.db.run(lambda repo: repo.list_sessions(limit, app, visibility))
+    return json_response({"object": "list", "data": rows})
+
+
+async def list_interactions(request: Request) -> Response:
+    """The latest interactions, with or without a session, filtered by exact values."""
+    svc = services(request)
+    visibility = authorize(request, "read").visibility
+    limit = limit_param(request)
+    filters = {k: v for k, v in request.query_params.items() if k in FILTERS and v}
+    rows = await svc.db.run(lambda repo: latest_interactions(repo, limit, filters, visibility))
     return json_response({"object": "list", "data": rows})
 
 

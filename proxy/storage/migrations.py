@@ -132,4 +132,13 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         CREATE INDEX feedback_user ON feedback (user_id)
         """,
     ),
+    (
+        "m004_endpoints",
+        """
+        ALTER TABLE interactions ADD COLUMN endpoint TEXT NOT NULL DEFAULT 'chat.completions';
+        ALTER TABLE interactions ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE interactions ADD COLUMN cost_usd REAL;
+        ALTER TABLE interactions ADD COLUMN upstream_id TEXT
+        """,
+    ),
 )

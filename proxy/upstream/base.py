@@ -15,6 +15,7 @@ from proxy.errors import UpstreamError
 from proxy.settings import Deployment
 
 Json = dict[str, Any]
+CHAT = "chat/completions"  # the provider path of a chat call; `completions`, `embeddings` beside it
 
 
 @dataclass(slots=True)
@@ -42,10 +43,10 @@ class Piece:
 
 
 class Adapter(Protocol):
-    async def complete(self, deployment: Deployment, body: Json) -> Answer:
-        """One non-streamed chat completion."""
+    async def complete(self, deployment: Deployment, body: Json, path: str = CHAT) -> Answer:
+        """One non-streamed call: a chat completion, or another OpenAI `path` beside it."""
 
-    def stream(self, deployment: Deployment, body: Json) -> AsyncGenerator[Piece, None]:
+    def stream(self, deployment: Deployment, body: Json, path: str = CHAT) -> AsyncGenerator[Piece, None]:
         """Pieces as they arrive; closing the iterator cancels the call."""
 
     async def aclose(self) -> None:
@@ -67,10 +68,27 @@ def retry_after(value: str | None) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
+# Provider headers a client may want (request ids for support tickets, its rate-limit state);
+# anything else (cookies, the operator's organisation, server software) stays behind.
+PASSED_HEADERS = frozenset({"x-request-id", "openai-processing-ms", "request-id"})
+PASSED_PREFIXES = ("x-ratelimit-", "anthropic-ratelimit-")
+
+
+def passed_headers(headers: Mapping[str, str] | None) -> dict[str, str]:
+    """The provider headers passed on to the client, under their own names."""
+    if not headers:
+        return {}
+    return {
+        name: value
+        for name, value in headers.items()
+        if (lowered := name.lower()) in PASSED_HEADERS or lowered.startswith(PASSED_PREFIXES)
+    }
+
+
 def from_status(status: int, body: bytes, headers: Mapping[str, str] | None = None) -> UpstreamError:
-    """A provider's error answer: its own message and code when it sent OpenAI's error shape, and
-    its Retry-After, if it sent one."""
-    message, code = body.decode("utf-8", "replace").strip()[:2000], None
+    """A provider's error answer: its own message, param and code when it sent OpenAI's error
+    shape, its Retry-After, and the headers a client may want."""
+    message, code, param = body.decode("utf-8", "replace").strip()[:2000], None, None
     try:
         parsed = orjson.loads(body)
     except orjson.JSONDecodeError:
@@ -79,6 +97,10 @@ def from_status(status: int, body: bytes, headers: Mapping[str, str] | None = No
         error = parsed["error"]
         message = str(error.get("message") or message)
         code = str(error["code"]) if error.get("code") is not None else None
-    error = UpstreamError(status, message or f"provider answered HTTP {status}", code=code)
+        param = str(error["param"])[:256] if error.get("param") is not None else None
+    error = UpstreamError(
+        status, message or f"provider answered HTTP {status}", code=code, param=param,
+        headers=passed_headers(headers),
+    )  # fmt: skip
     wait = retry_after((headers or {}).get("Retry-After"))
     return error.wait(wait) if wait is not None else error

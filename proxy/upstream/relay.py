@@ -17,7 +17,7 @@ import orjson
 
 from proxy.errors import UpstreamError
 from proxy.settings import OPENAI_BASE, Deployment, UpstreamSettings
-from proxy.upstream.base import Answer, Json, Piece, from_status
+from proxy.upstream.base import CHAT, Answer, Json, Piece, from_status, passed_headers
 from proxy.upstream.sse import SseReader
 
 OWN_FIELDS = frozenset({"model", "stream", "metadata"})  # Loopwise reads these itself
@@ -38,9 +38,11 @@ def _body(payload: bytes) -> bytes | io.BytesIO:
     return io.BytesIO(payload) if len(payload) > LARGE_BODY else payload
 
 
-def _answer_shaped(data: Json) -> bool:
-    """Whether a 200 holds what the trail and the client read: `choices`, objects whose
-    `message` (if any) is an object."""
+def _answer_shaped(data: Json, path: str) -> bool:
+    """Whether a 200 holds what the trail and the client read: `data` for embeddings, else
+    `choices`, objects whose `message` (if any) is an object."""
+    if path == "embeddings":
+        return isinstance(data.get("data"), list)
     choices = data.get("choices")
     return isinstance(choices, list) and all(
         isinstance(c, dict) and isinstance(c.get("message", {}), dict | None) for c in choices
@@ -55,7 +57,8 @@ class RelayAdapter:
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:  # made lazily: it needs a running loop
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=MAX_CONNECTIONS, ttl_dns_cache=300)
+                connector=aiohttp.TCPConnector(limit=MAX_CONNECTIONS, ttl_dns_cache=300),
+                trust_env=True,  # HTTP(S)_PROXY and NO_PROXY, as litellm's httpx client honours them
             )
         return self._session
 
@@ -66,7 +69,9 @@ class RelayAdapter:
     def _read_timeout(self, deployment: Deployment) -> float:
         return deployment.litellm_params.timeout or self._settings.timeout_s
 
-    def _request(self, deployment: Deployment, body: Json, stream: bool) -> tuple[str, dict[str, str], bytes]:
+    def _request(
+        self, deployment: Deployment, body: Json, stream: bool, path: str
+    ) -> tuple[str, dict[str, str], bytes]:
         params = deployment.litellm_params
         base = params.api_base or os.environ.get("OPENAI_BASE_URL") or OPENAI_BASE
         headers = {"Content-Type": "application/json"}
@@ -85,33 +90,35 @@ class RelayAdapter:
         out["model"] = deployment.provider_model
         if stream:
             out["stream"] = True
-        return base.rstrip("/") + "/chat/completions", headers, orjson.dumps(out)
+        return f"{base.rstrip('/')}/{path}", headers, orjson.dumps(out)
 
-    async def complete(self, deployment: Deployment, body: Json) -> Answer:
-        url, headers, payload = self._request(deployment, body, stream=False)
+    async def complete(self, deployment: Deployment, body: Json, path: str = CHAT) -> Answer:
+        url, headers, payload = self._request(deployment, body, False, path)
         seconds = self._read_timeout(deployment)
         timeout = aiohttp.ClientTimeout(total=seconds, sock_connect=self._settings.connect_timeout_s)
         try:
             post = self._client().post(url, data=_body(payload), headers=headers, timeout=timeout)
             async with post as response:
                 raw = await response.read()
-                status, wait = response.status, response.headers.get("Retry-After")
+                status, given = response.status, response.headers
         except TimeoutError:
             raise _timed_out(seconds) from None
         except aiohttp.ClientError as exc:
             raise _unreachable(exc) from exc
         if status >= 400:
-            raise from_status(status, raw, {"Retry-After": wait} if wait else None)
+            raise from_status(status, raw, given)
         try:
             data = orjson.loads(raw)
         except orjson.JSONDecodeError:
             raise UpstreamError(502, f"provider answered with invalid JSON: {raw[:200]!r}") from None
-        if not isinstance(data, dict) or not _answer_shaped(data):
-            raise UpstreamError(502, f"provider answered 200 with no chat completion in it: {raw[:200]!r}")
-        return Answer(data, raw)
+        if not isinstance(data, dict) or not _answer_shaped(data, path):
+            raise UpstreamError(502, f"provider answered 200 with no {path} answer in it: {raw[:200]!r}")
+        return Answer(data, raw, passed_headers(given))
 
-    async def stream(self, deployment: Deployment, body: Json) -> AsyncGenerator[Piece, None]:
-        url, headers, payload = self._request(deployment, body, stream=True)
+    async def stream(
+        self, deployment: Deployment, body: Json, path: str = CHAT
+    ) -> AsyncGenerator[Piece, None]:
+        url, headers, payload = self._request(deployment, body, True, path)
         seconds = self._read_timeout(deployment)
         timeout = aiohttp.ClientTimeout(
             total=None, sock_connect=self._settings.connect_timeout_s, sock_read=seconds
@@ -127,9 +134,11 @@ class RelayAdapter:
             if response.status >= 400:
                 raise from_status(response.status, await response.read(), response.headers)
             reader = SseReader()
+            headers_left = passed_headers(response.headers) or None  # they go with the first piece
             async for data in response.content.iter_any():
                 piece = reader.feed(data)
                 if piece is not None:
+                    piece.headers, headers_left = headers_left, None
                     yield piece
                 if reader.done:
                     break
