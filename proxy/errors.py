@@ -77,7 +77,6 @@ class UpstreamError(ApiError):
 
     upstream = True
     retry_after: float | None = None  # seconds the provider asked us to wait (Retry-After)
-    attempts: int = 1  # provider calls made before this error reached the client (the router's count)
 
     def wait(self, seconds: float) -> UpstreamError:
         """Ask the client to wait too: the same error, carrying a Retry-After header."""

@@ -420,3 +420,34 @@ async def test_provider_ids_headers_and_error_params_reach_the_client(make_setti
     )
     assert refused.status_code == 400 and refused.json()["error"]["param"] == "temperature"
     assert refused.headers["x-request-id"] == "req-44"
+
+
+async def test_each_answer_says_its_attempts_and_the_trail_keeps_them_with_the_cost(
+    make_settings, start, provider
+) -> None:
+    settings = make_settings(upstream={"num_retries": 2, "retry_backoff_s": 0})
+    priced = settings.model_list[0].model_copy(
+        update={"model_info": {"input_cost_per_token": 1e-6, "output_cost_per_token": 2e-6}}
+    )
+    client = await start(settings.model_copy(update={"model_list": [priced]}))
+    provider.failures = [500]
+    answer = await client.post(
+        "/v1/chat/completions", json={"model": "gpt-test", "messages": [{"role": "user", "content": "hi"}]}
+    )
+    assert answer.status_code == 200 and answer.headers["x-loopwise-attempts"] == "2"
+    row = await trail_row(client, answer.json()["id"])
+    assert row["attempts"] == 2 and row["cost_usd"] == pytest.approx(11e-6 + 7 * 2e-6)
+    assert row["upstream_id"] == "chatcmpl-upstream"
+    provider.failures = [503, 503, 503]
+    failed = await client.post(
+        "/v1/chat/completions", json={"model": "gpt-test", "messages": [{"role": "user", "content": "hi"}]}
+    )
+    assert failed.status_code == 503 and failed.headers["x-loopwise-attempts"] == "3"
+    retried = await client.post(
+        "/v1/chat/completions",
+        json={"model": "gpt-test", "messages": [{"role": "user", "content": "hi"}]},
+        headers={"x-stainless-retry-count": "1"},  # the client's own retry: the proxy adds none
+    )
+    assert retried.status_code == 200 and retried.headers["x-loopwise-attempts"] == "1"
+    failed_row = (await client.get("/v1/interactions?status=error")).json()["data"][0]
+    assert failed_row["attempts"] == 3

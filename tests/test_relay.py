@@ -197,3 +197,44 @@ print("litellm" in sys.modules)
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"
+
+
+async def test_the_relay_goes_through_the_environments_http_proxy(
+    make_settings, start, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """HTTP_PROXY is honoured as litellm's client honours it: the provider is reached through
+    a forward proxy on 127.0.0.1 that answers for a host that does not resolve."""
+    seen: list[bytes] = []
+
+    async def forward_proxy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = next(
+            int(line.split(b":", 1)[1])
+            for line in head.split(b"\r\n")
+            if line.lower().startswith(b"content-length")
+        )
+        await reader.readexactly(length)
+        seen.append(head.split(b"\r\n", 1)[0])
+        body = orjson.dumps(completion("via the proxy"))
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body)
+            + body
+        )
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(forward_proxy, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    for name in ("NO_PROXY", "no_proxy", "HTTPS_PROXY", "https_proxy", "http_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{port}")
+    behind = {
+        "model_name": "gpt-test",
+        "adapter": "relay",
+        "litellm_params": {"model": "openai/m", "api_base": "http://provider.invalid/v1", "api_key": "k"},
+    }
+    async with server:
+        client = await start(make_settings(model_list=[behind]))
+        answer = await ask(client, "hello")
+    assert answer.status_code == 200 and answer.json()["choices"][0]["message"]["content"] == "via the proxy"
+    assert seen == [b"POST http://provider.invalid/v1/chat/completions HTTP/1.1"]

@@ -83,14 +83,22 @@ async def test_no_route_shows_changes_recalls_or_erases_another_tenants_data(
     await probe("GET", "/v1/interactions", "/v1/interactions?limit=1000")
     asks = {
         "/responses": {"model": "gpt-test", "input": QUESTION},
-        "/messages": {"model": "gpt-test", "max_tokens": 64, "messages": [{"role": "user", "content": QUESTION}]},
+        "/messages": {
+            "model": "gpt-test",
+            "max_tokens": 64,
+            "messages": [{"role": "user", "content": QUESTION}],
+        },
     }
     for prefix in ("/v1", ""):
         for path, body in asks.items():  # recall through the translated APIs stays within the tenant
             await probe("POST", prefix + path, prefix + path, body)
             assert CORRECTION_A not in provider.last_text() and CORRECTION_B in provider.last_text()
-        await probe("POST", f"{prefix}/completions", f"{prefix}/completions", {"model": "gpt-test", "prompt": "x"})
-        await probe("POST", f"{prefix}/embeddings", f"{prefix}/embeddings", {"model": "gpt-test", "input": "x"})
+        await probe(
+            "POST", f"{prefix}/completions", f"{prefix}/completions", {"model": "gpt-test", "prompt": "x"}
+        )
+        await probe(
+            "POST", f"{prefix}/embeddings", f"{prefix}/embeddings", {"model": "gpt-test", "input": "x"}
+        )
         await probe("GET", f"{prefix}/models", f"{prefix}/models")
         await probe("GET", f"{prefix}/models/{{model_id:path}}", f"{prefix}/models/gpt-test")
 

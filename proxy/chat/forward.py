@@ -121,7 +121,7 @@ async def stream(
         raise _failed(turn, exc, finish) from None
     first_at = time.perf_counter()
     ours = orjson.dumps(turn.id)
-    attempts: int = getattr(opened, "attempts", 1)
+    attempts = opened.attempts
     turn.answered_by(opened.first.headers if opened.first else None, attempts)
 
     async def relay() -> AsyncIterator[bytes]:

@@ -12,11 +12,12 @@ from dataclasses import dataclass, field
 from proxy.chat.pipeline import Plan
 from proxy.chat.request import Identity
 from proxy.chat.stream import StreamAssembler
-from proxy.errors import ApiError, UpstreamError
+from proxy.errors import ApiError
 from proxy.records import Interaction
 from proxy.settings import Deployment
 from proxy.upstream.base import Json
 from proxy.upstream.pricing import cost_usd
+from proxy.upstream.router import ATTEMPTS_HEADER
 
 
 @dataclass(frozen=True)
@@ -38,8 +39,8 @@ class Outcome:
 
     @classmethod
     def failed(cls, error: ApiError) -> Outcome:
-        attempts = error.attempts if isinstance(error, UpstreamError) else 0
-        return cls("error", error=error.body()["error"], attempts=attempts)
+        attempts = error.headers.get(ATTEMPTS_HEADER, "0")  # the router's count, also sent to the client
+        return cls("error", error=error.body()["error"], attempts=int(attempts) if attempts.isdigit() else 0)
 
     @classmethod
     def answered(
@@ -132,7 +133,7 @@ class Turn:
 
     def routing(self) -> dict[str, int]:
         """How the router may call for this turn: no retries of its own on a client's retry."""
-        return {}
+        return {"client_retry": self.client_retry}
 
     def headers(self) -> dict[str, str]:
         headers = {
