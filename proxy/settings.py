@@ -6,9 +6,34 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
+
+from proxy.config_file import (
+    ENV_REFERENCE,
+    ConfigError,
+    _merge,
+    config_file_from_env,
+    describe,
+    read_config_file,
+)
+from proxy.deployment import (
+    OPENAI_BASE,
+    RELAY_PROVIDERS,
+    ROUTING_PARAMS,
+    Deployment,
+    LitellmParams,
+    secret_value,
+)
+from proxy.litellm_config import ROUTING_STRATEGIES, adopt_litellm
 
 DEFAULT_CATEGORIES = (
     "factually_incorrect",
@@ -19,86 +44,10 @@ DEFAULT_CATEGORIES = (
     "unsafe",
     "other",
 )
-ENV_REFERENCE = "os.environ/"
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
-
-
-def secret_value(secret: SecretStr | None) -> str | None:
-    """A secret's value; `os.environ/NAME` (LiteLLM's spelling) reads the variable NAME."""
-    if secret is None:
-        return None
-    raw = secret.get_secret_value()
-    if raw.startswith(ENV_REFERENCE):
-        name = raw[len(ENV_REFERENCE) :]
-        value = os.environ.get(name)
-        if value is None:
-            raise LookupError(f"environment variable {name} (named in the config) is not set")
-        return value
-    return raw
-
-
-class LitellmParams(BaseModel):
-    """LiteLLM's deployment parameters; unknown keys (api_version, ...) pass to the provider."""
-
-    model_config = ConfigDict(extra="allow")
-
-    model: str
-    api_base: str | None = None
-    api_key: SecretStr | None = None
-    timeout: float | None = None
-
-    def resolved_api_key(self) -> str | None:
-        """The key, reading `os.environ/NAME` references at call time."""
-        return secret_value(self.api_key)
-
-    def extra_params(self) -> dict[str, Any]:
-        return dict(self.model_extra or {})
-
-
-# litellm provider prefixes whose API already is OpenAI's: these can take the byte relay.
-RELAY_PROVIDERS = frozenset({"openai", "hosted_vllm", "lm_studio", "llamafile"})
-OPENAI_BASE = "https://api.openai.com/v1"
-
-
-class Deployment(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-    model_name: str
-    litellm_params: LitellmParams
-    model_info: dict[str, Any] = Field(default_factory=dict)
-    adapter: Literal["auto", "relay", "litellm"] = Field(
-        "auto", description="auto: the byte relay for OpenAI-compatible providers, litellm otherwise"
-    )
-
-    @property
-    def provider(self) -> str:
-        head, slash, _ = self.litellm_params.model.partition("/")
-        return head if slash else ""
-
-    @property
-    def provider_model(self) -> str:
-        """The model name the provider expects: litellm's `provider/` prefix removed."""
-        head, slash, rest = self.litellm_params.model.partition("/")
-        return rest if slash else head
-
-    @property
-    def uses_relay(self) -> bool:
-        if self.adapter != "auto":
-            return self.adapter == "relay"
-        known_base = self.provider == "openai" or self.litellm_params.api_base is not None
-        return self.provider in RELAY_PROVIDERS and known_base
-
-    @model_validator(mode="after")
-    def _relay_needs_a_base(self) -> Deployment:
-        if self.adapter == "relay" and not self.litellm_params.api_base and self.provider != "openai":
-            raise ValueError(
-                f"deployment {self.model_name!r}: adapter relay needs litellm_params.api_base "
-                f"(only openai/ models have a default base URL)"
-            )
-        return self
 
 
 class EmbeddingSettings(_Strict):
@@ -122,9 +71,20 @@ class FeedbackSettings(_Strict):
     regenerate_window_s: float = Field(300.0, ge=0, description="same turn re-sent within this")
 
 
+RoutingStrategy = Literal[
+    "simple-shuffle",
+    "least-busy",
+    "usage-based-routing",
+    "usage-based-routing-v2",
+    "latency-based-routing",
+    "cost-based-routing",
+]
+
+
 class UpstreamSettings(_Strict):
-    num_retries: int = Field(2, ge=0, le=10)
-    retry_backoff_s: float = Field(0.5, ge=0)
+    num_retries: int = Field(2, ge=0, le=10, description="retries per request, from the retry budget")
+    retry_backoff_s: float = Field(0.5, ge=0, description="first backoff (full jitter); doubles")
+    max_backoff_s: float = Field(8.0, ge=0, description="the longest backoff before a retry")
     timeout_s: float = Field(120.0, gt=0, description="whole answer; for streams, the wait between chunks")
     connect_timeout_s: float = Field(10.0, gt=0, description="opening a connection to the provider")
     deadline_s: float = Field(
@@ -133,6 +93,38 @@ class UpstreamSettings(_Strict):
     max_retry_after_s: float = Field(
         20.0, ge=0, description="a provider's Retry-After up to this is waited out; a longer one is passed on"
     )
+    retry_budget_ratio: float = Field(0.2, ge=0, le=1, description="retries at most this share of requests")
+    retry_budget_min: int = Field(10, ge=0, description="retries always allowed per budget window")
+    retry_budget_window_s: float = Field(10.0, gt=0, description="the window the budget counts over")
+    routing_strategy: RoutingStrategy = Field("simple-shuffle", description="LiteLLM's names")
+    allowed_fails: int = Field(3, ge=0, description="failures in a row a deployment may have before it cools")
+    cooldown_s: float = Field(5.0, ge=0, description="how long a failing deployment is skipped; 0: never")
+    model_group_alias: dict[str, str] = Field(default_factory=dict, description="name -> model_name")
+    fallbacks: dict[str, tuple[str, ...]] = Field(
+        default_factory=dict, description="model_name -> model_names tried when all its deployments fail"
+    )
+    drop_params: bool = Field(False, description="litellm drops parameters a provider does not support")
+
+    @field_validator("model_group_alias", mode="before")
+    @classmethod
+    def _alias_shape(cls, value: Any) -> Any:
+        """LiteLLM also allows `alias: {model: name, hidden: true}`."""
+        if isinstance(value, dict):
+            return {k: v.get("model") if isinstance(v, dict) else v for k, v in value.items()}
+        return value
+
+    @field_validator("fallbacks", mode="before")
+    @classmethod
+    def _fallbacks_shape(cls, value: Any) -> Any:
+        """LiteLLM writes a list of one-key mappings: `[{gpt-4: [gpt-4o-mini]}]`."""
+        if isinstance(value, list):
+            merged: dict[str, Any] = {}
+            for item in value:
+                if not isinstance(item, dict):
+                    raise ValueError("each fallback is a mapping: {model_name: [other model_names]}")
+                merged.update(item)
+            return merged
+        return value
 
 
 class AccessSettings(_Strict):
@@ -179,6 +171,12 @@ class Settings(BaseSettings):
     upstream: UpstreamSettings = UpstreamSettings()
     access: AccessSettings = AccessSettings()
     privacy: PrivacySettings = PrivacySettings()
+    _notes: list[str] = PrivateAttr(default_factory=list)
+
+    @property
+    def notes(self) -> list[str]:
+        """What the config holds that Loopwise accepts but does not act on, one line each."""
+        return self._notes
 
     @classmethod
     def settings_customise_sources(
@@ -206,50 +204,58 @@ class Settings(BaseSettings):
         return self.data_dir / "trail.db"
 
 
-def _merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in top.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
-        else:
-            out[key] = value
-    return out
-
-
-def config_file_from_env(explicit: Path | None) -> Path | None:
-    if explicit is not None:
-        return explicit
-    named = os.environ.get("LOOPWISE_CONFIG")
-    return Path(named) if named else None
-
-
-def read_config_file(path: Path) -> dict[str, Any]:
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ValueError(f"config file {path} not found") from None
-    except yaml.YAMLError as exc:
-        raise ValueError(f"config file {path}: invalid YAML: {exc}") from None
-    if raw is None:
-        return {}
-    if not isinstance(raw, dict):
-        raise ValueError(f"config file {path}: expected a mapping at the top level")
-    general = raw.pop("general_settings", None)  # LiteLLM configs carry it: only its master key counts
-    if isinstance(general, dict) and general.get("master_key") and "access" not in raw:
-        raw["access"] = {"master_key": general["master_key"]}
-    raw.pop("litellm_settings", None)
-    for key in ("data_dir", "policies_dir"):  # relative to the file, as compose files do
-        if isinstance(raw.get(key), str) and not Path(raw[key]).expanduser().is_absolute():
-            raw[key] = str(path.parent / raw[key])
-    return raw
+def _check_own_secrets(raw: dict[str, Any]) -> list[str]:
+    """Loopwise's own secrets that name an unset variable fail at load (a LiteLLM master key
+    does not: LiteLLM then runs without one)."""
+    problems = []
+    for section, key in (("access", "master_key"), ("access", "token_secret"), ("vector_store", "api_key")):
+        values = raw.get(section)
+        value = values.get(key) if isinstance(values, dict) else None
+        name = (
+            value[len(ENV_REFERENCE) :]
+            if isinstance(value, str) and value.startswith(ENV_REFERENCE)
+            else None
+        )
+        if name is not None and name not in os.environ:
+            problems.append(f"{section}.{key}: environment variable {name} is not set")
+    return problems
 
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
-    """Merge the config file, then `LOOPWISE_*` variables, then explicit overrides."""
+    """Merge the config file, then `LOOPWISE_*` variables, then explicit overrides; a LiteLLM
+    config's sections are read on the way. Raises ConfigError (a ValueError), one line a problem."""
     path = config_file_from_env(config_file)
+    source = str(path) if path else "settings"
     layered = read_config_file(path) if path else {}
     environment = EnvSettingsSource(Settings, env_prefix="LOOPWISE_", env_nested_delimiter="__")()
     environment.pop("config", None)
     layered = _merge(layered, environment)
     layered = _merge(layered, {k: v for k, v in overrides.items() if v is not None})
-    return Settings(**layered)
+    notes: list[str] = []
+    try:
+        layered = adopt_litellm(layered, notes)
+    except ConfigError as exc:
+        raise ConfigError([f"{source}: {line}" for line in exc.problems]) from None
+    problems = _check_own_secrets(layered)
+    try:
+        settings = Settings(**layered)
+    except ValidationError as exc:
+        problems += describe(exc, Settings)
+    if problems:
+        raise ConfigError([f"{source}: {line}" for line in problems])
+    settings._notes = notes
+    return settings
+
+
+__all__ = [
+    "OPENAI_BASE",
+    "RELAY_PROVIDERS",
+    "ROUTING_PARAMS",
+    "ROUTING_STRATEGIES",
+    "ConfigError",
+    "Deployment",
+    "LitellmParams",
+    "config_file_from_env",
+    "read_config_file",
+    "secret_value",
+]

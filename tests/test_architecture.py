@@ -30,7 +30,14 @@ OWNERS = {
     "stdnum": "proxy/privacy.py",
     "detect_secrets": "proxy/privacy.py",
 }
-SHARED = ("proxy.records", "proxy.errors", "proxy.settings")
+SHARED = (
+    "proxy.records",
+    "proxy.errors",
+    "proxy.settings",
+    "proxy.deployment",
+    "proxy.config_file",
+    "proxy.litellm_config",
+)
 INFRASTRUCTURE = ("proxy.storage", "proxy.upstream", "proxy.vectors", "proxy.embeddings", "proxy.privacy")
 WIRING = ("proxy.services", "proxy.jobs")
 TOP = ("proxy.http", "proxy.app", "proxy.cli")
@@ -151,3 +158,9 @@ def test_cli_and_policies_do_not_import_heavy_libraries() -> None:
 def test_modules_stay_small() -> None:
     for path in sources("proxy", "policies", "injectors"):
         assert len(path.read_text().splitlines()) <= 300, f"{path} is too long: split it"
+
+
+def test_every_module_has_a_layer() -> None:
+    layered = (*SHARED, "proxy.access", *INFRASTRUCTURE, *ABOVE_INFRASTRUCTURE, "policies", "injectors")
+    loose = sorted(m for m in MODULES if m != "proxy" and not _within(m, layered))
+    assert not loose, f"modules in no layer (add them to one above): {loose}"

@@ -4,6 +4,7 @@ and embeddings (relayed and recorded), one model by name, and the routes without
 
 from __future__ import annotations
 
+import gc
 import json
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -322,6 +323,12 @@ async def test_streamed_tool_calls_are_written_as_each_api_streams_them(gpt, cla
     assert message.content[0].type == "tool_use" and message.content[0].input == {"city": "Oslo"}
 
 
+# litellm's text completion builds a new provider client per call and leaves its socket to the
+# garbage collector (litellm/llms/openai/completion/handler.py): not ours to close.
+LEAVES_A_SOCKET = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+
+
+@pytest.mark.parametrize("adapter", ["relay", pytest.param("litellm", marks=LEAVES_A_SOCKET)], indirect=True)
 async def test_text_completions_and_embeddings_are_relayed_and_recorded(
     make_settings, start, provider
 ) -> None:
@@ -330,7 +337,9 @@ async def test_text_completions_and_embeddings_are_relayed_and_recorded(
     raw = await sdk.completions.with_raw_response.create(model="gpt-test", prompt="Say hi", max_tokens=5)
     done = raw.parse()
     assert done.id == raw.headers["x-loopwise-interaction-id"] and done.choices[0].text == provider.answer
-    assert provider.received[-1] == {"model": "fake-model", "prompt": "Say hi", "max_tokens": 5}
+    assert (
+        provider.received[-1].items() >= {"model": "fake-model", "prompt": "Say hi", "max_tokens": 5}.items()
+    )
     streamed = [c async for c in await sdk.completions.create(model="gpt-test", prompt="Say hi", stream=True)]
     assert "".join(c.choices[0].text for c in streamed) == "The refund window is 30 days."
     assert {c.id for c in streamed} == {streamed[0].id}
@@ -346,6 +355,7 @@ async def test_text_completions_and_embeddings_are_relayed_and_recorded(
     assert "embedding" not in json.dumps(row["response"])  # the trail keeps no vectors
     listed = (await client.get("/v1/interactions?endpoint=embeddings")).json()["data"]
     assert [r["id"] for r in listed] == [row["id"]] and listed[0]["session_id"] is None
+    gc.collect()  # what litellm left to the collector goes now, inside this test
 
 
 async def test_models_by_name_and_the_routes_without_v1(make_settings, start) -> None:

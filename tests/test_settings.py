@@ -78,7 +78,7 @@ def _leaf_keys(value: object, prefix: str = "") -> set[str]:
         for key, inner in value.items():
             keys |= (
                 _leaf_keys(inner, f"{prefix}{key}.")
-                if isinstance(inner, dict) and key != "litellm_params"
+                if isinstance(inner, dict) and inner and key != "litellm_params"
                 else {f"{prefix}{key}"}
             )
         return keys
@@ -97,3 +97,42 @@ def test_config_example_loads_and_documents_every_setting() -> None:
         else:
             expected.add(name)
     assert expected <= documented, f"undocumented: {sorted(expected - documented)}"
+
+
+def test_config_errors_are_one_line_each_naming_file_and_path(tmp_path: Path) -> None:
+    from proxy.settings import ConfigError
+
+    path = config(
+        tmp_path, model_list=[{"model_name": "a"}, {"model_name": "b", "litellm_params": {}}], port="x"
+    )
+    with pytest.raises(ConfigError) as raised:
+        load_settings(path)
+    assert raised.value.problems == [
+        f"{path}: model_list[1].litellm_params.model: field required",
+        f"{path}: port: Input should be a valid integer, unable to parse string as an integer (got 'x')",
+    ]
+
+
+def test_litellm_sections_fold_into_upstream_and_access_under_loopwises_own(tmp_path: Path) -> None:
+    settings = load_settings(
+        config(
+            tmp_path,
+            litellm_settings={"num_retries": 4, "request_timeout": 30, "callbacks": ["prometheus"]},
+            router_settings={"num_retries": 1, "cooldown_time": 9, "routing_strategy": "least-busy"},
+            general_settings={"master_key": "sk-general", "database_url": "postgres://x"},
+            access={"cors_origins": ["https://a.example"]},
+            upstream={"cooldown_s": 2},
+        )
+    )
+    upstream = settings.upstream
+    assert (upstream.num_retries, upstream.timeout_s, upstream.cooldown_s, upstream.routing_strategy) == (
+        1, 30, 2, "least-busy",
+    )  # fmt: skip
+    assert settings.access.master_key is not None and settings.access.cors_origins == ("https://a.example",)
+    assert "config: litellm_settings.callbacks is accepted but not acted on by Loopwise" in settings.notes
+    assert "config: general_settings.database_url is accepted but not acted on by Loopwise" in settings.notes
+
+
+def test_an_own_master_key_naming_an_unset_variable_fails_at_load(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"access\.master_key: environment variable NOPE_KEY is not set"):
+        load_settings(config(tmp_path, access={"master_key": "os.environ/NOPE_KEY"}))

@@ -76,10 +76,11 @@ async def test_falls_back_to_the_next_deployment(
             "model": "openai/broken",
             "api_base": f"{upstream.origin}/down/v1",
             "api_key": "x",
+            "order": 1,  # tried first; the working one is the fallback
         },
     }
     working = make_settings().model_list[0].model_dump(mode="json")
-    working["litellm_params"]["api_key"] = "os.environ/FAKE_PROVIDER_KEY"
+    working["litellm_params"].update(api_key="os.environ/FAKE_PROVIDER_KEY", order=2)
     client = await start(
         make_settings(model_list=[broken, working], upstream={"num_retries": 0, "retry_backoff_s": 0})
     )

@@ -9,7 +9,9 @@ from typing import Annotated, Any
 
 import typer
 
+from proxy import __version__
 from proxy.cli import access, insights, render, serve
+from proxy.cli.config import config_app
 from proxy.cli.options import ConfigOption, DataDirOption, JsonOption, fail, repo_or_exit, settings_or_exit
 from proxy.records import LESSON_STATUSES, LessonStatus
 
@@ -29,9 +31,25 @@ app.add_typer(policy_app, name="policy")
 app.add_typer(index_app, name="index")
 app.add_typer(access.keys_app, name="keys")
 app.add_typer(access.users_app, name="users")
+app.add_typer(config_app, name="config")
 app.command("serve")(serve.serve)
 app.command("report")(insights.report)
 app.command("export")(insights.export)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"loopwise {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="print the version and exit")
+    ] = False,
+) -> None:
+    """Loopwise: an OpenAI-compatible LLM proxy that learns from feedback."""
 
 
 def _print_json(payload: Any) -> None:

@@ -8,7 +8,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 from pydantic import ValidationError
 
-from proxy.settings import Settings, load_settings
+from proxy.settings import ConfigError, Settings, load_settings
 from proxy.storage.db import DatabaseError, connect
 from proxy.storage.repo import TrailRepo
 
@@ -29,10 +29,19 @@ def fail(message: object, code: int = 1) -> NoReturn:
 
 
 def settings_or_exit(config: Path | None, **overrides: Any) -> Settings:
+    """Settings, or exit 2 printing one `error:` line per problem (file, path, what is wrong)."""
     try:
         return load_settings(config, **overrides)
+    except ConfigError as exc:
+        fail_all(exc.problems, 2)
     except (ValueError, ValidationError) as exc:
         fail(exc, 2)
+
+
+def fail_all(problems: list[str], code: int = 1) -> NoReturn:
+    for problem in problems:
+        typer.secho(f"error: {problem}", fg="red", err=True)
+    raise typer.Exit(code)
 
 
 def repo_or_exit(settings: Settings, *, write: bool = False) -> TrailRepo:

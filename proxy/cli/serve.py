@@ -19,7 +19,8 @@ from typing import IO, Annotated
 
 import typer
 
-from proxy.cli.options import ConfigOption, DataDirOption, fail, settings_or_exit
+from proxy.cli.config import problems
+from proxy.cli.options import ConfigOption, DataDirOption, fail, fail_all, settings_or_exit
 from proxy.settings import Settings, secret_value
 from proxy.storage import TrailRepo
 from proxy.storage.db import connect
@@ -112,10 +113,7 @@ def _bind(host: str, port: int) -> socket.socket:
         sock.bind((host, port))
     except OSError as exc:
         sock.close()
-        fail(
-            f"cannot listen on {host}:{port}: {exc.strerror}; choose another --port "
-            "(0 takes any free one)"
-        )
+        fail(f"cannot listen on {host}:{port}: {exc.strerror}; choose another --port (0 takes any free one)")
     return sock
 
 
@@ -164,6 +162,9 @@ def serve(
 ) -> None:
     """Run the proxy."""
     settings = settings_or_exit(config, host=host, port=port, data_dir=data_dir)
+    found = problems(settings)
+    if found:
+        fail_all(found, 2)
     import uvicorn
 
     from proxy.app import create_app
@@ -171,6 +172,8 @@ def serve(
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    for note in settings.notes:  # what a LiteLLM config holds that Loopwise does not act on
+        logging.getLogger("loopwise.config").info("%s", note)
     if not settings.model_list:
         typer.secho(
             "warning: model_list is empty; add a model (see config.example.yaml)", fg="yellow", err=True

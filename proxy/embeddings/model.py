@@ -47,6 +47,12 @@ def sha256_file(path: Path) -> str:
 
 
 def check_model_dir(path: Path) -> Path:
+    if not path.is_dir():
+        what = "is a file, not a directory" if path.exists() else "does not exist"
+        raise ModelNotFound(
+            f"embedding.model_path {path} {what}; point it at a directory with model.onnx and the "
+            f"tokenizer files, or set it to null for the bundled model"
+        )
     missing = [n for n in ("model.onnx", *TOKENIZER_FILES) if not (path / n).is_file()]
     if missing:
         raise ModelNotFound(

@@ -15,8 +15,8 @@ from types import ModuleType
 from typing import Any
 
 from proxy.errors import UpstreamError
-from proxy.settings import Deployment
-from proxy.upstream.base import Answer, Json, Piece, retry_after
+from proxy.settings import ROUTING_PARAMS, Deployment
+from proxy.upstream.base import CHAT, Answer, Json, Piece, passed_headers, retry_after
 
 # litellm reads every keyword it is given, and many of its keywords choose where a call goes or
 # with which credentials: only the OpenAI chat parameters (and a few widely shared sampling
@@ -30,6 +30,20 @@ CHAT_PARAMETERS = frozenset(
         "function_call", "top_k", "thinking", "verbosity", "prompt_cache_key", "safety_identifier",
     }
 )  # fmt: skip
+TEXT_PARAMETERS = frozenset(
+    {
+        "prompt", "suffix", "echo", "best_of", "max_tokens", "temperature", "top_p", "n", "stop", "logprobs",
+        "presence_penalty", "frequency_penalty", "logit_bias", "seed", "user", "stream_options",
+    }
+)  # fmt: skip
+EMBEDDING_PARAMETERS = frozenset({"input", "dimensions", "encoding_format", "user"})
+# what each OpenAI path is called through: litellm's function, and the parameters it is given
+CALLS = {
+    CHAT: ("acompletion", CHAT_PARAMETERS),
+    "completions": ("atext_completion", TEXT_PARAMETERS),
+    "embeddings": ("aembedding", EMBEDDING_PARAMETERS),
+}
+PROVIDER_HEADER = "llm_provider-"  # how litellm hands on the provider's response headers
 
 
 def _import_litellm() -> ModuleType:
@@ -58,9 +72,26 @@ def _translate(exc: Exception) -> UpstreamError:
     return error.wait(wait) if wait is not None else error
 
 
+def _call(path: str) -> tuple[str, frozenset[str]]:
+    if path not in CALLS:
+        raise UpstreamError(501, f"/v1/{path} is not served through litellm", type="invalid_request_error")
+    return CALLS[path]
+
+
+def _headers(response: Any) -> dict[str, str]:
+    """The provider's headers litellm kept, under their own names (only those passed on)."""
+    hidden = getattr(response, "_hidden_params", None) or {}
+    given = hidden.get("additional_headers") if isinstance(hidden, dict) else None
+    if not isinstance(given, dict):
+        return {}
+    named = {k[len(PROVIDER_HEADER) :]: str(v) for k, v in given.items() if k.startswith(PROVIDER_HEADER)}
+    return passed_headers(named)
+
+
 class LitellmAdapter:
-    def __init__(self, timeout_s: float) -> None:
+    def __init__(self, timeout_s: float, *, drop_params: bool = False) -> None:
         self._timeout = timeout_s
+        self._drop_params = drop_params
         self._loading: asyncio.Future[ModuleType] | None = None
 
     def warm(self) -> None:
@@ -78,12 +109,24 @@ class LitellmAdapter:
             with contextlib.suppress(Exception):
                 await self._loading  # a thread cannot be cancelled; let the import finish
 
-    def _kwargs(self, deployment: Deployment, body: Json) -> dict[str, Any]:
+    def _kwargs(
+        self, deployment: Deployment, body: Json, allowed: frozenset[str] = CHAT_PARAMETERS
+    ) -> dict[str, Any]:
         params = deployment.litellm_params
-        kwargs = {k: v for k, v in body.items() if k in CHAT_PARAMETERS}
-        kwargs.update(params.extra_params())
+        # the operator's provider settings (api_version, aws_region_name, ...), then the client's
+        # chat parameters, which win (the router has already put the deployment's defaults
+        # under them); LiteLLM's routing metadata (rpm, weight, order, ...) reaches no provider.
+        kwargs = {
+            k: v
+            for k, v in params.extra_params().items()
+            if k not in ROUTING_PARAMS and k not in CHAT_PARAMETERS and v is not None
+        }
+        kwargs.update((k, v) for k, v in body.items() if k in allowed)
+        if self._drop_params:
+            kwargs.setdefault("drop_params", True)
         kwargs["model"] = params.model
-        kwargs["num_retries"] = 0  # the router retries and falls back
+        kwargs["num_retries"] = 0  # the router retries and falls back: neither litellm
+        kwargs["max_retries"] = 0  # nor the provider SDK under it (2 by default) retries again
         kwargs["timeout"] = params.timeout or self._timeout
         if params.api_base:
             kwargs["api_base"] = params.api_base
@@ -95,27 +138,35 @@ class LitellmAdapter:
             kwargs["api_key"] = key
         return kwargs
 
-    async def complete(self, deployment: Deployment, body: Json) -> Answer:
-        kwargs = self._kwargs(deployment, body)
+    async def complete(self, deployment: Deployment, body: Json, path: str = CHAT) -> Answer:
+        function, allowed = _call(path)
+        kwargs = self._kwargs(deployment, body, allowed)
         litellm = await self._litellm()
         try:
-            response = await litellm.acompletion(**kwargs)
+            response = await getattr(litellm, function)(**kwargs)
         except Exception as exc:
             raise _translate(exc) from exc
         dumped: Json = response.model_dump()
         dumped.pop("_hidden_params", None)
-        return Answer(dumped)
+        return Answer(dumped, headers=_headers(response))
 
-    async def stream(self, deployment: Deployment, body: Json) -> AsyncGenerator[Piece, None]:
-        kwargs = self._kwargs(deployment, body)
+    async def stream(
+        self, deployment: Deployment, body: Json, path: str = CHAT
+    ) -> AsyncGenerator[Piece, None]:
+        function, allowed = _call(path)
+        kwargs = self._kwargs(deployment, body, allowed)
         litellm = await self._litellm()
         try:
-            response = await litellm.acompletion(stream=True, **kwargs)
+            response = await getattr(litellm, function)(stream=True, **kwargs)
         except Exception as exc:
             raise _translate(exc) from exc
         try:
             async for chunk in response:
-                yield Piece([chunk.model_dump(exclude_none=True)])
+                dumped = chunk.model_dump(exclude_none=True)
+                if path == "completions":  # a text chunk always has its text, empty or not
+                    for choice in dumped.get("choices") or ():
+                        choice.setdefault("text", "")
+                yield Piece([dumped])
         except Exception as exc:
             raise _translate(exc) from exc
         finally:
