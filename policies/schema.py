@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-LessonSource = Literal["rating", "categories", "correction", "score", "regenerate", "abandon"]
+LessonSource = Literal["rating", "categories", "correction", "score", "regenerate", "rephrase", "abandon"]
 
 
 class _Strict(BaseModel):

@@ -214,6 +214,7 @@ class Redactor:
             interaction,
             request=self.redact_json(interaction.request, seen),
             sent_messages=self.redact_json(interaction.sent_messages, seen),
+            chat_messages=self.redact_json(interaction.chat_messages, seen),
             response=self.redact_json(interaction.response, seen),
             question=self.redact_json(interaction.question, seen),
             response_text=self.redact_json(interaction.response_text, seen),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,7 +14,7 @@ from policies import PolicyStore, shipped_policies_dir
 from proxy.access.keys import KeyRing
 from proxy.access.tokens import FeedbackTokens, token_secret
 from proxy.chat.request import Identity
-from proxy.chat.signals import DetectedSignal, RegenerateDetector, implicit_feedback
+from proxy.chat.signals import ConversationSignals, DetectedSignal, cosine, implicit_feedback, says_again
 from proxy.embeddings import Embedder, FastEmbedder
 from proxy.jobs import default_jobs, follow_keys, run_jobs
 from proxy.learning.feedback import Authority, record_feedback
@@ -23,6 +24,8 @@ from proxy.settings import Settings, secret_value
 from proxy.storage import TrailDB
 from proxy.upstream import Adapters, Router
 from proxy.vectors import VectorIndex
+
+log = logging.getLogger("loopwise.signals")
 
 
 def open_vector_index(settings: Settings, dims: int) -> VectorIndex:
@@ -45,7 +48,7 @@ class Services:
     index: LessonIndex
     policies: PolicyStore
     router: Router
-    regenerate: RegenerateDetector
+    regenerate: ConversationSignals  # the implicit signals read from each session
     keys: KeyRing
     tokens: FeedbackTokens
     redactor: Redactor
@@ -60,17 +63,55 @@ class Services:
     def observe(
         self, turn_id: str, identity: Identity, messages: list[dict[str, Any]], question: str
     ) -> None:
-        """Every arriving turn, for the implicit signals it may raise about earlier turns."""
-        scope = (identity.tenant, identity.app, identity.user_id)
-        repeated = self.regenerate.observe(identity.session_id, question, turn_id, scope)
-        if repeated:
-            self.signal(repeated, "regenerate")
+        """Every arriving turn, for the implicit signals it may raise about earlier turns of its
+        session (`ConversationSignals` says which): a regeneration, a regeneration accepted, and,
+        off the request path, a rephrase. Never raises: a request does not fail for its signals."""
+        try:
+            scope = (identity.tenant, identity.app, identity.user_id)
+            seen = self.regenerate.observe(identity.session_id, messages, turn_id, scope)
+        except Exception:  # contained: the request goes on without signals
+            log.exception("implicit signals skipped for %s", turn_id)
+            return
+        if seen.regenerates:
+            self.signal(seen.regenerates, "regenerate", related=turn_id)
+        accepted, candidate = seen.accepted, seen.rephrase
+        if accepted and candidate is None:
+            self.signal(accepted[0], "preferred", related=accepted[1])
+        if not (seen.embeds and seen.key):
+            return
+        key = seen.key
 
-    def signal(self, interaction: str, signal: DetectedSignal) -> None:
-        """Implicit feedback the proxy saw itself, recorded in the background."""
-        feedback = implicit_feedback(interaction, signal)
+        async def rephrased() -> None:  # the question's vector is a cache hit when recall ran
+            again = False
+            try:
+                vector = await self.embedder.embed(question)
+                self.regenerate.remember(key, turn_id, vector)
+                if candidate is not None:
+                    before = candidate.vector or await self.embedder.embed(candidate.question)
+                    again = says_again(candidate.question, question, cosine(before, vector))
+            except Exception as exc:  # noqa: BLE001 - a signal is never worth a failure
+                log.warning("rephrase check skipped for %s: %s: %s", turn_id, type(exc).__name__, exc)
+                return
+            if again and candidate is not None:
+                self.signal(candidate.interaction_id, "rephrase")
+            elif accepted:  # going on from a regenerated answer accepts it, unless to ask again
+                self.signal(accepted[0], "preferred", related=accepted[1])
+
+        self.spawn(rephrased())
+
+    def signal(self, interaction: str, signal: DetectedSignal, related: str | None = None) -> None:
+        """Implicit feedback the proxy saw itself, recorded in the background; a failure (the
+        interaction erased meanwhile, the DB closing) is logged, never raised."""
+        feedback = implicit_feedback(interaction, signal, related)
         authority = Authority(redactor=self.redactor)
-        self.spawn(record_feedback(feedback, self.db, self.policies.current, self.index, authority))
+
+        async def record() -> None:
+            try:
+                await record_feedback(feedback, self.db, self.policies.current, self.index, authority)
+            except Exception as exc:  # noqa: BLE001 - nobody waits on implicit feedback
+                log.warning("implicit %s on %s not recorded: %s", signal, interaction, exc)
+
+        self.spawn(record())
 
 
 @contextlib.asynccontextmanager
@@ -107,7 +148,7 @@ async def open_services(
         index=index,
         policies=policies,
         router=Router(settings.model_list, adapters, settings.upstream),
-        regenerate=RegenerateDetector(settings.feedback.regenerate_window_s),
+        regenerate=ConversationSignals(settings.feedback.regenerate_window_s),
         keys=KeyRing(master),
         tokens=FeedbackTokens(signing_key, access.feedback_token_ttl_s),
         redactor=redactor,

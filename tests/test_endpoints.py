@@ -15,6 +15,7 @@ import openai
 import pytest
 
 from proxy.app import create_app
+from proxy.storage.export_queries import corrections
 from tests.fakes import FakeProvider, completion, sse_body
 from tests.helpers import feedback, on_a_socket
 
@@ -461,3 +462,23 @@ async def test_each_answer_says_its_attempts_and_the_trail_keeps_them_with_the_c
     assert retried.status_code == 200 and retried.headers["x-loopwise-attempts"] == "1"
     failed_row = (await client.get("/v1/interactions?status=error")).json()["data"][0]
     assert failed_row["attempts"] == 3
+
+
+async def test_a_translated_conversation_exports_as_chat(make_settings, start) -> None:
+    """A lesson taught through the Responses API exports its conversation as chat messages."""
+    client = await start(make_settings())
+    answer = await openai_sdk(client).responses.create(
+        model="gpt-test", instructions="Be brief.", input=QUESTION, extra_headers=HEADERS
+    )
+    await feedback(client, answer.id, rating=-1, correction=CORRECTION)
+
+    def exported(repo: Any) -> tuple[int, list[dict[str, Any]]]:
+        count, rows = corrections(repo, False, None)
+        return count, list(rows)
+
+    count, rows = await start.services(client).db.run(exported)
+    assert count == 1
+    assert rows[0]["messages"] == [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": QUESTION},
+    ]

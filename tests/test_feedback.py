@@ -8,7 +8,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from policies import LearnConfig
 from proxy.cli import app as cli
+from proxy.learning.lessons import learn, polarity, teaches
+from proxy.records import Feedback
 from tests.helpers import ask, assert_error_shape, feedback
 
 EXAMPLES = Path(__file__).parent.parent / "policies" / "examples"
@@ -205,3 +208,53 @@ async def test_a_lesson_that_cannot_be_indexed_holds_up_no_other(make_settings, 
     assert await svc.index.sync(svc.db) == 0 and stuck in (svc.index.sync_error or "")
     embedder.fail_on = None
     assert await svc.index.sync(svc.db) == 1 and svc.index.sync_error is None
+
+
+def _interaction(text: str, tool_calls: bool = False) -> dict:
+    message: dict = {"role": "assistant", "content": text or None}
+    if tool_calls:
+        message["tool_calls"] = [
+            {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+        ]
+    return {
+        "id": "chatcmpl-1",
+        "app": "shop",
+        "question": QUESTION,
+        "response_text": text,
+        "response": {"choices": [{"index": 0, "message": message}]},
+    }
+
+
+@pytest.mark.parametrize(
+    ("text", "tool_calls", "learned"),
+    [
+        ("", False, False),
+        ("   ", False, False),
+        ("", True, False),
+        ("Let me check.", True, False),
+        ("30 days.", False, True),
+    ],
+)
+def test_an_implicit_signal_alone_learns_only_from_a_text_answer(
+    text: str, tool_calls: bool, learned: bool
+) -> None:
+
+    config = LearnConfig()
+    regenerate = Feedback("fb-1", "chatcmpl-1", 0.0, source="implicit", signal="regenerate")
+    lesson = learn(regenerate, _interaction(text, tool_calls), None, config, "default")
+    assert (lesson is not None) is learned
+    thumbs_down = Feedback("fb-2", "chatcmpl-1", 0.0, source="user", rating=-1)
+    assert learn(thumbs_down, _interaction(text, tool_calls), None, config, "default") is not None
+    corrected = Feedback("fb-3", "chatcmpl-1", 0.0, source="implicit", correction="Use the weather tool.")
+    assert learn(corrected, _interaction(text, tool_calls), None, config, "default") is not None
+    if lesson is None:
+        existing = learn(thumbs_down, _interaction(text, tool_calls), None, config, "default")
+        enriched = learn(regenerate, _interaction(text, tool_calls), existing, config, "default")
+        assert enriched is not None and enriched.feedback_ids == ("fb-2", "fb-1")
+
+
+def test_rephrase_is_negative_and_learned_only_where_a_policy_asks() -> None:
+
+    rephrase = Feedback("fb-1", "chatcmpl-1", 0.0, source="implicit", signal="rephrase")
+    assert polarity(rephrase) is True
+    assert not teaches(rephrase, LearnConfig())  # the shipped `learn.from` leaves it out

@@ -187,4 +187,5 @@ class Turn:
             attempts=outcome.attempts,
             cost_usd=outcome.cost_usd,
             upstream_id=outcome.upstream_id,
+            chat_messages=self.body["messages"] if self.client_body is not None else None,
         )

@@ -103,7 +103,8 @@ def export(
     config: ConfigOption = None,
     data_dir: DataDirOption = None,
     kind: Annotated[
-        ExportFormat, typer.Option("--format", help="sft: chat JSONL; preference: DPO pairs")
+        ExportFormat,
+        typer.Option("--format", help="sft: chat JSONL; preference: DPO pairs in OpenAI's preference format"),
     ] = "sft",
     out: Annotated[Path | None, typer.Option("--out", "-o", help="JSONL file (default: stdout)")] = None,
     include_unreviewed: Annotated[
@@ -111,7 +112,8 @@ def export(
     ] = False,
     app_name: Annotated[str | None, typer.Option("--app", help="only this app")] = None,
 ) -> None:
-    """Fine-tuning data from corrections (and, for preference, explicit preferred-over feedback)."""
+    """Fine-tuning data from corrections; for preference also every `preferred_over` pair: explicit
+    feedback, and regenerations the user accepted (the second answer chosen over the first)."""
     repo = repo_or_exit(settings_or_exit(config, data_dir=data_dir))
     count, rows = corrections(repo, reviewed_only=not include_unreviewed, app=app_name)
     pairs = preferences(repo, app_name) if kind == "preference" else []

@@ -19,6 +19,7 @@ from proxy.learning.screen import screen
 from proxy.privacy import NO_REDACTION, Redactor
 from proxy.records import EVERYTHING, Feedback, Lesson, Visibility, feedback_id
 from proxy.storage import TrailDB, TrailRepo
+from proxy.storage.export_queries import paired, regenerated_by
 
 log = logging.getLogger("loopwise.feedback")
 Signal = Literal["regenerate", "rephrase", "abandon", "copy", "edit"]
@@ -194,6 +195,8 @@ def _store(
             "question": redactor.redact(interaction["question"]),
             "response_text": redactor.redact(interaction.get("response_text") or ""),
         }
+        if feedback.source == "implicit" and other in paired(repo, feedback.interaction_id):
+            return feedback, None  # the proxy saw this pair already (continued, then rated)
         lesson = None
         if learn_config is not None:
             lesson = learn(feedback, interaction, existing, learn_config, policy_name, vetting)
@@ -206,7 +209,22 @@ def _store(
             injected = dict.fromkeys(i["lesson_id"] for i in interaction["injected"])
             shadow = dict.fromkeys(i["lesson_id"] for i in interaction.get("shadow") or ())
             repo.count_effect(negative, list(injected), list(shadow))
+        if negative is False and other is None:
+            _accept_regenerations(repo, interaction)
     return stored, lesson
+
+
+def _accept_regenerations(repo: TrailRepo, interaction: dict[str, Any]) -> None:
+    """Positive feedback on an answer that regenerated an earlier one accepts the regeneration:
+    the pair (this answer preferred over the one the user regenerated) is kept for preference
+    export, as implicit `preferred_over` feedback, once per pair."""
+    chosen = interaction["id"]
+    already = paired(repo, chosen)
+    for rejected in regenerated_by(repo, chosen, interaction.get("session_id")):
+        if rejected not in already:
+            repo.insert_feedback(
+                Feedback(feedback_id(), chosen, time.time(), source="implicit", preferred_over=rejected)
+            )
 
 
 async def record_feedback(

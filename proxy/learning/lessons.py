@@ -10,7 +10,8 @@ from typing import Any
 from policies import LearnConfig
 from proxy.records import Feedback, Lesson, LessonStatus, lesson_id
 
-NEGATIVE_SIGNALS = ("regenerate", "abandon")
+# The user asked again (the same turn re-sent, or said again in other words) or left mid-answer.
+NEGATIVE_SIGNALS = ("regenerate", "rephrase", "abandon")
 
 
 def polarity(feedback: Feedback, score_below: float = 0.5) -> bool | None:
@@ -38,6 +39,20 @@ def teaches(feedback: Feedback, learn: LearnConfig) -> bool:
         or ("score" in sources and score is not None and score < learn.score_below)
         or (feedback.signal is not None and feedback.signal in sources)
     )
+
+
+def answered_in_text(interaction: dict[str, Any]) -> bool:
+    """The answer has text and calls no tool: an agent's tool call is a step, not an answer a
+    signal can judge (its follow-up, re-sent with the tool result, reads like a repeat)."""
+    if not (interaction.get("response_text") or "").strip():
+        return False
+    response = interaction.get("response")
+    choices = response.get("choices") if isinstance(response, dict) else None
+    for choice in choices if isinstance(choices, list) else ():
+        message = choice.get("message") if isinstance(choice, dict) else None
+        if isinstance(message, dict) and (message.get("tool_calls") or message.get("function_call")):
+            return False
+    return True
 
 
 def bump(lesson: Lesson, **changes: Any) -> Lesson:
@@ -85,8 +100,13 @@ def learn(
     vetting: Vetting = Vetting(),
 ) -> Lesson | None:
     """A new lesson, the existing one enriched, or None when the feedback teaches nothing.
-    Untrusted text the screen holds puts the lesson (even an active one) back to `pending`."""
+    Untrusted text the screen holds puts the lesson (even an active one) back to `pending`.
+    An implicit signal alone never starts a lesson without something to teach: with no
+    correction, the answer must be text (not empty, not a tool call)."""
     if not teaches(feedback, learn_config):
+        return None
+    implicit = feedback.source == "implicit" and not feedback.correction
+    if existing is None and implicit and not answered_in_text(interaction):
         return None
     status = status_for(learn_config, vetting, existing.status if existing else None)
     note = _held_note(vetting) if status == "pending" else None

@@ -138,7 +138,8 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         ALTER TABLE interactions ADD COLUMN endpoint TEXT NOT NULL DEFAULT 'chat.completions';
         ALTER TABLE interactions ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
         ALTER TABLE interactions ADD COLUMN cost_usd REAL;
-        ALTER TABLE interactions ADD COLUMN upstream_id TEXT
+        ALTER TABLE interactions ADD COLUMN upstream_id TEXT;
+        ALTER TABLE interactions ADD COLUMN chat_messages_json TEXT
         """,
     ),
 )

@@ -21,6 +21,7 @@ Fields = dict[str, Any]  # a decoded row: field name -> value
 JSON_FIELDS = frozenset(
     {
         "request",
+        "chat_messages",
         "sent_messages",
         "injected",
         "shadow",
