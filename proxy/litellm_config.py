@@ -47,17 +47,54 @@ ROUTER_SETTINGS_TO_UPSTREAM = {
     "model_group_alias": "model_group_alias",
     "fallbacks": "fallbacks",
 }
-# environment_variables never set these (LiteLLM's own list): they change how processes run.
+# environment_variables never set these (LiteLLM's own list, and what decides whom the proxy
+# trusts): they change how processes run. Names are compared in upper case, as the environment
+# is read (pydantic-settings and Python's proxy lookup both take either case).
 BLOCKED_ENV_KEYS = frozenset(
     {
         "PATH", "LD_PRELOAD", "LD_LIBRARY_PATH", "DYLD_LIBRARY_PATH", "DYLD_INSERT_LIBRARIES", "PYTHONPATH",
-        "PYTHONSTARTUP", "PYTHONHOME", "HOME", "USER", "SHELL", "LOGNAME", "NO_PROXY", "no_proxy",
+        "PYTHONSTARTUP", "PYTHONHOME", "HOME", "USER", "SHELL", "LOGNAME", "SSL_CERT_FILE", "SSL_CERT_DIR",
+        "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE",
     }
 )  # fmt: skip
+BLOCKED_ENV_PREFIXES = ("LOOPWISE_",)
+BLOCKED_ENV_SUFFIXES = ("_PROXY",)  # HTTP_PROXY, https_proxy, ALL_PROXY, NO_PROXY
+# Variables that choose where provider calls go when a deployment names no api_base
+# (OPENAI_BASE_URL, AZURE_API_BASE, ...): set only when the config itself reads them by name.
+ENDPOINT_ENV_SUFFIXES = ("_BASE_URL", "_API_BASE", "_BASE", "_ENDPOINT")
+
+
+def _references(value: Any) -> set[str]:
+    """Every variable the config reads by name (`os.environ/NAME`), nested values included."""
+    if isinstance(value, str) and value.startswith(ENV_REFERENCE):
+        return {value[len(ENV_REFERENCE) :].upper()}
+    if isinstance(value, dict):
+        return set().union(*(_references(v) for v in value.values()))
+    if isinstance(value, list):
+        return set().union(*(_references(v) for v in value))
+    return set()
+
+
+def _refusal(name: str, referenced: set[str]) -> str | None:
+    upper = name.upper()
+    if (
+        upper in BLOCKED_ENV_KEYS
+        or upper.startswith(BLOCKED_ENV_PREFIXES)
+        or upper.endswith(BLOCKED_ENV_SUFFIXES)
+    ):
+        return "it would change how the proxy runs"
+    if upper.endswith(ENDPOINT_ENV_SUFFIXES) and upper not in referenced:
+        return (
+            "it would choose where provider calls go without the config saying so; name it in "
+            f"a deployment (api_base: os.environ/{name}) to use it"
+        )
+    return None
+
+
 _IGNORED = "is accepted but not acted on by Loopwise"
 
 
-def _set_environment(values: Any, notes: list[str]) -> None:
+def _set_environment(values: Any, notes: list[str], referenced: set[str]) -> None:
     """LiteLLM's `environment_variables`, set before anything reads `os.environ/`. A variable
     the process already has keeps its value (the environment outranks the file, as for every
     Loopwise setting; LiteLLM would overwrite it), and a null value sets nothing."""
@@ -65,13 +102,12 @@ def _set_environment(values: Any, notes: list[str]) -> None:
         return
     for key, value in values.items():
         name = str(key)
-        if name in BLOCKED_ENV_KEYS or name.startswith("LOOPWISE_"):
-            notes.append(
-                f"config: environment_variables.{name} is refused: it would change how the proxy runs"
-            )
+        refused = _refusal(name, referenced)
+        if refused:
+            notes.append(f"config: environment_variables.{name} is refused: {refused}")
         elif value is None:
             continue
-        elif name in os.environ:
+        elif name.upper() in {k.upper() for k in os.environ}:
             notes.append(
                 f"config: environment_variables.{name} is already set in the environment, which wins"
             )
@@ -168,7 +204,8 @@ def adopt_litellm(raw: dict[str, Any], notes: list[str]) -> dict[str, Any]:
     sections (which win over it), every other section and setting is accepted and named in
     `notes`, one line each."""
     raw = dict(raw)
-    _set_environment(raw.pop("environment_variables", None), notes)
+    environment = raw.pop("environment_variables", None)
+    _set_environment(environment, notes, _references(raw))
     general = _section(raw, "general_settings")
     litellm = _section(raw, "litellm_settings")
     router = _section(raw, "router_settings")

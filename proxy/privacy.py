@@ -218,6 +218,7 @@ class Redactor:
             response=self.redact_json(interaction.response, seen),
             question=self.redact_json(interaction.question, seen),
             response_text=self.redact_json(interaction.response_text, seen),
+            error=self.redact_json(interaction.error, seen),  # a provider's error may quote the input
         )
 
 

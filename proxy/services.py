@@ -61,11 +61,19 @@ class Services:
         task.add_done_callback(self.tasks.discard)
 
     def observe(
-        self, turn_id: str, identity: Identity, messages: list[dict[str, Any]], question: str
+        self,
+        turn_id: str,
+        identity: Identity,
+        messages: list[dict[str, Any]],
+        question: str,
+        embedded: bool = True,
     ) -> None:
         """Every arriving turn, for the implicit signals it may raise about earlier turns of its
         session (`ConversationSignals` says which): a regeneration, a regeneration accepted, and,
-        off the request path, a rephrase. Never raises: a request does not fail for its signals."""
+        off the request path, a rephrase. The rephrase check rides on recall's embedding of the
+        question (`embedded`: recall ran, so the vector is a cache hit); a turn recall did not
+        embed is not checked, so the check adds no embedding of its own to a request. Never
+        raises: a request does not fail for its signals."""
         try:
             scope = (identity.tenant, identity.app, identity.user_id)
             seen = self.regenerate.observe(identity.session_id, messages, turn_id, scope)
@@ -77,7 +85,9 @@ class Services:
         accepted, candidate = seen.accepted, seen.rephrase
         if accepted and candidate is None:
             self.signal(accepted[0], "preferred", related=accepted[1])
-        if not (seen.embeds and seen.key):
+        if not (seen.embeds and seen.key and embedded):
+            if accepted and candidate is not None:  # no rephrase check: going on accepts it
+                self.signal(accepted[0], "preferred", related=accepted[1])
             return
         key = seen.key
 

@@ -4,7 +4,6 @@ and embeddings (relayed and recorded), one model by name, and the routes without
 
 from __future__ import annotations
 
-import gc
 import json
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -16,6 +15,7 @@ import pytest
 
 from proxy.app import create_app
 from proxy.storage.export_queries import corrections
+from tests.conftest import LEAVES_A_SOCKET
 from tests.fakes import FakeProvider, completion, sse_body
 from tests.helpers import feedback, on_a_socket
 
@@ -32,7 +32,7 @@ WEATHER_TOOL = {
 }
 
 
-def openai_sdk(client: httpx.AsyncClient, base: str = "http://loopwise.test/v1") -> openai.AsyncOpenAI:
+def openai_sdk(client: httpx.AsyncClient, base: str = "http://localhost/v1") -> openai.AsyncOpenAI:
     return openai.AsyncOpenAI(api_key="sk-client", base_url=base, http_client=client, max_retries=0)
 
 
@@ -324,11 +324,6 @@ async def test_streamed_tool_calls_are_written_as_each_api_streams_them(gpt, cla
     assert message.content[0].type == "tool_use" and message.content[0].input == {"city": "Oslo"}
 
 
-# litellm's text completion builds a new provider client per call and leaves its socket to the
-# garbage collector (litellm/llms/openai/completion/handler.py): not ours to close.
-LEAVES_A_SOCKET = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
-
-
 @pytest.mark.parametrize("adapter", ["relay", pytest.param("litellm", marks=LEAVES_A_SOCKET)], indirect=True)
 async def test_text_completions_and_embeddings_are_relayed_and_recorded(
     make_settings, start, provider
@@ -356,12 +351,11 @@ async def test_text_completions_and_embeddings_are_relayed_and_recorded(
     assert "embedding" not in json.dumps(row["response"])  # the trail keeps no vectors
     listed = (await client.get("/v1/interactions?endpoint=embeddings")).json()["data"]
     assert [r["id"] for r in listed] == [row["id"]] and listed[0]["session_id"] is None
-    gc.collect()  # what litellm left to the collector goes now, inside this test
 
 
 async def test_models_by_name_and_the_routes_without_v1(make_settings, start) -> None:
     client = await start(make_settings())
-    for base in ("http://loopwise.test/v1", "http://loopwise.test"):
+    for base in ("http://localhost/v1", "http://localhost"):
         sdk = openai_sdk(client, base)
         assert (await sdk.models.retrieve("gpt-test")).id == "gpt-test"
         with pytest.raises(openai.NotFoundError):

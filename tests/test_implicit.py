@@ -307,18 +307,39 @@ async def test_thanks_a_follow_up_or_a_new_question_is_no_rephrase(
 
 async def test_a_rephrase_check_that_fails_fails_no_request(make_settings, start, embedder, caplog) -> None:
     client = await start(make_settings())
-    asked = [{"role": "user", "content": "What is the refund window?"}]
+    embedder.fail_on = "kindly"  # the first question cannot be embedded, by recall or by the check
+    asked = [{"role": "user", "content": "What is the refund window, kindly"}]
     first = await chat(client, asked, session="r")
-    embedder.fail = True
     again = [
         *asked,
         first["choices"][0]["message"],
         {"role": "user", "content": "The refund window: what is it?"},
     ]
-    await chat(client, again, session="r")  # recall fails open, the rephrase check is skipped
+    await chat(client, again, session="r")  # recall works; the check's embedding of the first fails
     await settle(start, client)
     assert await trail(client, first["id"]) == [[]]
     assert "rephrase check skipped" in caplog.text
+
+
+async def test_the_rephrase_check_embeds_nothing_recall_did_not(
+    make_settings, start, embedder, tmp_path
+) -> None:
+    """Where no policy matches, recall embeds nothing, and neither do the signals."""
+    folder = tmp_path / "policies"
+    folder.mkdir()
+    (folder / "other.yaml").write_text("policies:\n  - name: other\n    match: {apps: [elsewhere]}\n")
+    client = await start(make_settings(policies_dir=str(folder)))
+    asked = [{"role": "user", "content": "What is the refund window?"}]
+    first = await chat(client, asked, session="r")
+    again = [
+        *asked,
+        first["choices"][0]["message"],
+        {"role": "user", "content": "The refund window: what is it?"},
+    ]
+    await chat(client, again, session="r")
+    await settle(start, client)
+    assert embedder.calls == 0
+    assert await trail(client, first["id"]) == [[]]
 
 
 @pytest.mark.model

@@ -26,7 +26,7 @@ HEADERS = {"X-Session-Id": "journey-1", "X-App": "shop", "X-User-Id": "u-7", "X-
 
 def sdk(client: httpx.AsyncClient) -> openai.AsyncOpenAI:
     return openai.AsyncOpenAI(
-        api_key="sk-client", base_url="http://loopwise.test/v1", http_client=client, max_retries=0
+        api_key="sk-client", base_url="http://localhost/v1", http_client=client, max_retries=0
     )
 
 

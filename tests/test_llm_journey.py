@@ -34,7 +34,7 @@ async def test_a_real_model_learns_a_correction_and_leaves_the_rest_alone(
 ) -> None:
     deployment = {"model_name": "qwen", "litellm_params": {"model": "openai/qwen", "api_base": llm.base_url}}
     proxy = await start(make_settings(model_list=[deployment], upstream={"timeout_s": 120}), embedder=None)
-    sdk = AsyncOpenAI(base_url="http://loopwise.test/v1", api_key="unused", http_client=proxy, max_retries=0)
+    sdk = AsyncOpenAI(base_url="http://localhost/v1", api_key="unused", http_client=proxy, max_retries=0)
     settings = {"model": "qwen", "temperature": 0, "max_tokens": 48}
 
     async def ask(question: str, session: str) -> tuple[str, str, str]:

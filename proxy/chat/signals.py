@@ -125,7 +125,8 @@ def _calls_tools(message: Any) -> bool:
 
 
 def words(text: str) -> list[str]:
-    return WORD.findall(text.casefold())
+    """The words of a text's first MAX_COMPARED characters (bounded work for any message)."""
+    return WORD.findall(text[:MAX_COMPARED].casefold())
 
 
 def content_words(text: str) -> set[str]:

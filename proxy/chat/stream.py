@@ -45,7 +45,7 @@ class StreamAssembler:
             index = call.get("index", 0)
             slot = self.tool_calls.setdefault(
                 index if isinstance(index, int) else 0,
-                {"id": None, "type": "function", "function": {"name": "", "arguments": ""}},
+                {"id": None, "type": "function", "function": {"name": [], "arguments": []}},
             )
             slot["id"] = call.get("id") or slot["id"]
             function = call.get("function")
@@ -53,7 +53,7 @@ class StreamAssembler:
                 continue
             for key in ("name", "arguments"):
                 if isinstance(function.get(key), str):
-                    slot["function"][key] += function[key]
+                    slot["function"][key].append(function[key])  # joined once, at the end
 
     @property
     def text(self) -> str:
@@ -62,7 +62,10 @@ class StreamAssembler:
     def response(self, interaction_id: str) -> dict[str, Any]:
         message: dict[str, Any] = {"role": "assistant", "content": self.text}
         if self.tool_calls:
-            message["tool_calls"] = [self.tool_calls[i] for i in sorted(self.tool_calls)]
+            message["tool_calls"] = [
+                {**call, "function": {k: "".join(v) for k, v in call["function"].items()}}
+                for _, call in sorted(self.tool_calls.items())
+            ]
         return {
             "id": interaction_id,
             "object": "chat.completion",

@@ -3,6 +3,7 @@ the request acts as (an in-memory look-up, never a query) or answers 401/403."""
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -31,9 +32,47 @@ def _unauthenticated(message: str) -> ApiError:
     return ApiError(401, message, code="invalid_api_key", headers={"WWW-Authenticate": "Bearer"})
 
 
+def _loopback(host: str) -> bool:
+    """Whether a Host or Origin names this machine (port and brackets aside)."""
+    name = host.rsplit("://", 1)[-1].split("/", 1)[0]
+    name = name[1 : name.index("]")] if name.startswith("[") and "]" in name else name.rsplit(":", 1)[0]
+    try:
+        return name.lower() == "localhost" or ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def _local_only(request: Request) -> None:
+    """An open proxy (no key) serves loopback, trusting that only this machine reaches it. A web
+    page can reach loopback too, by DNS rebinding (a Host naming its own site) or by a cross-site
+    form post: both are refused, unless `access.open_on_network` or a listed CORS origin says
+    otherwise."""
+    access = services(request).settings.access
+    if access.open_on_network:
+        return
+    host = request.headers.get("host", "")
+    if host and not _loopback(host):
+        raise ApiError(
+            403,
+            f"this proxy has no key and serves this machine only, not host {host!r}",
+            code="open_proxy_local_only",
+        )
+    origin = request.headers.get("origin")
+    cross_site = request.headers.get("sec-fetch-site") == "cross-site"
+    if (origin and origin not in access.cors_origins and not _loopback(origin)) or (
+        cross_site and not origin
+    ):
+        raise ApiError(
+            403,
+            f"a page from {origin or 'another site'} may not use a proxy that has no key",
+            code="open_proxy_local_only",
+        )
+
+
 def authorize(request: Request, scope: str) -> Principal:
     ring = services(request).keys
     if not ring.enforced:
+        _local_only(request)
         return OPEN
     secret = _secret(request)
     if secret is None:

@@ -38,7 +38,7 @@ def finisher(svc: Services, turn: Turn) -> forward.Finish:
 def client_retry(request: Request) -> int:
     """How many times the client already retried this call (OpenAI's SDKs say so in a header)."""
     raw = request.headers.get("x-stainless-retry-count", "0")
-    return int(raw) if raw.isdigit() else 0
+    return min(int(raw), 100) if raw.isascii() and raw.isdigit() else 0
 
 
 async def run_turn(
@@ -60,7 +60,7 @@ async def run_turn(
     identity = identify(request.headers, body, principal, svc.settings.access.trusted_roles)
     turn_id = interaction_id(id_prefix)
     planned = await plan(svc.policies.current, svc.embedder, svc.index, body, identity)
-    svc.observe(turn_id, identity, body["messages"], planned.question)
+    svc.observe(turn_id, identity, body["messages"], planned.question, planned.recall.status == "ok")
     upstream_body = {**body, "messages": planned.messages}
     turn = Turn(
         turn_id,

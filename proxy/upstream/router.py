@@ -14,7 +14,7 @@ from typing import TypeVar
 
 from proxy.errors import ApiError, UpstreamError
 from proxy.settings import Deployment, UpstreamSettings
-from proxy.upstream.base import CHAT, Adapter, Answer, Json, Piece
+from proxy.upstream.base import CHAT, Adapter, Answer, Json, OnPath, Piece
 from proxy.upstream.litellm_adapter import LitellmAdapter
 from proxy.upstream.relay import RelayAdapter
 from proxy.upstream.routing import (
@@ -33,6 +33,7 @@ from proxy.upstream.routing import (
 log = logging.getLogger("loopwise.upstream")
 T = TypeVar("T")
 ATTEMPTS_HEADER = "X-Loopwise-Attempts"
+MAX_MODEL_NAME = 256  # the longest model name a wildcard entry is matched against
 # Failures that say the deployment is broken or misconfigured, not the request: fall back.
 DEPLOYMENT_FAILURES = frozenset({401, 403, 404, 408, 429})
 MAX_FILLED = 512  # concrete deployments kept for wildcard names (each has its own health)
@@ -57,23 +58,6 @@ class Adapters:
     async def aclose(self) -> None:
         await self.relay.aclose()
         await self.litellm.aclose()
-
-
-@dataclass(frozen=True)
-class OnPath:
-    """An adapter called on another provider path than chat completions."""
-
-    adapter: Adapter
-    path: str
-
-    async def complete(self, deployment: Deployment, body: Json, path: str = CHAT) -> Answer:
-        return await self.adapter.complete(deployment, body, self.path)
-
-    def stream(self, deployment: Deployment, body: Json, path: str = CHAT) -> AsyncGenerator[Piece, None]:
-        return self.adapter.stream(deployment, body, self.path)
-
-    async def aclose(self) -> None:
-        await self.adapter.aclose()
 
 
 @dataclass(frozen=True)
@@ -137,6 +121,8 @@ class Router:
         if filled is not None:
             self._filled.move_to_end(model)
             return filled
+        if len(model) > MAX_MODEL_NAME:  # bounded work: a pattern's regex backtracks on long names
+            raise self._not_found(model[:MAX_MODEL_NAME] + "...")
         for pattern in self._ranked:
             match = pattern.regex.fullmatch(model)
             if match is None or not all(allowed_fill(g) for g in match.groups()):

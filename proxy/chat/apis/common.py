@@ -25,6 +25,15 @@ def first_message(data: Json) -> tuple[Json, str | None]:
     return (message if isinstance(message, dict) else {}), first.get("finish_reason")
 
 
+def first_delta(chunk: Json) -> Json:
+    """The delta of a chat chunk's first choice (the only one the translated APIs carry)."""
+    choices = chunk.get("choices")
+    for choice in choices if isinstance(choices, list) else ():
+        if isinstance(choice, dict) and choice.get("index", 0) == 0:
+            return obj(choice.get("delta"))
+    return {}
+
+
 def tool_calls(message: Json) -> list[Json]:
     """The well-formed function calls of an assistant message."""
     calls = message.get("tool_calls")

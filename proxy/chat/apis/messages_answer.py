@@ -8,6 +8,7 @@ import orjson
 
 from proxy.chat.apis.common import (
     Json,
+    first_delta,
     first_message,
     named_event,
     obj,
@@ -122,20 +123,16 @@ class Messages:
 
     def chunk(self, chunk: Json) -> bytes:
         out = b"" if self._started else self._start()
-        choices = chunk.get("choices")
-        for choice in choices if isinstance(choices, list) else ():
-            if not isinstance(choice, dict) or choice.get("index", 0) != 0:
-                continue
-            delta = obj(choice.get("delta"))
-            text = delta.get("content")
-            if isinstance(text, str) and text:
-                if self._block is None or self._block[1] != "text":
-                    out += self._open("text", {"type": "text", "text": ""})
-                assert self._block is not None
-                out += self._delta(self._block[0], {"type": "text_delta", "text": text})
-            calls = delta.get("tool_calls")
-            for call in calls if isinstance(calls, list) else ():
-                out += self._call(obj(call))
+        delta = first_delta(chunk)
+        text = delta.get("content")
+        if isinstance(text, str) and text:
+            if self._block is None or self._block[1] != "text":
+                out += self._open("text", {"type": "text", "text": ""})
+            assert self._block is not None
+            out += self._delta(self._block[0], {"type": "text_delta", "text": text})
+        calls = delta.get("tool_calls")
+        for call in calls if isinstance(calls, list) else ():
+            out += self._call(obj(call))
         return out
 
     def _call(self, call: Json) -> bytes:

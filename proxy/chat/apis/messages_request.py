@@ -3,6 +3,7 @@ recall, injection and every provider work as for chat."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
@@ -54,10 +55,8 @@ def _tool_result(block: Json, where: str) -> Json:
     return {"role": "tool", "tool_call_id": block["tool_use_id"], "content": text}
 
 
-def _user(content: list[Any], where: str) -> list[Json]:
-    """Tool results first (chat wants them right after the assistant's calls), then the rest."""
-    results: list[Json] = []
-    parts: list[Json] = []
+def _blocks(content: list[Any], where: str) -> Iterator[tuple[str, str, Json]]:
+    """Each content block with where it is and its type, or a 400 for one that is no block."""
     for j, block in enumerate(content):
         at = f"{where}[{j}]"
         need(
@@ -65,7 +64,14 @@ def _user(content: list[Any], where: str) -> list[Json]:
             f"{at} must be a content block",
             at,
         )
-        kind = block["type"]
+        yield at, block["type"], block
+
+
+def _user(content: list[Any], where: str) -> list[Json]:
+    """Tool results first (chat wants them right after the assistant's calls), then the rest."""
+    results: list[Json] = []
+    parts: list[Json] = []
+    for at, kind, block in _blocks(content, where):
         if kind == "tool_result":
             results.append(_tool_result(block, at))
         elif kind == "text":
@@ -85,14 +91,7 @@ def _user(content: list[Any], where: str) -> list[Json]:
 def _assistant(content: list[Any], where: str) -> Json:
     texts: list[str] = []
     calls: list[Json] = []
-    for j, block in enumerate(content):
-        at = f"{where}[{j}]"
-        need(
-            isinstance(block, dict) and isinstance(block.get("type"), str),
-            f"{at} must be a content block",
-            at,
-        )
-        kind = block["type"]
+    for at, kind, block in _blocks(content, where):
         if kind == "text":
             texts.append(str(block.get("text") or ""))
         elif kind == "tool_use":

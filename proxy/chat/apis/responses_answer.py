@@ -9,6 +9,7 @@ import orjson
 
 from proxy.chat.apis.common import (
     Json,
+    first_delta,
     first_message,
     named_event,
     obj,
@@ -68,8 +69,8 @@ class Responses:
         self.created_at = int(time.time())
         self._sequence = 0
         self._started = False
-        self._text: tuple[int, str] | None = None  # the open message item: output index, text so far
-        self._calls: dict[int, tuple[int, str, str, str]] = {}  # chat index -> output index, id, name, args
+        self._text: tuple[int, list[str]] | None = None  # the open message item: output index, pieces
+        self._calls: dict[int, tuple[int, str, str, list[str]]] = {}  # chat index -> index, id, name, args
         self._open: list[int] = []  # chat tool-call indices whose items are open
         self._items = 0
 
@@ -145,7 +146,7 @@ class Responses:
     def _close_text(self) -> bytes:
         if self._text is None:
             return b""
-        index, text = self._text
+        index, text = self._text[0], "".join(self._text[1])
         self._text = None
         item_id = f"msg_{self.id}"
         part = {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
@@ -159,7 +160,8 @@ class Responses:
     def _close_calls(self) -> bytes:
         out = b""
         for chat_index in self._open:
-            index, call_id, name, arguments = self._calls[chat_index]
+            index, call_id, name, pieces = self._calls[chat_index]
+            arguments = "".join(pieces)
             out += self._event(
                 "response.function_call_arguments.done",
                 item_id=f"fc_{call_id}",
@@ -179,7 +181,7 @@ class Responses:
         if self._text is None:
             out += self._close_calls()
             index, self._items = self._items, self._items + 1
-            self._text = (index, "")
+            self._text = (index, [])
             out += self._event(
                 "response.output_item.added",
                 output_index=index,
@@ -192,8 +194,8 @@ class Responses:
                 content_index=0,
                 part={"type": "output_text", "text": "", "annotations": [], "logprobs": []},
             )
-        index, text = self._text
-        self._text = (index, text + delta)
+        index = self._text[0]
+        self._text[1].append(delta)  # joined once, when the item closes
         return out + self._event(
             "response.output_text.delta",
             item_id=item_id,
@@ -211,17 +213,17 @@ class Responses:
             out += self._close_text()
             index, self._items = self._items, self._items + 1
             call_id, name = str(call.get("id") or f"call_{index}"), str(function.get("name") or "")
-            self._calls[chat_index] = (index, call_id, name, "")
+            self._calls[chat_index] = (index, call_id, name, [])
             self._open.append(chat_index)
             out += self._event(
                 "response.output_item.added",
                 output_index=index,
                 item=_call_item(call_id, name, "", "in_progress"),
             )
-        index, call_id, name, arguments = self._calls[chat_index]
+        index, call_id, name, pieces = self._calls[chat_index]
         piece = function.get("arguments")
         if isinstance(piece, str) and piece:
-            self._calls[chat_index] = (index, call_id, name, arguments + piece)
+            pieces.append(piece)
             out += self._event(
                 "response.function_call_arguments.delta",
                 item_id=f"fc_{call_id}",
@@ -232,17 +234,13 @@ class Responses:
 
     def chunk(self, chunk: Json) -> bytes:
         out = b"" if self._started else self._start()
-        choices = chunk.get("choices")
-        for choice in choices if isinstance(choices, list) else ():
-            if not isinstance(choice, dict) or choice.get("index", 0) != 0:
-                continue
-            delta = obj(choice.get("delta"))
-            if isinstance(delta.get("content"), str) and delta["content"]:
-                out += self._text_delta(delta["content"])
-            calls = delta.get("tool_calls")
-            for call in calls if isinstance(calls, list) else ():
-                if isinstance(call, dict):
-                    out += self._call_delta(call)
+        delta = first_delta(chunk)
+        if isinstance(delta.get("content"), str) and delta["content"]:
+            out += self._text_delta(delta["content"])
+        calls = delta.get("tool_calls")
+        for call in calls if isinstance(calls, list) else ():
+            if isinstance(call, dict):
+                out += self._call_delta(call)
         return out
 
     def close(self, assembled: StreamAssembler) -> bytes:
