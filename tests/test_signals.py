@@ -218,3 +218,18 @@ def test_signals_become_implicit_feedback() -> None:
     preferred = implicit_feedback("i1", "preferred", related="i0")
     assert (preferred.signal, preferred.preferred_over) == (None, "i0")
     assert implicit_feedback("i2", "rephrase").signal == "rephrase"
+
+
+def test_remembered_digests_are_the_digests() -> None:
+    """The memo of a message's digest by its exact bytes changes nothing but the work."""
+    messages = [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": [{"type": "text", "text": "What is the  Refund window?"}]},
+        {"role": "assistant", "content": None, "tool_calls": [{"id": "c1", "type": "function",
+                                                              "function": {"name": "f", "arguments": "{}"}}]},
+        {"role": "tool", "tool_call_id": "c1", "content": "30 days"},
+    ]  # fmt: skip
+    memo: dict[bytes, bytes] = {}
+    assert prefix_digests(messages, memo) == prefix_digests(messages)
+    assert len(memo) == 4
+    assert prefix_digests(messages, memo) == prefix_digests(messages)  # now every one from the memo

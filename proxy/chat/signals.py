@@ -9,9 +9,11 @@ import math
 import re
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, MutableMapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
+
+import orjson
 
 from injectors.text import message_text
 from proxy.records import Feedback, feedback_id
@@ -20,6 +22,7 @@ from proxy.records import Feedback, feedback_id
 # feedback with `preferred_over`, no signal.
 DetectedSignal = Literal["regenerate", "rephrase", "abandon", "preferred"]
 
+MAX_DIGESTS = 100_000  # messages whose digest is remembered (about 13 MB)
 MAX_COMPARED = 8192  # characters of a text normalised before hashing; the rest is hashed as is
 # Cosine similarity (all-MiniLM-L6-v2) from which a new user turn says the previous one again.
 # Calibrated on CLINC150 by bench/rephrase_threshold.py (same intent = paraphrase): the lowest
@@ -104,11 +107,20 @@ def message_digest(message: Any) -> bytes:
     return hashlib.blake2b(seen.encode(errors="replace"), digest_size=16).digest()
 
 
-def prefix_digests(messages: Sequence[Any]) -> list[bytes]:
-    """digests[k] stands for messages[:k]: a chain, so any prefix compares in one look-up."""
+def prefix_digests(messages: Sequence[Any], memo: MutableMapping[bytes, bytes] | None = None) -> list[bytes]:
+    """digests[k] stands for messages[:k]: a chain, so any prefix compares in one look-up.
+    With a `memo`, a message seen before (a conversation re-sends its history every turn) is
+    looked up by a hash of its exact bytes instead of being folded again."""
     chain = [b""]
     for message in messages:
-        chain.append(hashlib.blake2b(chain[-1] + message_digest(message), digest_size=16).digest())
+        if memo is None:
+            digest = message_digest(message)
+        else:
+            exact = hashlib.blake2b(orjson.dumps(message, default=repr), digest_size=16).digest()
+            known = memo.get(exact)
+            digest = known if known is not None else message_digest(message)
+            memo[exact] = digest
+        chain.append(hashlib.blake2b(chain[-1] + digest, digest_size=16).digest())
     return chain
 
 
@@ -235,6 +247,7 @@ class ConversationSignals:
         self.window_s = window_s
         self.max_sessions = max_sessions
         self._last: OrderedDict[str, _Seen] = OrderedDict()
+        self._digests: dict[bytes, bytes] = {}  # the hash of a message's exact bytes -> its digest
 
     def observe(
         self,
@@ -248,7 +261,9 @@ class ConversationSignals:
         if not session_id or self.window_s <= 0 or not messages:
             return Observation()
         key = "\x00".join(str(part) for part in (*scope, session_id))
-        chain = prefix_digests(messages)
+        if len(self._digests) > MAX_DIGESTS:
+            self._digests.clear()
+        chain = prefix_digests(messages, self._digests)
         last_user = next((i for i in range(len(messages) - 1, -1, -1) if _role(messages[i]) == "user"), None)
         ends_at_user = last_user == len(messages) - 1
         question = message_text(messages[last_user]) if last_user is not None else ""

@@ -3,6 +3,7 @@ the request acts as (an in-memory look-up, never a query) or answers 401/403."""
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Callable
 from typing import TypeVar
@@ -14,6 +15,7 @@ from proxy.access.tokens import PREFIX as TOKEN_PREFIX
 from proxy.errors import ApiError
 from proxy.http.common import services
 from proxy.records import Visibility
+from proxy.settings import AccessSettings
 from proxy.storage import TrailRepo
 
 T = TypeVar("T")
@@ -42,37 +44,40 @@ def _loopback(host: str) -> bool:
         return False
 
 
-def _local_only(request: Request) -> None:
+def _local_only(request: Request, access: AccessSettings) -> None:
     """An open proxy (no key) serves loopback, trusting that only this machine reaches it. A web
     page can reach loopback too, by DNS rebinding (a Host naming its own site) or by a cross-site
     form post: both are refused, unless `access.open_on_network` or a listed CORS origin says
     otherwise."""
-    access = services(request).settings.access
     if access.open_on_network:
         return
-    host = request.headers.get("host", "")
-    if host and not _loopback(host):
-        raise ApiError(
-            403,
-            f"this proxy has no key and serves this machine only, not host {host!r}",
-            code="open_proxy_local_only",
-        )
-    origin = request.headers.get("origin")
-    cross_site = request.headers.get("sec-fetch-site") == "cross-site"
-    if (origin and origin not in access.cors_origins and not _loopback(origin)) or (
-        cross_site and not origin
-    ):
-        raise ApiError(
-            403,
-            f"a page from {origin or 'another site'} may not use a proxy that has no key",
-            code="open_proxy_local_only",
-        )
+    asked = {k: v for k, v in request.scope["headers"] if k in (b"host", b"origin", b"sec-fetch-site")}
+    refusal = _refusal(
+        asked.get(b"host"), asked.get(b"origin"), asked.get(b"sec-fetch-site"), access.cors_origins
+    )
+    if refusal:
+        raise ApiError(403, refusal, code="open_proxy_local_only")
+
+
+@functools.lru_cache(maxsize=256)
+def _refusal(
+    host: bytes | None, origin: bytes | None, fetch_site: bytes | None, listed: tuple[str, ...]
+) -> str:
+    """Why an open proxy refuses a request with these headers ("" when it does not)."""
+    named = host.decode("latin-1") if host else ""
+    if named and not _loopback(named):
+        return f"this proxy has no key and serves this machine only, not host {named!r}"
+    page = origin.decode("latin-1") if origin else ""
+    if (page and page not in listed and not _loopback(page)) or (fetch_site == b"cross-site" and not page):
+        return f"a page from {page or 'another site'} may not use a proxy that has no key"
+    return ""
 
 
 def authorize(request: Request, scope: str) -> Principal:
-    ring = services(request).keys
+    svc = services(request)
+    ring = svc.keys
     if not ring.enforced:
-        _local_only(request)
+        _local_only(request, svc.settings.access)
         return OPEN
     secret = _secret(request)
     if secret is None:

@@ -97,6 +97,27 @@ def token_prices(deployment: Deployment) -> tuple[float, float] | None:
     return price_in or 0.0, price_out or 0.0
 
 
+Prices = tuple[float, float, float | None]  # input, output, cache read: USD per token
+_KNOWN: dict[int, tuple[Deployment, Prices | None]] = {}  # by deployment: they live as long as the router
+MAX_KNOWN = 4096
+
+
+def _prices(deployment: Deployment) -> Prices | None:
+    """A deployment's prices, worked out once (every answer is priced on the request path)."""
+    known = _KNOWN.get(id(deployment))
+    if known is not None and known[0] is deployment:
+        return known[1]
+    prices = token_prices(deployment)
+    cache = _operator_price(deployment, "cache_read_input_token_cost")
+    if cache is None:
+        cache = _number((map_entry(deployment) or {}).get("cache_read_input_token_cost"))
+    found = None if prices is None else (*prices, cache)
+    if len(_KNOWN) >= MAX_KNOWN:
+        _KNOWN.clear()
+    _KNOWN[id(deployment)] = (deployment, found)  # held, so its id is not reused meanwhile
+    return found
+
+
 def cost_usd(deployment: Deployment, usage: dict[str, Any] | None) -> float | None:
     """The cost of one answer from its `usage`; None when the usage or the prices are unknown.
     Cached prompt tokens are priced at the cache-read rate when one is known."""
@@ -106,15 +127,12 @@ def cost_usd(deployment: Deployment, usage: dict[str, Any] | None) -> float | No
     completion = _number(usage.get("completion_tokens")) or 0.0
     if not prompt and not completion:
         return None
-    prices = token_prices(deployment)
+    prices = _prices(deployment)
     if prices is None:
         return None
-    price_in, price_out = prices
+    price_in, price_out, cache_price = prices
     details = usage.get("prompt_tokens_details")
     cached = _number(details.get("cached_tokens")) if isinstance(details, dict) else None
-    cache_price = _operator_price(deployment, "cache_read_input_token_cost")
-    if cache_price is None:
-        cache_price = _number((map_entry(deployment) or {}).get("cache_read_input_token_cost"))
     if cached and cache_price is not None:
         cached = min(cached, prompt)
         return (prompt - cached) * price_in + cached * cache_price + completion * price_out

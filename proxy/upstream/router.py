@@ -4,18 +4,20 @@ called through one of the two adapters, with budgeted retries, cooldowns and fal
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import logging
 import time
 from collections import OrderedDict
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from proxy.errors import ApiError, UpstreamError
 from proxy.settings import Deployment, UpstreamSettings
 from proxy.upstream.base import CHAT, Adapter, Answer, Json, OnPath, Piece
 from proxy.upstream.litellm_adapter import LitellmAdapter
+from proxy.upstream.pricing import price_map
 from proxy.upstream.relay import RelayAdapter
 from proxy.upstream.routing import (
     Pattern,
@@ -46,18 +48,24 @@ class Adapters:
     def __init__(self, settings: UpstreamSettings) -> None:
         self.relay = RelayAdapter(settings)
         self.litellm = LitellmAdapter(settings.timeout_s, drop_params=settings.drop_params)
+        self._prices: asyncio.Future[Any] | None = None
 
     def __call__(self, deployment: Deployment) -> Adapter:
         return self.relay if deployment.uses_relay else self.litellm
 
     def start(self, model_list: Sequence[Deployment]) -> None:
-        """Begin loading litellm in the background if any deployment needs it."""
+        """Begin loading litellm in the background if any deployment needs it, and litellm's
+        price map (a megabyte of JSON) before the first answer is priced."""
         if any(not deployment.uses_relay for deployment in model_list):
             self.litellm.warm()
+        self._prices = asyncio.ensure_future(asyncio.to_thread(price_map))
 
     async def aclose(self) -> None:
         await self.relay.aclose()
         await self.litellm.aclose()
+        if self._prices is not None:
+            with contextlib.suppress(Exception):
+                await self._prices  # a thread cannot be cancelled; let the read finish
 
 
 @dataclass(frozen=True)
@@ -91,6 +99,7 @@ class Router:
             if deployment.is_pattern and deployment.model_name not in self._patterns:
                 self._patterns[deployment.model_name] = Pattern.of(deployment.model_name)
         self._ranked = sorted(self._patterns.values(), key=lambda p: -p.literal)
+        self._plain = {name: slots for name, slots in self._by_name.items() if name not in self._patterns}
         self._filled: OrderedDict[str, list[Slot]] = OrderedDict()
         self.path = CHAT  # litellm_params defaults (temperature, ...) go under chat bodies only
 
@@ -114,8 +123,8 @@ class Router:
 
     def _slots(self, model: str) -> list[Slot]:
         model = self.settings.model_group_alias.get(model, model)
-        found = self._by_name.get(model)
-        if found and not any(s.deployment.is_pattern for s in found):
+        found = self._plain.get(model)  # a name no wildcard entry shares
+        if found:
             return found
         filled = self._filled.get(model)
         if filled is not None:
@@ -158,6 +167,10 @@ class Router:
         capped = False
         fallbacks, group = self.settings.fallbacks, self.settings.model_group_alias.get(model, model)
         names = [model, *fallbacks.get(group, fallbacks.get(model, fallbacks.get("*", ())))]
+        if len(names) == 1:  # the common case, one healthy deployment, costs no planning
+            only = self._slots(model)
+            if len(only) == 1 and not only[0].over_limit(minute) and only[0].health.cool_until <= now:
+                return only
         for index, name in enumerate(names):
             try:
                 slots = self._slots(name)
