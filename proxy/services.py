@@ -13,8 +13,9 @@ from injectors import load_registry
 from policies import PolicyStore, shipped_policies_dir
 from proxy.access.keys import KeyRing
 from proxy.access.tokens import FeedbackTokens, token_secret
+from proxy.chat.rephrase import cosine, says_again
 from proxy.chat.request import Identity
-from proxy.chat.signals import ConversationSignals, DetectedSignal, cosine, implicit_feedback, says_again
+from proxy.chat.signals import ConversationSignals, DetectedSignal, implicit_feedback
 from proxy.embeddings import Embedder, FastEmbedder
 from proxy.jobs import default_jobs, follow_keys, run_jobs
 from proxy.learning.feedback import Authority, record_feedback

@@ -5,6 +5,7 @@ in the review report fail while the bug exists."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from pathlib import Path
@@ -13,7 +14,8 @@ import httpx
 import pytest
 
 from proxy.chat.apis.responses_answer import Responses
-from proxy.chat.signals import MAX_COMPARED, words
+from proxy.chat.digests import MAX_COMPARED
+from proxy.chat.rephrase import words
 from proxy.chat.stream import StreamAssembler
 from proxy.settings import load_settings
 from tests.conftest import LEAVES_A_SOCKET
@@ -491,7 +493,11 @@ async def test_personal_data_sent_to_the_new_routes_never_reaches_the_trail(make
                 continue
             got = await client.post(path, json={**body, "stream": stream}, headers={"X-Session-Id": "s"})
             assert got.status_code == 200, got.text
-    rows = (await client.get("/v1/interactions", params={"limit": 100})).json()["data"]
+    for _ in range(100):  # a stream's row is written once its generator has closed, just after the body
+        rows = (await client.get("/v1/interactions", params={"limit": 100})).json()["data"]
+        if len(rows) == 7:
+            break
+        await asyncio.sleep(0.02)
     assert len(rows) == 7
     for row in rows:
         stored = json.dumps((await client.get(f"/v1/interactions/{row['id']}")).json())

@@ -262,3 +262,23 @@ async def test_nested_provider_headers_cannot_replace_the_operators_key(
     assert response.status_code == 200 and response.json()["choices"][0]["message"]["content"] == "fine"
     assert seen[-1]["authorization"] == "Bearer sk-test-secret-123"
     assert "openai-organization" not in seen[-1]
+
+
+async def test_a_row_that_cannot_be_redacted_is_stored_without_any_text(make_settings, start) -> None:
+    """If redaction fails for a row, nothing of what was said is stored, not even the question."""
+    client = await start(make_settings())
+    first = (await ask(client, "a first question")).json()["id"]
+    svc = start.services(client)
+    row = await svc.db.run(lambda repo: repo.get_interaction(first))
+    from proxy.records import Interaction
+
+    base = Interaction(**{k: row[k] for k in Interaction.__dataclass_fields__ if k in row})
+    loop: dict[str, object] = {}
+    loop["itself"] = loop  # redaction recurses without end on it
+    said = "mail me at alice.w@example.com"
+    unredactable = replace(base, id="chatcmpl-unredactable", request=loop, injected=(), shadow=())
+    unredactable = replace(unredactable, question=said, response_text=said, chat_messages=[{"content": said}])
+    svc.db.record(unredactable)
+    stored = await svc.db.run(lambda repo: repo.get_interaction("chatcmpl-unredactable"))
+    assert stored is not None and "unrecordable" in stored["request"]
+    assert "alice" not in str(stored)

@@ -6,14 +6,9 @@ from typing import Any
 
 import pytest
 
-from proxy.chat.signals import (
-    ConversationSignals,
-    acknowledges,
-    adds_content,
-    implicit_feedback,
-    prefix_digests,
-    says_again,
-)
+from proxy.chat.digests import prefix_digests
+from proxy.chat.rephrase import acknowledges, adds_content, says_again
+from proxy.chat.signals import ConversationSignals, implicit_feedback
 
 SYSTEM = {"role": "system", "content": "You are a weather bot."}
 ASK = {"role": "user", "content": "What's the weather in Paris?"}

@@ -4,124 +4,19 @@ mid-stream) is raised by the forwarder and only passes through here as feedback.
 
 from __future__ import annotations
 
-import hashlib
-import math
-import re
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, MutableMapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import orjson
-
 from injectors.text import message_text
+from proxy.chat.digests import MAX_DIGESTS, prefix_digests
 from proxy.records import Feedback, feedback_id
 
 # `preferred`: this interaction beat `related` (a regeneration the user went on with); stored as
 # feedback with `preferred_over`, no signal.
 DetectedSignal = Literal["regenerate", "rephrase", "abandon", "preferred"]
-
-MAX_DIGESTS = 100_000  # messages whose digest is remembered (about 13 MB)
-MAX_COMPARED = 8192  # characters of a text normalised before hashing; the rest is hashed as is
-# Cosine similarity (all-MiniLM-L6-v2) from which a new user turn says the previous one again.
-# Calibrated on CLINC150 by bench/rephrase_threshold.py (same intent = paraphrase): the lowest
-# threshold whose precision, with one rephrase per ten related next turns, is >= 0.9 on the
-# validation split; on the test split it finds 31% of paraphrases, precision 0.99 (1:1) and 0.89
-# (1:9), 0.4% false positives among same-domain questions, 0.2% among follow-ups adding content.
-REPHRASE_SIMILARITY = 0.60
-TEXT_PARTS = frozenset({"text", "input_text", "output_text"})
-WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)?")
-FUNCTION_WORDS = frozenset(
-    {
-        "a", "an", "the", "is", "are", "was", "were", "be", "been", "being", "am", "do", "does", "did",
-        "doing", "have", "has", "had", "i", "me", "my", "we", "our", "you", "your", "it", "its", "this",
-        "that", "these", "those", "to", "of", "in", "on", "at", "for", "from", "by", "with", "about", "as",
-        "into", "and", "or", "but", "if", "so", "not", "no", "can", "could", "would", "should", "will",
-        "shall", "may", "might", "must", "please", "just", "what", "which", "who", "whom", "how", "when",
-        "where", "why", "there", "here", "any", "some", "again", "then", "than", "too", "very", "also",
-        "still", "more", "much", "one",
-    }
-)  # fmt: skip
-ACKNOWLEDGEMENTS = frozenset(
-    {
-        "ok", "okay", "k", "kk", "thanks", "thank", "thx", "ty", "great", "cool", "nice", "perfect",
-        "good", "fine", "yes", "yeah", "yep", "no", "nope", "sure", "got", "it", "awesome", "alright",
-        "right", "understood", "wow", "lol", "hmm", "hm", "thats", "that's", "that", "is", "all", "done",
-        "bye", "cheers", "appreciated", "helpful", "very", "much", "you", "so", "lot",
-    }
-)  # fmt: skip
-
-
-def _normal(text: str) -> str:
-    """Case and spacing folded, for a bounded head; a longer text keeps its tail's hash and length."""
-    seen = " ".join(text[:MAX_COMPARED].split()).casefold()
-    if len(text) > MAX_COMPARED:
-        tail = hashlib.blake2b(text[MAX_COMPARED:].encode(errors="replace"), digest_size=16).hexdigest()
-        seen += f"\x00{len(text)}\x00{tail}"
-    return seen
-
-
-def _content(content: Any) -> str:
-    """A message's content, a string or a list of parts: text parts as their folded text (so a
-    string and one text part agree), any other part (an image, a file) by its JSON."""
-    if isinstance(content, str):
-        return _normal(content)
-    if isinstance(content, list):
-        text, others = [], []
-        for part in content:
-            if isinstance(part, dict) and part.get("type") in TEXT_PARTS:
-                text.append(str(part.get("text", "")))
-            else:
-                others.append(repr(part))
-        return "\x1e".join([_normal("\n".join(text)), *others])
-    return "" if content is None else repr(content)
-
-
-def _calls(message: dict[str, Any]) -> str:
-    """Tool calls (and the legacy `function_call`) by name and arguments; their ids left out."""
-    calls = message.get("tool_calls")
-    out = []
-    for call in calls if isinstance(calls, list) else ():
-        function = call.get("function") if isinstance(call, dict) else None
-        if isinstance(function, dict):
-            out.append(f"{function.get('name')}({_normal(str(function.get('arguments', '')))})")
-        else:
-            out.append(repr(call))
-    legacy = message.get("function_call")
-    if isinstance(legacy, dict):
-        out.append(f"{legacy.get('name')}({_normal(str(legacy.get('arguments', '')))})")
-    return "\x1e".join(out)
-
-
-def message_digest(message: Any) -> bytes:
-    """One message as the conversation means it: role (`developer` as `system`), name, content,
-    tool calls, the tool call it answers."""
-    if not isinstance(message, dict):
-        return hashlib.blake2b(repr(message).encode(errors="replace"), digest_size=16).digest()
-    role = message.get("role")
-    role = "system" if role == "developer" else role
-    content = _content(message.get("content"))
-    said = (role, message.get("name"), content, _calls(message), message.get("tool_call_id"))
-    seen = "\x1f".join("" if f is None else str(f) for f in said)
-    return hashlib.blake2b(seen.encode(errors="replace"), digest_size=16).digest()
-
-
-def prefix_digests(messages: Sequence[Any], memo: MutableMapping[bytes, bytes] | None = None) -> list[bytes]:
-    """digests[k] stands for messages[:k]: a chain, so any prefix compares in one look-up.
-    With a `memo`, a message seen before (a conversation re-sends its history every turn) is
-    looked up by a hash of its exact bytes instead of being folded again."""
-    chain = [b""]
-    for message in messages:
-        if memo is None:
-            digest = message_digest(message)
-        else:
-            exact = hashlib.blake2b(orjson.dumps(message, default=repr), digest_size=16).digest()
-            known = memo.get(exact)
-            digest = known if known is not None else message_digest(message)
-            memo[exact] = digest
-        chain.append(hashlib.blake2b(chain[-1] + digest, digest_size=16).digest())
-    return chain
 
 
 def _role(message: Any) -> str | None:
@@ -134,47 +29,6 @@ def _has_text(message: Any) -> bool:
 
 def _calls_tools(message: Any) -> bool:
     return isinstance(message, dict) and bool(message.get("tool_calls") or message.get("function_call"))
-
-
-def words(text: str) -> list[str]:
-    """The words of a text's first MAX_COMPARED characters (bounded work for any message)."""
-    return WORD.findall(text[:MAX_COMPARED].casefold())
-
-
-def content_words(text: str) -> set[str]:
-    return {w for w in words(text) if w not in FUNCTION_WORDS}
-
-
-def cosine(a: Sequence[float], b: Sequence[float]) -> float:
-    dot = sum(x * y for x, y in zip(a, b, strict=False))
-    norm = math.sqrt(sum(x * x for x in a)) * math.sqrt(sum(y * y for y in b))
-    return dot / norm if norm else 0.0
-
-
-def acknowledges(text: str) -> bool:
-    """'thanks', 'ok great', 'perfect, thank you!': a reply to an answer, not a question again."""
-    said = words(text)
-    return not said or all(w in ACKNOWLEDGEMENTS or w in FUNCTION_WORDS for w in said)
-
-
-def adds_content(before: str, after: str) -> bool:
-    """A follow-up that keeps (nearly) every content word of the earlier turn and adds its own
-    ('what is the refund window' -> 'what is the refund window for electronics')."""
-    earlier, later = content_words(before), content_words(after)
-    if not earlier:
-        return bool(later)
-    kept = len(earlier & later) / len(earlier)
-    return kept >= 0.8 and bool(later - earlier)
-
-
-def says_again(before: str, after: str, similarity: float, threshold: float = REPHRASE_SIMILARITY) -> bool:
-    """Whether the user turn `after` says `before` again: the same words, or other words meaning
-    the same (similar enough), and neither an acknowledgement nor a follow-up adding content."""
-    if _normal(before) == _normal(after):
-        return bool(words(after)) and not acknowledges(after)
-    if acknowledges(after) or adds_content(before, after):
-        return False
-    return similarity >= threshold
 
 
 @dataclass

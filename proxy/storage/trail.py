@@ -26,6 +26,14 @@ log = logging.getLogger("loopwise.trail")
 BATCH = 256
 
 
+def unprepared(interaction: Interaction, reason: str) -> Interaction:
+    """A row whose text could not be made safe to store: its ids, times and counts alone."""
+    return replace(
+        interaction, request={"unrecordable": reason}, sent_messages=[], response=None, question="",
+        response_text="", chat_messages=None, error=None,
+    )  # fmt: skip
+
+
 class TrailDB:
     def __init__(self, path: Path, prepare: Callable[[Interaction], Interaction] | None = None) -> None:
         """`prepare` runs on each interaction on the DB thread, before it is stored (redaction)."""
@@ -102,13 +110,14 @@ class TrailDB:
                 await self._write_alone(interaction)
 
     def _prepared(self, interaction: Interaction) -> Interaction:
+        """The row as `prepare` (redaction) makes it; if that fails, without any text at all:
+        what could not be redacted is not stored."""
         assert self._prepare is not None
         try:
             return self._prepare(interaction)
         except Exception as exc:
             log.exception("could not prepare interaction %s; its payloads are not stored", interaction.id)
-            reason = f"not stored: {type(exc).__name__}"
-            return replace(interaction, request={"unrecordable": reason}, sent_messages=[], response=None)
+            return unprepared(interaction, f"not stored: {type(exc).__name__}")
 
     async def _write_alone(self, interaction: Interaction) -> None:
         try:
