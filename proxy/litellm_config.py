@@ -6,18 +6,19 @@ section and setting is accepted and named in a note, one line each."""
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, Literal, get_args
 
 from proxy.config_file import ENV_REFERENCE, ConfigError, _merge
 
-ROUTING_STRATEGIES = (
+RoutingStrategy = Literal[
     "simple-shuffle",
     "least-busy",
     "usage-based-routing",
     "usage-based-routing-v2",
     "latency-based-routing",
     "cost-based-routing",
-)
+]
+ROUTING_STRATEGIES: tuple[str, ...] = get_args(RoutingStrategy)
 
 # Top-level sections LiteLLM proxy reads; any other unknown key is a typo and fails.
 LITELLM_SECTIONS = frozenset(
@@ -62,6 +63,14 @@ BLOCKED_ENV_SUFFIXES = ("_PROXY",)  # HTTP_PROXY, https_proxy, ALL_PROXY, NO_PRO
 # Variables that choose where provider calls go when a deployment names no api_base
 # (OPENAI_BASE_URL, AZURE_API_BASE, ...): set only when the config itself reads them by name.
 ENDPOINT_ENV_SUFFIXES = ("_BASE_URL", "_API_BASE", "_BASE", "_ENDPOINT")
+
+
+def _unset_reference(value: Any) -> str | None:
+    """The variable an `os.environ/NAME` value names, when it is not set."""
+    if isinstance(value, str) and value.startswith(ENV_REFERENCE):
+        name = value[len(ENV_REFERENCE) :]
+        return None if name in os.environ else name
+    return None
 
 
 def _references(value: Any) -> set[str]:
@@ -175,14 +184,10 @@ def _deployments(model_list: Any, credentials: dict[str, dict[str, Any]], notes:
                         ]
                     )
                 params = {**credentials[str(named)], **params}
-            key = params.get("api_key")
-            if (
-                isinstance(key, str)
-                and key.startswith(ENV_REFERENCE)
-                and key[len(ENV_REFERENCE) :] not in os.environ
-            ):
+            unset = _unset_reference(params.get("api_key"))
+            if unset:
                 notes.append(
-                    f"config: model_list[{i}].litellm_params.api_key names {key[len(ENV_REFERENCE) :]}, "
+                    f"config: model_list[{i}].litellm_params.api_key names {unset}, "
                     "which is not set: calls to this deployment fail until it is"
                 )
             params = {
@@ -214,13 +219,10 @@ def adopt_litellm(raw: dict[str, Any], notes: list[str]) -> dict[str, Any]:
     access: dict[str, Any] = own_access if isinstance(own_access, dict) else {}
     master = general.pop("master_key", None)
     if master is not None and not access.get("master_key"):
-        if (
-            isinstance(master, str)
-            and master.startswith(ENV_REFERENCE)
-            and master[len(ENV_REFERENCE) :] not in os.environ
-        ):
+        unset = _unset_reference(master)
+        if unset:
             notes.append(
-                f"config: general_settings.master_key names {master.removeprefix(ENV_REFERENCE)}, "
+                f"config: general_settings.master_key names {unset}, "
                 "which is not set: "
                 "no master key (with no key, the proxy serves loopback only)"
             )

@@ -33,7 +33,7 @@ from proxy.deployment import (
     LitellmParams,
     secret_value,
 )
-from proxy.litellm_config import ROUTING_STRATEGIES, adopt_litellm
+from proxy.litellm_config import ROUTING_STRATEGIES, RoutingStrategy, adopt_litellm
 
 DEFAULT_CATEGORIES = (
     "factually_incorrect",
@@ -69,16 +69,6 @@ class VectorStoreSettings(_Strict):
 class FeedbackSettings(_Strict):
     categories: tuple[str, ...] = DEFAULT_CATEGORIES
     regenerate_window_s: float = Field(300.0, ge=0, description="same turn re-sent within this")
-
-
-RoutingStrategy = Literal[
-    "simple-shuffle",
-    "least-busy",
-    "usage-based-routing",
-    "usage-based-routing-v2",
-    "latency-based-routing",
-    "cost-based-routing",
-]
 
 
 class UpstreamSettings(_Strict):
