@@ -49,7 +49,7 @@ class Services:
     index: LessonIndex
     policies: PolicyStore
     router: Router
-    regenerate: ConversationSignals  # the implicit signals read from each session
+    signals: ConversationSignals  # the implicit signals read from each session
     keys: KeyRing
     tokens: FeedbackTokens
     redactor: Redactor
@@ -77,18 +77,17 @@ class Services:
         raises: a request does not fail for its signals."""
         try:
             scope = (identity.tenant, identity.app, identity.user_id)
-            seen = self.regenerate.observe(identity.session_id, messages, turn_id, scope)
+            seen = self.signals.observe(identity.session_id, messages, turn_id, scope)
         except Exception:  # contained: the request goes on without signals
             log.exception("implicit signals skipped for %s", turn_id)
             return
         if seen.regenerates:
             self.signal(seen.regenerates, "regenerate", related=turn_id)
         accepted, candidate = seen.accepted, seen.rephrase
-        if accepted and candidate is None:
+        checked = bool(seen.embeds and seen.key and embedded)  # the rephrase check runs
+        if accepted and not (checked and candidate is not None):  # nothing can veto it: accepted
             self.signal(accepted[0], "preferred", related=accepted[1])
-        if not (seen.embeds and seen.key and embedded):
-            if accepted and candidate is not None:  # no rephrase check: going on accepts it
-                self.signal(accepted[0], "preferred", related=accepted[1])
+        if not (checked and seen.key):
             return
         key = seen.key
 
@@ -96,7 +95,7 @@ class Services:
             again = False
             try:
                 vector = await self.embedder.embed(question)
-                self.regenerate.remember(key, turn_id, vector)
+                self.signals.remember(key, turn_id, vector)
                 if candidate is not None:
                     before = candidate.vector or await self.embedder.embed(candidate.question)
                     again = says_again(candidate.question, question, cosine(before, vector))
@@ -105,7 +104,7 @@ class Services:
                 return
             if again and candidate is not None:
                 self.signal(candidate.interaction_id, "rephrase")
-            elif accepted:  # going on from a regenerated answer accepts it, unless to ask again
+            elif accepted and candidate is not None:  # going on accepts it, unless to ask again
                 self.signal(accepted[0], "preferred", related=accepted[1])
 
         self.spawn(rephrased())
@@ -159,7 +158,7 @@ async def open_services(
         index=index,
         policies=policies,
         router=Router(settings.model_list, adapters, settings.upstream),
-        regenerate=ConversationSignals(settings.feedback.regenerate_window_s),
+        signals=ConversationSignals(settings.feedback.regenerate_window_s),
         keys=KeyRing(master),
         tokens=FeedbackTokens(signing_key, access.feedback_token_ttl_s),
         redactor=redactor,

@@ -41,7 +41,8 @@ class Writer(Protocol):
         """The events that end a stream that broke after it started."""
 
 
-def _failed(turn: Turn, exc: UpstreamError, finish: Finish) -> UpstreamError:
+def failed(turn: Turn, exc: UpstreamError, finish: Finish) -> UpstreamError:
+    """A provider failure ends the turn: its trail row, and the turn's headers on the error."""
     finish(Outcome.failed(exc))
     exc.headers.update(turn.headers())
     return exc
@@ -73,14 +74,14 @@ async def complete(
 ) -> bytes:
     """The whole answer, as the bytes to send back."""
     try:
-        answer, deployment = await router.complete(turn.body["model"], body, **turn.routing())
+        answer, deployment = await router.complete(turn.body["model"], body, client_retry=turn.client_retry)
     except UpstreamError as exc:
-        raise _failed(turn, exc, finish) from None
+        raise failed(turn, exc, finish) from None
     back = time.perf_counter()
     data = answer.data
     upstream_id, data["id"] = data.get("id"), turn.id
     turn.answered_by(answer.headers, answer.attempts)
-    swap = _relayable(answer.raw, [upstream_id])
+    swap = None if writer is not None or answer.raw is None else _relayable(answer.raw, [upstream_id])
     if writer is not None:
         content = writer.answer(data)
     elif answer.raw is not None and swap is not None:  # relayed: the provider's bytes, id swapped
@@ -116,9 +117,9 @@ async def stream(
     """Open the stream (retries and fallbacks end at its first piece), then relay it event by
     event; a failure after that goes out as a final error event."""
     try:
-        opened = await router.open_stream(turn.body["model"], body, **turn.routing())
+        opened = await router.open_stream(turn.body["model"], body, client_retry=turn.client_retry)
     except UpstreamError as exc:
-        raise _failed(turn, exc, finish) from None
+        raise failed(turn, exc, finish) from None
     first_at = time.perf_counter()
     ours = orjson.dumps(turn.id)
     attempts = opened.attempts
@@ -162,4 +163,4 @@ async def stream(
     return relay()
 
 
-__all__ = ["CHAT", "Finish", "Writer", "complete", "stream"]
+__all__ = ["CHAT", "Finish", "Writer", "complete", "failed", "stream"]

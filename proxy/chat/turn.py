@@ -131,10 +131,6 @@ class Turn:
         self.provider_headers = dict(provider_headers or {})
         self.attempts = attempts
 
-    def routing(self) -> dict[str, int]:
-        """How the router may call for this turn: no retries of its own on a client's retry."""
-        return {"client_retry": self.client_retry}
-
     def headers(self) -> dict[str, str]:
         headers = {
             **self.provider_headers,

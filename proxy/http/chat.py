@@ -20,6 +20,7 @@ from proxy.http.access import authorize
 from proxy.http.common import json_body, json_response, services
 from proxy.records import interaction_id
 from proxy.services import Services
+from proxy.upstream import Router
 
 STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
@@ -74,14 +75,21 @@ async def run_turn(
         client_body=client_body,
         client_retry=client_retry(request),
     )
-    finish = finisher(svc, turn)
     writer = writer_for(turn_id) if writer_for else None
-    if body.get("stream"):
-        events = await forward.stream(svc.router, turn, upstream_body, finish, writer)
+    return await respond(svc, svc.router, turn, upstream_body, writer)
+
+
+async def respond(
+    svc: Services, router: Router, turn: Turn, body: dict[str, Any], writer: Writer | None = None
+) -> Response:
+    """Forward the turn and answer the client: a stream of events, or the whole answer."""
+    finish = finisher(svc, turn)
+    if turn.body.get("stream"):
+        events = await forward.stream(router, turn, body, finish, writer)
         return StreamingResponse(
             events, media_type="text/event-stream", headers={**turn.headers(), **STREAM_HEADERS}
         )
-    content = await forward.complete(svc.router, turn, upstream_body, finish, writer)
+    content = await forward.complete(router, turn, body, finish, writer)
     return Response(content, media_type="application/json", headers=turn.headers())
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from proxy.chat import forward
 from proxy.chat.pipeline import Plan
@@ -16,7 +16,7 @@ from proxy.chat.request import client_fields, identify
 from proxy.chat.turn import Outcome, Turn
 from proxy.errors import ApiError, UpstreamError
 from proxy.http.access import authorize
-from proxy.http.chat import STREAM_HEADERS, client_retry, finisher
+from proxy.http.chat import client_retry, finisher, respond
 from proxy.http.common import json_body, services
 from proxy.records import interaction_id
 
@@ -69,15 +69,7 @@ async def _turn(request: Request, field: str, endpoint: str, prefix: str) -> Tur
 async def completions(request: Request) -> Response:
     turn = await _turn(request, "prompt", "completions", "cmpl-")
     svc = services(request)
-    finish = finisher(svc, turn)
-    router = svc.router.on_path("completions")
-    if turn.body.get("stream"):
-        events = await forward.stream(router, turn, turn.body, finish)
-        return StreamingResponse(
-            events, media_type="text/event-stream", headers={**turn.headers(), **STREAM_HEADERS}
-        )
-    content = await forward.complete(router, turn, turn.body, finish)
-    return Response(content, media_type="application/json", headers=turn.headers())
+    return await respond(svc, svc.router.on_path("completions"), turn, turn.body)
 
 
 async def embeddings(request: Request) -> Response:
@@ -90,12 +82,10 @@ async def embeddings(request: Request) -> Response:
         raise ApiError(400, "embeddings cannot be streamed", param="stream")
     try:
         answer, deployment = await svc.router.on_path("embeddings").complete(
-            turn.body["model"], turn.body, **turn.routing()
+            turn.body["model"], turn.body, client_retry=turn.client_retry
         )
     except UpstreamError as exc:
-        finish(Outcome.failed(exc))
-        exc.headers.update(turn.headers())
-        raise
+        raise forward.failed(turn, exc, finish) from None
     turn.answered_by(answer.headers, answer.attempts)
     finish(Outcome.embedded(answer.data, deployment, answer.attempts))
     content = answer.raw if answer.raw is not None else orjson.dumps(answer.data)

@@ -53,23 +53,6 @@ class Adapter(Protocol):
         """Release connections."""
 
 
-@dataclass(frozen=True)
-class OnPath:
-    """An adapter called on another provider path than chat completions."""
-
-    adapter: Adapter
-    path: str
-
-    async def complete(self, deployment: Deployment, body: Json, path: str = CHAT) -> Answer:
-        return await self.adapter.complete(deployment, body, self.path)
-
-    def stream(self, deployment: Deployment, body: Json, path: str = CHAT) -> AsyncGenerator[Piece, None]:
-        return self.adapter.stream(deployment, body, self.path)
-
-    async def aclose(self) -> None:
-        await self.adapter.aclose()
-
-
 def retry_after(value: str | None) -> float | None:
     """Seconds from a Retry-After header (a number or an HTTP date); None when absent or unreadable."""
     if not value:

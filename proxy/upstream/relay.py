@@ -72,7 +72,7 @@ class RelayAdapter:
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:  # made lazily: it needs a running loop
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=MAX_CONNECTIONS, ttl_dns_cache=300),
+                connector=aiohttp.TCPConnector(limit=MAX_CONNECTIONS, ttl_dns_cache=300)
             )
         return self._session
 

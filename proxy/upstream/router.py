@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from proxy.errors import ApiError, UpstreamError
 from proxy.settings import Deployment, UpstreamSettings
-from proxy.upstream.base import CHAT, Adapter, Answer, Json, OnPath, Piece
+from proxy.upstream.base import CHAT, Adapter, Answer, Json, Piece
 from proxy.upstream.litellm_adapter import LitellmAdapter
 from proxy.upstream.pricing import price_map
 from proxy.upstream.relay import RelayAdapter
@@ -107,8 +107,6 @@ class Router:
         """The same deployments and state, called on another OpenAI path (`completions`,
         `embeddings`) through the same adapters."""
         view = copy.copy(self)
-        adapters = self.adapter_for
-        view.adapter_for = lambda deployment: OnPath(adapters(deployment), path)
         view.path = path
         return view
 
@@ -270,7 +268,8 @@ class Router:
 
     async def complete(self, model: str, body: Json, *, client_retry: int = 0) -> tuple[Answer, Deployment]:
         async def call(slot: Slot) -> Answer:
-            return await self.adapter_for(slot.deployment).complete(slot.deployment, self._body(slot, body))
+            adapter = self.adapter_for(slot.deployment)
+            return await adapter.complete(slot.deployment, self._body(slot, body), self.path)
 
         answer, slot, attempts = await self._first_success(model, call, client_retry)
         answer.attempts = attempts
@@ -282,7 +281,7 @@ class Router:
 
         async def call(slot: Slot) -> tuple[Piece | None, AsyncGenerator[Piece, None], Deployment]:
             deployment = slot.for_streams or slot.deployment
-            stream = self.adapter_for(deployment).stream(deployment, self._body(slot, body))
+            stream = self.adapter_for(deployment).stream(deployment, self._body(slot, body), self.path)
             try:
                 first = await anext(stream, None)
             except BaseException:
