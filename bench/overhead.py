@@ -61,13 +61,29 @@ def cores() -> tuple[int | None, int | None]:
 def virtual_key(exe: str, config: Path) -> str:
     """A chat key for app `bench`, made the way an operator makes one; the proxy checks it per request."""
     made = subprocess.run(
-        [exe, "keys", "create", "--name", "bench", "--scope", "chat", "--app", "bench", "--config", str(config)],
-        check=True, capture_output=True, text=True,
+        [
+            exe,
+            "keys",
+            "create",
+            "--name",
+            "bench",
+            "--scope",
+            "chat",
+            "--app",
+            "bench",
+            "--config",
+            str(config),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
     )
     return made.stdout.strip().splitlines()[-1]
 
 
-def loopwise_config(work: Path, name: str, upstream: str, recall: bool, keyed: bool = False) -> tuple[Path, Path]:
+def loopwise_config(
+    work: Path, name: str, upstream: str, recall: bool, keyed: bool = False
+) -> tuple[Path, Path]:
     data = work / name
     data.mkdir(parents=True, exist_ok=True)
     config: dict[str, Any] = {
@@ -172,7 +188,9 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--connections", type=lambda s: [int(x) for x in s.split(",")], default=[1, 8, 64])
     parser.add_argument("--lessons", type=sizes, default=[10_000, 100_000], help="'' for none")
-    parser.add_argument("--recall-sizes", type=sizes, default=[10_000, 100_000, 1_000_000], help="'' for none")
+    parser.add_argument(
+        "--recall-sizes", type=sizes, default=[10_000, 100_000, 1_000_000], help="'' for none"
+    )
     parser.add_argument(
         "--baseline",
         type=Path,

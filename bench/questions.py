@@ -7,6 +7,8 @@ cache does not hide the cost of recall: each request is embedded and searched. T
 
 from __future__ import annotations
 
+import random
+
 import orjson
 
 LESSONS = [
@@ -54,6 +56,88 @@ def bodies(count: int, model: str, stream: bool, run: str) -> list[bytes]:
         else:
             text = f"{UNRELATED[(i // 2) % len(UNRELATED)]} #{run}{i}"
         body = {"model": model, "messages": [{"role": "user", "content": text}], "max_tokens": 64}
+        if stream:
+            body["stream"] = True
+        out.append(orjson.dumps(body))
+    return out
+
+
+# Sentences a user writes around a question: context, background, asides (for the mix below).
+CONTEXT = [
+    "I have been a customer for a few years and mostly everything has gone fine.",
+    "Last week I spent an hour on the phone and nobody could tell me anything useful.",
+    "My sister recommended your shop, so I gave it a try for a birthday present.",
+    "The package itself looked fine, although the box was a little crushed at one corner.",
+    "I am writing from my phone on a train, so sorry for any typos.",
+    "We are planning a move to another city in the spring and I want to get this sorted first.",
+    "The instructions in the manual were confusing and the pictures did not match the model I have.",
+    "Our team uses a shared spreadsheet to track every order and invoice we place.",
+    "I tried searching the help pages but the answers there seemed out of date.",
+    "It is not urgent, but I would like to understand how this works before I order again.",
+    "My previous laptop lasted almost six years, which is why I expected more from this one.",
+    "The weather has been terrible here, and deliveries in our area are often delayed.",
+    "I work night shifts at a hospital, so I can only deal with this late in the evening.",
+    "Honestly the price was the main reason I chose you over the other stores.",
+    "We run a small bakery and order supplies from several different vendors every month.",
+    "I keep all of my receipts in a folder, so I can send a copy if that helps.",
+    "The colour on the website looked slightly different from the one that arrived.",
+    "I am not very good with technology, so please explain it simply.",
+    "My manager asked me to collect this information for our quarterly budget review.",
+    "I already checked with my bank and they said the payment went through on their side.",
+    "Our old supplier went out of business, so we are looking for a reliable replacement.",
+    "The courier left a note saying they would try again, but nobody came back.",
+    "I read a few reviews online and people seemed to have mixed experiences.",
+    "This is the third time I am asking, and I would appreciate a clear answer this time.",
+]
+# Turns that are about something else entirely, as the other traffic of an app is.
+OTHER = [
+    "I am learning Python and my script reads a CSV file, filters rows by date and writes a report.",
+    "Can you suggest a weekend itinerary for Lisbon with museums, food markets and a day trip?",
+    "Please rewrite this paragraph so it sounds more professional for a cover letter.",
+    "What is the difference between a Roth IRA and a traditional retirement account?",
+    "My tomato plants have yellow leaves at the bottom and I water them every morning.",
+    "Explain how vaccines train the immune system, in terms a teenager would understand.",
+    "Draft a short email to my landlord about the broken heating in the bedroom.",
+    "Which exercises help with posture when you sit at a desk all day?",
+    "Translate the following sentence into Spanish and explain the grammar.",
+    "How should I prepare for a job interview for a data analyst position?",
+    "Give me three ideas for a science fair project about renewable energy.",
+    "Summarise the main causes of the First World War in a few bullet points.",
+]
+
+
+def _turn(rng: random.Random, words: int, core: str | None) -> str:
+    """A user turn of about `words` words: context sentences, with `core` (a question) at a
+    random place among them, or an unrelated ask when `core` is None."""
+    core = core if core is not None else rng.choice(OTHER)
+    parts = [core]
+    total = len(core.split())
+    while total < words:
+        extra = rng.choice(CONTEXT)
+        if total + len(extra.split()) > words and total >= 8:
+            break
+        parts.insert(rng.randrange(len(parts) + 1), extra)
+        total += len(extra.split())
+    return " ".join(parts)
+
+
+def mix_bodies(count: int, model: str, stream: bool, run: str, seed: int = 11) -> list[bytes]:
+    """Production-like traffic: user turns of 8 to 300 words (half over 40), one in five a
+    paraphrase of a taught question (alone, or inside a paragraph of context as users write),
+    every body distinct. The tag says which: `n<k>` near lesson k, `u` unrelated."""
+    rng = random.Random(f"{seed}-{run}")
+    out = []
+    for i in range(count):
+        words = rng.randint(8, 40) if rng.random() < 0.5 else rng.randint(41, 300)
+        near = rng.random() < 0.2
+        k = rng.randrange(len(PARAPHRASES))
+        text = _turn(rng, words, PARAPHRASES[k] + "?" if near else None)
+        tag = f"n{k}" if near else "u"
+        body = {
+            "model": model,
+            "messages": [{"role": "user", "content": f"{text} #{run}{i}{tag}"}],
+            "max_tokens": 64,
+        }
         if stream:
             body["stream"] = True
         out.append(orjson.dumps(body))

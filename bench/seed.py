@@ -34,7 +34,9 @@ def _rows(lesson: Lesson, vector: bytes) -> tuple[dict[str, object], dict[str, o
         "question": lesson.question, "response_text": lesson.bad_answer, "latency_ms": 0.0,
         "overhead_ms": 0.0, "status": "ok",
     }  # fmt: skip
-    return interaction, rows.to_row(lesson, indexed_version=lesson.version, embedding=vector, embedding_model="bench")
+    return interaction, rows.to_row(
+        lesson, indexed_version=lesson.version, embedding=vector, embedding_model="bench"
+    )
 
 
 def _insert(conn: Connection, batch: Sequence[tuple[Lesson, bytes]]) -> None:

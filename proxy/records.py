@@ -56,6 +56,7 @@ class Interaction:
     cost_usd: float | None = None  # from the usage and the deployment's prices, when known
     upstream_id: str | None = None  # the provider's own response id
     chat_messages: list[dict[str, Any]] | None = None  # a translated API's conversation, as chat
+    recall_stage: str | None = None  # which stage of recall decided: scope | gate | model
 
 
 # The APIs a client may call; every one but chat is translated to or relayed beside it.

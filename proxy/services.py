@@ -170,6 +170,9 @@ async def open_services(
         index.sync_error = f"{type(exc).__name__}: {exc}"
     jobs = default_jobs(policies, db, index, services.keys, privacy.retention_days)
     running = run_jobs(jobs) if background else []
+    if isinstance(embedder, FastEmbedder):
+        static = embedder.load_static()
+        running.append(asyncio.create_task(index.start_gate(db, static, settings.embedding.window_tokens)))
     try:
         yield services
     finally:

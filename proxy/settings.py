@@ -56,6 +56,13 @@ class EmbeddingSettings(_Strict):
         None, description="directory with model.onnx + tokenizer files; None: bundled/download"
     )
     cache_size: int = Field(2048, ge=0, description="recent query vectors kept in memory")
+    window_tokens: int = Field(
+        32,
+        ge=8,
+        le=512,
+        description="the model reads at most this many tokens of a turn: the whole turn when it "
+        "fits, else the sentence the static stage finds nearest a lesson",
+    )
     threads: int = Field(1, ge=1, description="onnxruntime threads")
 
 

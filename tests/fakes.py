@@ -33,7 +33,7 @@ class WordHashEmbedder:
         norm = math.sqrt(sum(v * v for v in values)) or 1.0
         return [v / norm for v in values]
 
-    async def embed(self, text: str) -> list[float]:
+    async def embed(self, text: str, deadline: float | None = None) -> list[float]:
         self.calls += 1
         if self.fail or (self.fail_on and self.fail_on in text.lower().split()):
             raise RuntimeError("embedding model exploded")

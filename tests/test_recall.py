@@ -32,7 +32,7 @@ class BrokenIndex:
 
 
 class SlowEmbedder(WordHashEmbedder):
-    async def embed(self, text: str) -> list[float]:
+    async def embed(self, text: str, deadline: float | None = None) -> list[float]:
         await asyncio.sleep(1)
         return self.vector(text)
 

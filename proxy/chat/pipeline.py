@@ -123,7 +123,12 @@ def explanation(planned: Plan, identity: Identity) -> dict[str, Any]:
         "policy_source": planned.policy.source if planned.policy else None,
         "policy_version": planned.policy_version,
         "arm": planned.arm,
-        "recall": {"status": planned.recall.status, "ms": planned.recall.ms, "error": planned.recall.error},
+        "recall": {
+            "status": planned.recall.status,
+            "stage": planned.recall.stage,
+            "ms": planned.recall.ms,
+            "error": planned.recall.error,
+        },
         "lessons": [
             {**asdict(lesson), "injected_by": injected[lesson.id].injector if lesson.id in injected else None}
             for lesson in planned.recall.lessons

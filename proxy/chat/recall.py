@@ -1,4 +1,13 @@
-"""Recall: embed the latest user turn once, search once, inside a time budget; fail open."""
+"""Recall: a cascade over the latest user turn, inside a time budget; fail open.
+
+1. scope: no active lesson in the app (and tenant): nothing to find, nothing run;
+2. gate: the turn's static vectors (the whole turn, or each sentence of a long one) against the
+   scope's lessons; below `gate_score` nothing can match well enough, and the model is not run;
+3. model: the model embeds the window the gate found nearest a lesson (a short turn whole),
+   unless its queue would keep it past the budget (then `shed`, at once); the filtered index
+   search; the decision (score, margin).
+The trail records which stage decided (`stage`). Without the gate (a model with no static
+table, or while it is being built) the model embeds the whole turn, as before the cascade."""
 
 from __future__ import annotations
 
@@ -12,6 +21,7 @@ from injectors import RecalledLesson
 from policies import RecallConfig
 from proxy.chat.request import Identity
 from proxy.embeddings import Embedder
+from proxy.embeddings.model import MAX_EMBED_CHARS, Busy
 from proxy.learning.index import LessonIndex
 from proxy.vectors import Hit
 
@@ -22,9 +32,11 @@ RIVALS = 4  # extra hits fetched to find the best lesson that teaches something 
 @dataclass(frozen=True)
 class RecallResult:
     lessons: tuple[RecalledLesson, ...]
-    status: str  # ok | timeout | error | skipped | disabled
+    status: str  # ok | timeout | error | skipped | disabled | shed
     ms: float | None = None
     error: str | None = None
+    stage: str | None = None  # what decided: scope | gate | model (None: recall did not run)
+    embedded: str | None = None  # the text the model embedded, when it ran
 
 
 def scope_filter(identity: Identity, config: RecallConfig) -> dict[str, str]:
@@ -76,20 +88,35 @@ async def recall(
     if not text.strip():
         return RecallResult((), "skipped", error="no user text to match")
     started = time.perf_counter()
+
+    def took() -> float:
+        return (time.perf_counter() - started) * 1000
+
+    query = text
+    gate = index.gate
     try:
+        if gate is not None and gate.ready:  # on the event loop: well under a hop's cost
+            scope = (identity.app, identity.tenant or "")
+            if gate.lessons_in(*scope) == 0:
+                return RecallResult((), "skipped", took(), "no active lessons in scope", "scope")
+            windows = gate.windows(text[:MAX_EMBED_CHARS])
+            best = gate.best(*scope, windows.vectors)
+            if best is None or best[0] < config.gate_score:
+                return RecallResult((), "ok", took(), stage="gate")
+            query = windows.texts[best[1]]
         async with asyncio.timeout(config.timeout_ms / 1000):
-            vector = await embedder.embed(text)
+            vector = await embedder.embed(query, deadline=started + config.timeout_ms / 1000)
             # look a little below the threshold and past top_k, to see the best rival
             floor = max(-1.0, config.min_score - config.min_margin)
             found = await index.search(vector, scope_filter(identity, config), config.top_k + RIVALS, floor)
             hits = decisive(found, config)
+    except Busy as exc:
+        return RecallResult((), "shed", took(), f"recall shed under load: {exc}", "model")
     except TimeoutError:
-        ms = (time.perf_counter() - started) * 1000
-        return RecallResult((), "timeout", ms, f"recall exceeded its {config.timeout_ms} ms budget")
+        budget = f"recall exceeded its {config.timeout_ms} ms budget"
+        return RecallResult((), "timeout", took(), budget, "model")
     except Exception as exc:  # noqa: BLE001 - recall must never block a request
         log.warning("recall failed, request goes on without lessons: %s", exc)
-        ms = (time.perf_counter() - started) * 1000
-        return RecallResult((), "error", ms, f"{type(exc).__name__}: {exc}")
-    ms = (time.perf_counter() - started) * 1000
+        return RecallResult((), "error", took(), f"{type(exc).__name__}: {exc}", "model")
     lessons = tuple(_lesson(h.id, h.score, dict(h.payload)) for h in hits)
-    return RecallResult(lessons, "ok", ms)
+    return RecallResult(lessons, "ok", took(), stage="model", embedded=query)

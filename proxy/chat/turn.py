@@ -168,6 +168,7 @@ class Turn:
             recall_status=plan.recall.status,
             recall_ms=plan.recall.ms,
             recall_error=plan.recall.error,
+            recall_stage=plan.recall.stage,
             question=plan.question,
             response=outcome.response,
             response_text=outcome.text,

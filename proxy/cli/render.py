@@ -99,6 +99,7 @@ def explanation(found: dict[str, Any]) -> list[str]:
         + (f"  from {found['policy_source']}" if found.get("policy_source") else "")
         + f"  version {found['policy_version']}  arm {found['arm']}",
         f"recall:  {found['recall']['status']}"
+        + (f" at the {found['recall']['stage']} stage" if found["recall"].get("stage") else "")
         + (f" in {found['recall']['ms']:.1f} ms" if found["recall"].get("ms") is not None else "")
         + (f" ({found['recall']['error']})" if found["recall"].get("error") else ""),
     ]

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 import shutil
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Protocol
 
+from proxy.embeddings.static import StaticModel
 from proxy.settings import EmbeddingSettings
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
@@ -31,11 +34,15 @@ class Embedder(Protocol):
     model_id: str
     dims: int
 
-    async def embed(self, text: str) -> list[float]: ...
+    async def embed(self, text: str, deadline: float | None = None) -> list[float]: ...
 
 
 class ModelNotFound(RuntimeError):
     pass
+
+
+class Busy(RuntimeError):
+    """The model's queue would not get to this text within its deadline: shed, not queued."""
 
 
 def sha256_file(path: Path) -> str:
@@ -89,8 +96,24 @@ def bundled_model_dir(models_dir: Path) -> Path | None:
     return target
 
 
+def _static_cache(models_dir: Path) -> Path:
+    """Where distilled static tables are kept: the user's cache directory, shared by every data
+    directory (so each model is distilled once per machine), else the data directory's models."""
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "loopwise" / "static"
+    for place in (base, models_dir / "static"):
+        try:
+            place.mkdir(parents=True, exist_ok=True)
+            if os.access(place, os.W_OK):
+                return place
+        except OSError:
+            continue
+    return models_dir / "static"
+
+
 class FastEmbedder:
-    """fastembed's TextEmbedding behind one worker thread, with an LRU cache of query vectors."""
+    """The model behind one worker thread, with an LRU cache of query vectors, a load-shedding
+    rule (`embed(..., deadline=)`), and, for a local ONNX model, the static model distilled from
+    it (`load_static`)."""
 
     def __init__(self, settings: EmbeddingSettings, models_dir: Path) -> None:
         self.settings = settings
@@ -98,8 +121,11 @@ class FastEmbedder:
         self.model_id = settings.model
         self.dims = 0
         self._run: Callable[[str], list[float]] = self._not_loaded
+        self._local: Path | None = None
         self._cache: OrderedDict[str, list[float]] = OrderedDict()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="loopwise-embed")
+        self.queued = 0  # texts waiting for or in the model
+        self.run_ms = 10.0  # a moving average of one model run, for the shedding rule
 
     def load(self) -> None:
         """Load and warm the model (blocking; call off the event loop)."""
@@ -111,16 +137,18 @@ class FastEmbedder:
         if local is not None:
             from proxy.embeddings.onnx import OnnxSentenceModel
 
-            self._run = OnnxSentenceModel(local, self.settings.threads).embed
+            model = OnnxSentenceModel(local, self.settings.threads)
+            self._run = model.embed
+            self._local = local
         else:  # any other fastembed model: fastembed resolves and downloads it
             from fastembed import TextEmbedding
 
-            model = TextEmbedding(
+            fast = TextEmbedding(
                 self.settings.model,
                 threads=self.settings.threads,
                 cache_dir=str(self.models_dir / "fastembed"),
             )
-            self._run = lambda text: [float(x) for x in next(iter(model.query_embed(text)))]
+            self._run = lambda text: [float(x) for x in next(iter(fast.query_embed(text)))]
         self.dims = len(self._embed_now("warm up"))
 
     @staticmethod
@@ -130,16 +158,49 @@ class FastEmbedder:
     async def start(self) -> None:
         await asyncio.get_running_loop().run_in_executor(self._executor, self.load)
 
-    def _embed_now(self, text: str) -> list[float]:
-        return self._run(text)
+    async def load_static(self) -> StaticModel | None:
+        """The static model distilled from a local ONNX model: read from the models directory, or
+        distilled on first use (~30 s on a thread of its own, once per model) and kept there.
+        None for a fastembed model, which has no token table to distil."""
+        local = self._local
+        if local is None:
+            return None
 
-    async def embed(self, text: str) -> list[float]:
+        def load() -> StaticModel:
+            from proxy.embeddings.onnx import OnnxSentenceModel
+
+            cache = _static_cache(self.models_dir) / sha256_file(local / "model.onnx")[:16]
+            return StaticModel.cached(
+                cache,
+                local / "tokenizer.json",
+                lambda: OnnxSentenceModel(local, self.settings.threads).token_vectors(),
+            )
+
+        return await asyncio.to_thread(load)
+
+    def _embed_now(self, text: str) -> list[float]:
+        started = time.perf_counter()
+        try:
+            return self._run(text)
+        finally:
+            self.run_ms = 0.9 * self.run_ms + 0.1 * (time.perf_counter() - started) * 1000
+
+    async def embed(self, text: str, deadline: float | None = None) -> list[float]:
+        """The text's vector. With a `deadline` (time.perf_counter()), raise Busy at once when
+        the texts already queued would keep this one past it: under overload recall is shed at
+        the door, never left to time out in a queue."""
         text = text[:MAX_EMBED_CHARS]
         cached = self._cache.get(text)
         if cached is not None:
             self._cache.move_to_end(text)
             return cached
-        vector = await asyncio.get_running_loop().run_in_executor(self._executor, self._embed_now, text)
+        if deadline is not None and time.perf_counter() + (self.queued + 1) * self.run_ms / 1000 > deadline:
+            raise Busy(f"{self.queued} texts ahead in the model's queue")
+        self.queued += 1
+        try:
+            vector = await asyncio.get_running_loop().run_in_executor(self._executor, self._embed_now, text)
+        finally:
+            self.queued -= 1
         if self.settings.cache_size:
             self._cache[text] = vector
             if len(self._cache) > self.settings.cache_size:

@@ -43,3 +43,24 @@ class OnnxSentenceModel:
         pooled = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
         vector = pooled[0] / max(float(np.linalg.norm(pooled[0])), 1e-12)
         return [float(x) for x in vector]
+
+    def token_vectors(self, batch: int = 1024) -> np.ndarray:
+        """Every vocabulary token run through the model alone (`[CLS] token [SEP]`, mean-pooled):
+        the raw table a static embedding is distilled from. ~30 s for MiniLM on one thread."""
+        size = self._tokenizer.get_vocab_size()
+        cls, sep = self._tokenizer.token_to_id("[CLS]"), self._tokenizer.token_to_id("[SEP]")
+        if cls is None or sep is None:
+            raise ValueError("the tokenizer has no [CLS]/[SEP] tokens to frame single tokens with")
+        table: np.ndarray | None = None
+        for start in range(0, size, batch):
+            ids = np.arange(start, min(size, start + batch), dtype=np.int64)
+            framed = np.stack([np.full_like(ids, cls), ids, np.full_like(ids, sep)], axis=1)
+            feeds = {"input_ids": framed, "attention_mask": np.ones_like(framed)}
+            if "token_type_ids" in self._inputs:
+                feeds["token_type_ids"] = np.zeros_like(framed)
+            pooled = self._session.run(None, feeds)[0].mean(axis=1)
+            if table is None:
+                table = np.zeros((size, pooled.shape[1]), dtype=np.float32)
+            table[start : start + len(ids)] = pooled
+        assert table is not None
+        return table

@@ -61,7 +61,8 @@ async def run_turn(
     identity = identify(request.headers, body, principal, svc.settings.access.trusted_roles)
     turn_id = interaction_id(id_prefix)
     planned = await plan(svc.policies.current, svc.embedder, svc.index, body, identity)
-    svc.observe(turn_id, identity, body["messages"], planned.question, planned.recall.status == "ok")
+    embedded = planned.recall.embedded == planned.question  # the question's vector is cached
+    svc.observe(turn_id, identity, body["messages"], planned.question, embedded)
     upstream_body = {**body, "messages": planned.messages}
     turn = Turn(
         turn_id,

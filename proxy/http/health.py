@@ -10,6 +10,7 @@ from starlette.responses import Response
 
 from proxy.http.access import authorize
 from proxy.http.common import json_response, services
+from proxy.learning.index import LessonIndex
 
 
 async def healthz(request: Request) -> Response:
@@ -31,6 +32,7 @@ async def readyz(request: Request) -> Response:
             "status": "degraded" if svc.index.sync_error else "ok",
             "error": svc.index.sync_error,
         },
+        "recall_gate": _gate(svc.index),
         "trail": {
             "status": "degraded" if svc.db.writes_failing() else "ok",
             "write_errors": svc.db.write_errors,
@@ -38,6 +40,12 @@ async def readyz(request: Request) -> Response:
     }
     degraded = any(c["status"] != "ok" for c in checks.values())
     return json_response({"status": "degraded" if degraded else "ready", "checks": checks})
+
+
+def _gate(index: LessonIndex) -> dict[str, Any]:
+    """Recall's cheap stage: `building` until it holds every lesson (recall runs the model on
+    every turn meanwhile), `off` for a model with no static table; neither degrades the proxy."""
+    return {"status": "ok", "state": index.gate_state, "error": index.gate_error}
 
 
 def _model(name: str, created: int) -> dict[str, Any]:

@@ -1,15 +1,18 @@
 """Lessons in the vector index: async search on a worker thread, and the sync that keeps the
-index following the trail DB (the system of record) after crashes and CLI reviews."""
+index following the trail DB (the system of record) after crashes and CLI reviews. The sync
+keeps recall's cheap first stage (`Gate`) following too."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 
 from proxy.embeddings import Embedder
+from proxy.embeddings.static import StaticModel
+from proxy.learning.gate import Gate
 from proxy.records import Lesson
 from proxy.storage import TrailDB, TrailRepo
 from proxy.vectors import Hit, Point, VectorIndex
@@ -24,6 +27,31 @@ class LessonIndex:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="loopwise-index")
         self._syncing = asyncio.Lock()  # one sync at a time: a slower one must not undo a newer
         self.sync_error: str | None = None
+        self.gate: Gate | None = None  # set once the static model is there; ready once built
+        self.gate_error: str | None = None
+        self.gate_state = "off"  # off | building | ready | failed
+
+    async def start_gate(
+        self, db: TrailDB, static: Awaitable[StaticModel | None], window_tokens: int
+    ) -> None:
+        """Build the cheap stage from every active lesson in the DB, off the event loop; the
+        lessons synced meanwhile are applied when it is swapped in. Never raises: without it
+        recall runs the model on every turn, as before the stage existed."""
+        self.gate_state = "building"
+        try:
+            model = await static
+            if model is None:
+                self.gate_state = "off"
+                return
+            gate = self.gate = Gate(model, window_tokens)
+            lessons = await db.run(lambda repo: repo.active_questions())
+            gate.install(await asyncio.to_thread(gate.build, lessons))
+            self.gate_state = "ready"
+            log.info("recall's cheap stage is ready with %d lessons", len(lessons))
+        except Exception as exc:  # noqa: BLE001 - recall goes on without the stage
+            self.gate, self.gate_state = None, "failed"
+            self.gate_error = f"{type(exc).__name__}: {exc}"
+            log.warning("recall's cheap stage is off: %s", self.gate_error)
 
     async def search(
         self, vector: Sequence[float], must: Mapping[str, str], limit: int, min_score: float
@@ -88,8 +116,18 @@ class LessonIndex:
                     deletes.append(lesson.id)
                 done.append((lesson.id, lesson.version))
             await self._apply(upserts, deletes)
+            self._follow(upserts, deletes)
             await db.run(partial(TrailRepo.mark_indexed, versions=done))
             pushed += len(done)
+
+    def _follow(self, upserts: Sequence[Point], deletes: Sequence[str]) -> None:
+        if self.gate is None:
+            return
+        for point in upserts:
+            payload = point.payload
+            self.gate.add(point.id, str(payload["app"]), str(payload["tenant"]), str(payload["question"]))
+        for lesson_id in deletes:
+            self.gate.remove(lesson_id)
 
     async def reconcile(self, db: TrailDB) -> None:
         """At start: if the index and the DB disagree (a lost or new index), rebuild it."""
@@ -110,7 +148,10 @@ class LessonIndex:
         """Drop erased lessons from the index (their rows are gone, so no sync would)."""
         if lesson_ids:
             await self._apply([], list(lesson_ids))
+            self._follow([], lesson_ids)
 
     def close(self) -> None:
+        if self.gate is not None:
+            self.gate.closed = True
         self._executor.submit(self.index.close).result()
         self._executor.shutdown(wait=True)

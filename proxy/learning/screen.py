@@ -25,20 +25,41 @@ _RULES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
             r"\b(ignore|disregard|forget|override|bypass|overrule)\b.{0,40}\b(instruction|rule|prompt|"
             r"guideline|polic(y|ies)|previous|above|earlier|context|system)",
         ),
-        ("instruction-like text", r"\b(from now on|going forward|henceforth|in (all )?future (answers|replies))\b"),
+        (
+            "instruction-like text",
+            r"\b(from now on|going forward|henceforth|in (all )?future (answers|replies))\b",
+        ),
         (
             "instruction-like text",
             r"\b(always|never|must|should|do not|don't)\b.{0,25}\b(say|tell|respond|reply|answer|recommend|"
             r"mention|include|direct|refer|send|ask|instruct|advise|claim|state)\b",
         ),
-        ("instruction-like text", r"\b(tell|ask|instruct|direct|advise|urge)\b.{0,15}\b(users?|customers?|them|people|everyone)\b"),
+        (
+            "instruction-like text",
+            r"\b(tell|ask|instruct|direct|advise|urge)\b.{0,15}\b(users?|customers?|them|people|everyone)\b",
+        ),
         ("instruction-like text", r"\b(respond|reply|answer)\s+(only\s+)?(with|in|by)\b"),
-        ("instruction-like text", r"\b(mandatory|required|necessary|important)\b.{0,20}\b(to|that you)\b.{0,20}\b(tell|inform|say|ask|request|notify|remind)\b"),
-        ("instruction-like text", r"\b(inform|notify|remind|warn)\b.{0,10}\b(each|every|all|any|the)\s+(customers?|users?|callers?|clients?)\b"),
+        (
+            "instruction-like text",
+            r"\b(mandatory|required|necessary|important)\b.{0,20}\b(to|that you)\b.{0,20}\b(tell|inform|say|ask|request|notify|remind)\b",
+        ),
+        (
+            "instruction-like text",
+            r"\b(inform|notify|remind|warn)\b.{0,10}\b(each|every|all|any|the)\s+(customers?|users?|callers?|clients?)\b",
+        ),
         ("instruction-like text", r"\b(act|behave|pretend|roleplay|role-play)\s+(as|like|to be)\b"),
-        ("instruction-like text", r"\b(new|updated|real|hidden|secret)\s+(instructions?|rules?|prompt|task)\b"),
-        ("instruction-like text", r"\b(jailbreak|dan mode|developer mode|do anything now|prompt injection)\b"),
-        ("instruction-like text", r"\b(stop|quit|no longer|don't|do not)\s+(following|follow|obeying|obey)\b"),
+        (
+            "instruction-like text",
+            r"\b(new|updated|real|hidden|secret)\s+(instructions?|rules?|prompt|task)\b",
+        ),
+        (
+            "instruction-like text",
+            r"\b(jailbreak|dan mode|developer mode|do anything now|prompt injection)\b",
+        ),
+        (
+            "instruction-like text",
+            r"\b(stop|quit|no longer|don't|do not)\s+(following|follow|obeying|obey)\b",
+        ),
         (
             "instruction-like text",
             r"(^|[.!?;:]\s+)(say|tell|respond|reply|reveal|print|output|repeat|pretend|claim|inform|warn|"
@@ -55,7 +76,10 @@ _RULES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
             r"\b(reveal|print|output|repeat|show|dump|leak|share)\b.{0,30}\b(system|hidden|internal|secret|"
             r"previous|earlier|other)\b",
         ),
-        ("other users' data", r"\b(previous|other|last|earlier|another|every)\s+(customer|user|caller|person|client)s?'?s?\b"),
+        (
+            "other users' data",
+            r"\b(previous|other|last|earlier|another|every)\s+(customer|user|caller|person|client)s?'?s?\b",
+        ),
         ("instruction-like text", r"\b(system|developer)\s*(prompt|message|instructions?)\b"),
         # text addressed to the model rather than stating a fact
         (
@@ -63,7 +87,10 @@ _RULES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
             r"\b(dear|hey|hi|hello|attention|note to|message to|instructions? (for|to))\b.{0,12}\b(ai|assistant|"
             r"bot|chatbot|model|llm|chatgpt|gpt|claude|gemini|copilot)\b",
         ),
-        ("addressed to the model", r"\b(you are|you're|as an?) (an? )?(ai|assistant|language model|llm|chatbot|bot)\b"),
+        (
+            "addressed to the model",
+            r"\b(you are|you're|as an?) (an? )?(ai|assistant|language model|llm|chatbot|bot)\b",
+        ),
         ("addressed to the model", r"\b(assistant|ai|model|bot|chatbot|chatgpt|llm)\s*[:,]\s"),
         # links and places to send people or data
         ("link or address", r"\b(https?|ftp|file|data|javascript)\s*:\s*/?/?\S"),
@@ -82,11 +109,20 @@ _RULES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
             r"security codes?|expiry date|expiration date|bank details|account numbers?|routing numbers?|"
             r"sort codes?|iban|billing address)\b",
         ),
-        ("asks for secrets or money", r"\b(gift ?cards?|bitcoin|btc|crypto(currency)?|wire (transfer|the)|western union|moneygram)\b"),
-        ("asks for secrets or money", r"\b(download|install|run|execute|click|open)\b.{0,20}\b(link|attachment|file|app|apk|exe|script|this)\b"),
+        (
+            "asks for secrets or money",
+            r"\b(gift ?cards?|bitcoin|btc|crypto(currency)?|wire (transfer|the)|western union|moneygram)\b",
+        ),
+        (
+            "asks for secrets or money",
+            r"\b(download|install|run|execute|click|open)\b.{0,20}\b(link|attachment|file|app|apk|exe|script|this)\b",
+        ),
         # markup and role markers that try to step out of the reference frame
         ("markup or role markers", r"<\s*/?\s*[a-z][a-z0-9_-]*[^>]*>"),
-        ("markup or role markers", r"(```|\[/?inst\]|<\|[a-z_]+\|>|^\s*#{2,}|\b(system|user|assistant)\s*:\s*$)"),
+        (
+            "markup or role markers",
+            r"(```|\[/?inst\]|<\|[a-z_]+\|>|^\s*#{2,}|\b(system|user|assistant)\s*:\s*$)",
+        ),
         ("markup or role markers", r"\{\{|\}\}|\$\{"),
         ("markup or role markers", r"loopwise"),
     )

@@ -142,4 +142,10 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         ALTER TABLE interactions ADD COLUMN chat_messages_json TEXT
         """,
     ),
+    (
+        "m005_recall_stage",
+        """
+        ALTER TABLE interactions ADD COLUMN recall_stage TEXT
+        """,
+    ),
 )

@@ -265,6 +265,11 @@ class TrailRepo:
         ).fetchone()
         return int(row[0])
 
+    def active_questions(self) -> list[tuple[str, str, str, str]]:
+        """(id, app, tenant, question) of every active lesson: what recall's cheap stage holds."""
+        sql = "SELECT id, app, coalesce(tenant, ''), question FROM lessons WHERE status = 'active'"
+        return [(r[0], r[1], r[2], r[3]) for r in self.conn.execute(sql)]
+
     def forget_indexing(self) -> None:
         """Mark every lesson as not indexed, so the next sync rebuilds the index."""
         with self.transaction() as conn:

@@ -1,0 +1,136 @@
+"""Recall as a cascade: the scope with no lessons, the static gate, the model on one window of a
+long turn, and shedding under load (proxy/chat/recall.py, proxy/learning/gate.py,
+proxy/embeddings/static.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from proxy.embeddings.model import ASSETS, Busy, FastEmbedder
+from proxy.embeddings.static import MAX_WINDOWS, StaticModel
+from proxy.learning.gate import Gate
+from proxy.settings import EmbeddingSettings
+
+TOKENIZER = ASSETS / "tokenizer.json"
+CONTEXT = (
+    "I bought a blender from you last month and it has been making a strange grinding noise since "
+    "the second week. My partner thinks it is the blade assembly, but I am not so sure about that. "
+)
+AFTER = (
+    " I still have the original box and the receipt, and I would rather not pay for shipping "
+    "again if I can avoid it. Thanks in advance for any help you can give me with this."
+)
+
+
+def table_model(dims: int = 8) -> StaticModel:
+    """A static model with a random table: enough for the windows, which depend on tokens only."""
+    table = np.random.default_rng(3).standard_normal((30522, dims)).astype(np.float32)
+    return StaticModel(TOKENIZER, table)
+
+
+def test_a_short_turn_is_one_window_and_a_long_one_its_sentences() -> None:
+    model = table_model()
+    assert model.windows("What is the refund window at Acme?", 32).texts == (
+        "What is the refund window at Acme?",
+    )
+    long = CONTEXT + "How long is the refund window at Acme?" + AFTER
+    windows = model.windows(long, 32)
+    assert "How many days do I have to return something to Acme?" in windows.texts
+    assert windows.vectors.shape == (len(windows.texts), 8)
+    assert np.allclose(np.linalg.norm(windows.vectors, axis=1), 1, atol=1e-5)
+
+
+def test_a_sentence_longer_than_a_window_is_cut_in_overlapping_pieces() -> None:
+    words = " ".join(f"word{i}" for i in range(60))  # ~120 tokens, no sentence end
+    windows = table_model().windows(words, 32).texts
+    assert len(windows) > 3 and windows[0].startswith("word0") and words.endswith(windows[-1].split()[-1])
+
+
+def test_a_turn_of_many_sentences_keeps_its_questions_within_the_window_cap() -> None:
+    text = " ".join(f"Statement number {i} is here." for i in range(40)) + " Is the question kept?"
+    windows = table_model().windows(text, 8).texts
+    assert len(windows) == MAX_WINDOWS and windows[-1] == "Is the question kept?"
+
+
+def test_the_gate_follows_adds_and_removals_made_while_it_was_built() -> None:
+    model = table_model(16)
+    gate = Gate(model, 32)
+    assert gate.lessons_in("a", "") is None  # unknown while building: rules nothing out
+    built = gate.build([("l1", "a", "", "refund window"), ("l2", "a", "", "shipping time")])
+    gate.add("l3", "a", "t", "warranty length")  # synced during the build
+    gate.remove("l2")
+    gate.install(built)
+    assert (gate.lessons_in("a", ""), gate.lessons_in("a", "t"), gate.lessons_in("b", "")) == (1, 1, 0)
+    score, window = gate.best("a", "", model.embed(["shipping time", "refund window"])) or (0.0, -1)
+    assert window == 1 and score > 0.99  # l2 is gone; l1 is found through the second window
+    gate.add("l1", "b", "", "refund window")  # a lesson that moved scope leaves its old one
+    assert (gate.lessons_in("a", ""), gate.lessons_in("b", "")) == (0, 1)
+    assert gate.best("a", "", model.embed(["refund window"])) is None
+
+
+async def test_load_is_shed_at_the_door_not_left_to_time_out(tmp_path: Path) -> None:
+    embedder = FastEmbedder(EmbeddingSettings(cache_size=0), tmp_path)
+    release = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def slow(text: str) -> list[float]:
+        asyncio.run_coroutine_threadsafe(release.wait(), loop).result(timeout=10)
+        return [1.0]
+
+    embedder._run = slow
+    embedder.run_ms = 40.0
+    busy = [asyncio.create_task(embedder.embed(f"text {i}")) for i in range(3)]
+    await asyncio.sleep(0.01)
+    began = time.perf_counter()
+    with pytest.raises(Busy):
+        await embedder.embed("one more", deadline=time.perf_counter() + 0.1)  # 4 x 40 ms > 100 ms
+    assert time.perf_counter() - began < 0.05  # refused at once
+    release.set()
+    assert [await t for t in busy] == [[1.0]] * 3
+    embedder.close()
+
+
+async def wait_for_gate(client) -> None:  # noqa: ANN001
+    for _ in range(600):
+        ready = (await client.get("/readyz")).json()["checks"]["recall_gate"]["state"]
+        if ready == "ready":
+            return
+        await asyncio.sleep(0.2)
+    raise AssertionError("recall's cheap stage never became ready")
+
+
+async def explain(client, text: str, app: str = "shop") -> dict:  # noqa: ANN001
+    body = {"model": "gpt-test", "messages": [{"role": "user", "content": text}]}
+    found: dict = (await client.post("/v1/explain", json=body, headers={"X-App": app})).json()
+    return found
+
+
+@pytest.mark.model
+async def test_the_cascade_with_the_real_model(make_settings, start) -> None:  # noqa: ANN001
+    client = await start(make_settings(), embedder=None)
+    await wait_for_gate(client)
+    nothing = await explain(client, "What is the refund window at Acme?")
+    assert (nothing["recall"]["status"], nothing["recall"]["stage"]) == ("skipped", "scope")
+
+    headers = {"X-App": "shop", "X-Session-Id": "teach"}
+    body = {"model": "gpt-test", "messages": [{"role": "user", "content": "What is the refund window at Acme?"}]}
+    answer = (await client.post("/v1/chat/completions", json=body, headers=headers)).json()
+    feedback = {"interaction_id": answer["id"], "rating": -1, "correction": "Acme refunds within 45 days."}
+    assert (await client.post("/v1/feedback", json=feedback)).status_code == 201
+
+    def taught(found: dict) -> bool:
+        return any(x["injected_by"] and "45 days" in x["correction"] for x in found["lessons"])
+
+    alone = await explain(client, "How long is the refund window at Acme?")
+    assert taught(alone) and alone["recall"]["stage"] == "model", (alone["recall"], alone["lessons"])
+    inside = await explain(client, CONTEXT + "How long is the refund window at Acme?" + AFTER)
+    assert taught(inside), inside["recall"]  # the question, not the paragraph, reached the model
+    other = await explain(client, "Write a haiku about autumn rain falling on the old temple roof")
+    assert (other["recall"]["status"], other["recall"]["stage"], other["lessons"]) == ("ok", "gate", [])
+    elsewhere = await explain(client, "What is the refund window at Acme?", app="another-app")
+    assert elsewhere["recall"]["stage"] == "scope"
