@@ -18,10 +18,12 @@ import os
 import platform
 import shutil
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -110,10 +112,16 @@ def loopwise_config(
     return path, data
 
 
-def first_token_ms(base: str, headers: dict[str, str], count: int) -> list[float]:
+def traffic(kind: str, count: int, stream: bool, run: str) -> list[bytes]:
+    if kind == "mix":
+        return questions.mix_bodies(count, "fake", stream=stream, run=run)
+    return questions.bodies(count, "fake", stream=stream, run=run)
+
+
+def first_token_ms(base: str, headers: dict[str, str], count: int, kind: str) -> list[float]:
     """Time to the first streamed byte, sequential requests with distinct questions."""
     out = []
-    bodies = questions.bodies(count, "fake", stream=True, run="t")
+    bodies = traffic(kind, count, stream=True, run="t")
     headers = {"Content-Type": "application/json", **headers, "X-Session-Id": "ttft"}
     with httpx.Client(base_url=base, timeout=60, headers=headers) as client:
         for body in bodies:
@@ -142,6 +150,43 @@ def recall_ms(data: Path) -> tuple[list[float], dict[str, int]]:
     return times, statuses
 
 
+def outcomes_per_point(data: Path) -> dict[str, Any]:
+    """Per load point (the X-User-Id each point sends): recall outcomes by status and stage, and
+    how many turns near a lesson got that lesson (the tag `n<k>` names lesson k)."""
+    conn = sqlite3.connect(f"file:{data / 'trail.db'}?mode=ro", uri=True)
+    rows = conn.execute(
+        "SELECT user_id, recall_status, recall_stage, recall_ms, question, injected_json FROM interactions "
+        "WHERE requested_model != 'bench' AND user_id LIKE 'point-%'"
+    ).fetchall()
+    conn.close()
+    points: dict[str, Any] = {}
+    for user, status, stage, ms, question, injected in rows:
+        point = points.setdefault(user, {"outcomes": {}, "near": 0, "near_got_it": 0, "ms_by_stage": {}})
+        key = f"{status}/{stage}"
+        point["outcomes"][key] = point["outcomes"].get(key, 0) + 1
+        if ms is not None:
+            point["ms_by_stage"].setdefault(key, []).append(ms)
+        tag = question.rsplit("#", 1)[-1]
+        if "n" in tag:
+            lesson = str(uuid.UUID(int=int(tag.rsplit("n", 1)[1]) + 1))
+            point["near"] += 1
+            point["near_got_it"] += lesson in {i["lesson_id"] for i in json.loads(injected)}
+    for point in points.values():
+        point["ms_by_stage"] = {k: statistics.median(v) for k, v in point["ms_by_stage"].items()}
+    return points
+
+
+def wait_for_gate(base: str, limit_s: float = 900) -> float:
+    """Seconds until recall's cheap stage holds every lesson (it is built after the proxy is ready)."""
+    began = time.perf_counter()
+    while time.perf_counter() - began < limit_s:
+        state = httpx.get(base + "/readyz", timeout=10).json()["checks"].get("recall_gate", {}).get("state")
+        if state in ("ready", "off", "failed", None):
+            return time.perf_counter() - began
+        time.sleep(0.5)
+    raise RuntimeError(f"recall's cheap stage was not ready after {limit_s} s")
+
+
 def measure(
     server: Server, args: argparse.Namespace, work: Path, core: int | None, headers: dict[str, str] = HEADERS
 ) -> dict[str, Any]:
@@ -150,16 +195,18 @@ def measure(
 
     runs = iter("abcdefghijklmnop")
 
-    def script(mode: str) -> Path:
-        """Bodies no earlier run used, so the embedding cache never answers for recall."""
+    def script(mode: str, point: str) -> Path:
+        """Bodies no earlier run used, so the embedding cache never answers for recall; the
+        point's name as the user id, so the trail tells the points apart."""
         run = next(runs)
-        bodies = questions.bodies(4000, "fake", stream=mode == "stream", run=run)
-        return load.script(work / f"{server.name}-{run}.lua", bodies, headers, "/v1/chat/completions")
+        bodies = traffic(args.traffic, 4000, mode == "stream", run)
+        tagged = {**headers, "X-User-Id": f"point-{point}"}
+        return load.script(work / f"{server.name}-{run}.lua", bodies, tagged, "/v1/chat/completions")
 
     for mode in ("json", "stream"):
-        load.run(server.base, script(mode), 8, args.warmup, core)
+        load.run(server.base, script(mode, "warmup"), 8, args.warmup, core)
         for connections in args.connections:
-            lua = script(mode)
+            lua = script(mode, f"{mode}_c{connections}")
             before = cpu_seconds(server.proc.pid)
             outcome = load.run(server.base, lua, connections, args.duration, core)
             used = cpu_seconds(server.proc.pid) - before
@@ -171,7 +218,7 @@ def measure(
                 f"errors {outcome['errors'] + outcome['non2xx']}",
                 flush=True,
             )
-    result["ttft_ms"] = first_token_ms(server.base, headers, args.ttft_requests)
+    result["ttft_ms"] = first_token_ms(server.base, headers, args.ttft_requests, args.traffic)
     result["peak_rss_mb"] = memory_mb(server.proc.pid, "VmHWM")
     return result
 
@@ -197,6 +244,13 @@ def main() -> None:
         help="another `loopwise` executable (e.g. an older checkout's venv) measured recall-off in the same run",
     )
     parser.add_argument("--ttft-requests", type=int, default=100)
+    parser.add_argument(
+        "--traffic",
+        choices=("mix", "short"),
+        default="mix",
+        help="mix: user turns of 8-300 words, one in five near a lesson (bench/questions.py); "
+        "short: 10-16-token questions, half of them near a lesson (the benchmark before issue 11)",
+    )
     parser.add_argument("--skip-litellm", action="store_true")
     parser.add_argument(
         "--recall-only",
@@ -285,11 +339,17 @@ def run_targets(
             )
             print(f"{name}: ready in {server.ready_s:.2f} s", flush=True)
             try:
+                if recall:
+                    gate_s = wait_for_gate(server.base)
+                    print(f"  recall's cheap stage ready after {gate_s:.1f} s more", flush=True)
                 targets[name] = measure(server, args, work, provider_core, headers)
+                if recall:
+                    targets[name]["gate_ready_s"] = gate_s
             finally:
                 server.stop()
             if recall:
                 targets[name]["recall_ms"], targets[name]["recall_statuses"] = recall_ms(data)
+                targets[name]["points"] = outcomes_per_point(data)
             if lessons:
                 targets[name]["lessons"] = lessons
             shutil.rmtree(data, ignore_errors=True)

@@ -132,7 +132,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         async with LifespanManager(app, startup_timeout=120) as manager:
             transport = httpx.ASGITransport(app=manager.app)
             async with httpx.AsyncClient(
-                transport=transport, base_url="http://loopwise", timeout=60
+                transport=transport, base_url="http://localhost", timeout=60
             ) as client:
                 taught = 0
                 for k in args.ks:

@@ -62,7 +62,6 @@ class LearnConfig(_Strict):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
-
 class RetireConfig(_Strict):
     """When a lesson that does not help is retired without a person (off by default)."""
 

@@ -48,7 +48,7 @@ async def test_request_goes_on_when_the_vector_index_raises(make_settings, start
     assert response.status_code == 200
     assert provider.last_messages == [{"role": "user", "content": QUESTION}]
     row = await trail_of(client, response.json()["id"])
-    assert row["recall_status"] == "error"
+    assert (row["recall_status"], row["recall_stage"]) == ("error", "model")
     assert row["recall_error"] == "ConnectionError: qdrant is down"
 
 

@@ -95,7 +95,7 @@ async def test_load_is_shed_at_the_door_not_left_to_time_out(tmp_path: Path) -> 
     embedder.close()
 
 
-async def wait_for_gate(client) -> None:  # noqa: ANN001
+async def wait_for_gate(client) -> None:
     for _ in range(600):
         ready = (await client.get("/readyz")).json()["checks"]["recall_gate"]["state"]
         if ready == "ready":
@@ -104,21 +104,22 @@ async def wait_for_gate(client) -> None:  # noqa: ANN001
     raise AssertionError("recall's cheap stage never became ready")
 
 
-async def explain(client, text: str, app: str = "shop") -> dict:  # noqa: ANN001
+async def explain(client, text: str, app: str = "shop") -> dict:
     body = {"model": "gpt-test", "messages": [{"role": "user", "content": text}]}
     found: dict = (await client.post("/v1/explain", json=body, headers={"X-App": app})).json()
     return found
 
 
 @pytest.mark.model
-async def test_the_cascade_with_the_real_model(make_settings, start) -> None:  # noqa: ANN001
+async def test_the_cascade_with_the_real_model(make_settings, start) -> None:
     client = await start(make_settings(), embedder=None)
     await wait_for_gate(client)
     nothing = await explain(client, "What is the refund window at Acme?")
     assert (nothing["recall"]["status"], nothing["recall"]["stage"]) == ("skipped", "scope")
 
     headers = {"X-App": "shop", "X-Session-Id": "teach"}
-    body = {"model": "gpt-test", "messages": [{"role": "user", "content": "What is the refund window at Acme?"}]}
+    question = {"role": "user", "content": "What is the refund window at Acme?"}
+    body = {"model": "gpt-test", "messages": [question]}
     answer = (await client.post("/v1/chat/completions", json=body, headers=headers)).json()
     feedback = {"interaction_id": answer["id"], "rating": -1, "correction": "Acme refunds within 45 days."}
     assert (await client.post("/v1/feedback", json=feedback)).status_code == 201
