@@ -35,7 +35,7 @@ class RecallConfig(_Strict):
     scope: Literal["app", "user"] = "app"
     timeout_ms: int = Field(150, ge=1, le=10_000)
     gate_score: float = Field(
-        0.5,
+        0.45,
         ge=-1.0,
         le=1.0,
         description="the cheap stage: a turn whose windows' static similarity to every lesson is "
