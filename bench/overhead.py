@@ -49,7 +49,9 @@ def litellm_venv(path: Path) -> Path:
     exe = path / "bin" / "litellm"
     if not exe.exists():
         print(f"installing litellm[proxy]=={LITELLM_VERSION} into {path} (once)", flush=True)
-        subprocess.run([sys.executable, "-m", "venv", str(path)], check=True)
+        subprocess.run(
+            [sys.executable, "-m", "venv", "--clear", str(path)], check=True
+        )  # a half-made one too
         pip = [str(path / "bin" / "python"), "-m", "pip", "install", "-q"]
         subprocess.run([*pip, f"litellm[proxy]=={LITELLM_VERSION}"], check=True)
     return exe
