@@ -33,6 +33,9 @@ class WordHashEmbedder:
         norm = math.sqrt(sum(v * v for v in values)) or 1.0
         return [v / norm for v in values]
 
+    async def embed_then(self, text: str, then: Any, deadline: float | None = None) -> Any:
+        return then(await self.embed(text, deadline))
+
     async def embed(self, text: str, deadline: float | None = None) -> list[float]:
         self.calls += 1
         if self.fail or (self.fail_on and self.fail_on in text.lower().split()):

@@ -40,7 +40,7 @@ def test_a_short_turn_is_one_window_and_a_long_one_its_sentences() -> None:
     )
     long = CONTEXT + "How long is the refund window at Acme?" + AFTER
     windows = model.windows(long, 32)
-    assert "How many days do I have to return something to Acme?" in windows.texts
+    assert "How long is the refund window at Acme?" in windows.texts
     assert windows.vectors.shape == (len(windows.texts), 8)
     assert np.allclose(np.linalg.norm(windows.vectors, axis=1), 1, atol=1e-5)
 

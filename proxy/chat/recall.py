@@ -104,11 +104,15 @@ async def recall(
             if best is None or best[0] < config.gate_score:
                 return RecallResult((), "ok", took(), stage="gate")
             query = windows.texts[best[1]]
+        # look a little below the threshold and past top_k, to see the best rival
+        floor = max(-1.0, config.min_score - config.min_margin)
+        must, limit = scope_filter(identity, config), config.top_k + RIVALS
+
+        def search(vector: list[float]) -> list[Hit]:
+            return index.search_now(vector, must, limit, floor)
+
         async with asyncio.timeout(config.timeout_ms / 1000):
-            vector = await embedder.embed(query, deadline=started + config.timeout_ms / 1000)
-            # look a little below the threshold and past top_k, to see the best rival
-            floor = max(-1.0, config.min_score - config.min_margin)
-            found = await index.search(vector, scope_filter(identity, config), config.top_k + RIVALS, floor)
+            found = await embedder.embed_then(query, search, deadline=started + config.timeout_ms / 1000)
             hits = decisive(found, config)
     except Busy as exc:
         return RecallResult((), "shed", took(), f"recall shed under load: {exc}", "model")

@@ -53,12 +53,13 @@ class LessonIndex:
             self.gate_error = f"{type(exc).__name__}: {exc}"
             log.warning("recall's cheap stage is off: %s", self.gate_error)
 
-    async def search(
+    def search_now(
         self, vector: Sequence[float], must: Mapping[str, str], limit: int, min_score: float
     ) -> list[Hit]:
-        return await asyncio.get_running_loop().run_in_executor(
-            self._executor, self.index.search, vector, must, limit, min_score
-        )
+        """The search on the caller's thread (recall runs it on the model's, right after the
+        model: one hop). Qdrant Edge takes a search beside the index thread's updates (measured:
+        5 s of concurrent upserts and 1,890 searches, no error)."""
+        return self.index.search(vector, must, limit, min_score)
 
     async def count(self) -> int:
         return await asyncio.get_running_loop().run_in_executor(self._executor, self.index.count)
