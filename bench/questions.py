@@ -88,6 +88,16 @@ CONTEXT = [
     "The courier left a note saying they would try again, but nobody came back.",
     "I read a few reviews online and people seemed to have mixed experiences.",
     "This is the third time I am asking, and I would appreciate a clear answer this time.",
+    "My neighbour had the same problem a while ago and it took weeks to resolve.",
+    "I ordered two items together but only one of them showed up at my door.",
+    "The app keeps logging me out whenever I switch between my phone and my tablet.",
+    "We are a nonprofit, so every cost matters a lot for our small budget this year.",
+    "I printed the confirmation page, but the numbers on it do not match my statement.",
+    "My grandmother asked me to help her with this because she does not use computers.",
+    "The last time I contacted you, the agent was friendly but could not solve it.",
+    "I travel a lot for work, so I am rarely at home when deliveries are attempted.",
+    "Our office moved to a new building last month and the address has changed.",
+    "To be fair, the product itself works well and I have no complaints about quality.",
 ]
 # Turns that are about something else entirely, as the other traffic of an app is.
 OTHER = [
@@ -103,17 +113,33 @@ OTHER = [
     "How should I prepare for a job interview for a data analyst position?",
     "Give me three ideas for a science fair project about renewable energy.",
     "Summarise the main causes of the First World War in a few bullet points.",
+    "What are some healthy breakfast options that take less than ten minutes to prepare?",
+    "Help me write a birthday poem for my best friend who loves hiking and coffee.",
+    "How do solar panels convert sunlight into electricity, step by step?",
+    "Recommend a few classic novels for someone who enjoyed The Great Gatsby.",
+    "What is a good way to learn the basics of music theory on my own?",
+    "Explain the rules of cricket to someone who only knows baseball.",
 ]
 
 
-def _turn(rng: random.Random, words: int, core: str | None) -> str:
+def _pools(part: str) -> tuple[list[str], list[str]]:
+    """Context and unrelated asks for `part`: every sentence (`all`), or disjoint halves (`train`:
+    even positions, `test`: odd), so what a proxy learns from one is measured on the other."""
+    if part == "all":
+        return CONTEXT, OTHER
+    start = 0 if part == "train" else 1
+    return CONTEXT[start::2], OTHER[start::2]
+
+
+def _turn(rng: random.Random, words: int, core: str | None, part: str = "all") -> str:
     """A user turn of about `words` words: context sentences, with `core` (a question) at a
     random place among them, or an unrelated ask when `core` is None."""
-    core = core if core is not None else rng.choice(OTHER)
+    context, other = _pools(part)
+    core = core if core is not None else rng.choice(other)
     parts = [core]
     total = len(core.split())
     while total < words:
-        extra = rng.choice(CONTEXT)
+        extra = rng.choice(context)
         if total + len(extra.split()) > words and total >= 8:
             break
         parts.insert(rng.randrange(len(parts) + 1), extra)
@@ -121,17 +147,20 @@ def _turn(rng: random.Random, words: int, core: str | None) -> str:
     return " ".join(parts)
 
 
-def mix_bodies(count: int, model: str, stream: bool, run: str, seed: int = 11) -> list[bytes]:
+def mix_bodies(
+    count: int, model: str, stream: bool, run: str, seed: int = 11, part: str = "all"
+) -> list[bytes]:
     """Production-like traffic: user turns of 8 to 300 words (half over 40), one in five a
     paraphrase of a taught question (alone, or inside a paragraph of context as users write),
-    every body distinct. The tag says which: `n<k>` near lesson k, `u` unrelated."""
+    every body distinct. The tag says which: `n<k>` near lesson k, `u` unrelated. `part` picks
+    the sentences (see `_pools`)."""
     rng = random.Random(f"{seed}-{run}")
     out = []
     for i in range(count):
         words = rng.randint(8, 40) if rng.random() < 0.5 else rng.randint(41, 300)
         near = rng.random() < 0.2
         k = rng.randrange(len(PARAPHRASES))
-        text = _turn(rng, words, PARAPHRASES[k] + "?" if near else None)
+        text = _turn(rng, words, PARAPHRASES[k] + "?" if near else None, part)
         tag = f"n{k}" if near else "u"
         body = {
             "model": model,

@@ -34,12 +34,13 @@ class RecallConfig(_Strict):
     )
     scope: Literal["app", "user"] = "app"
     timeout_ms: int = Field(150, ge=1, le=10_000)
-    gate_score: float = Field(
-        0.45,
+    gate_score: float | None = Field(
+        None,
         ge=-1.0,
         le=1.0,
-        description="the cheap stage: a turn whose windows' static similarity to every lesson is "
-        "below this skips the model (no lesson); -1 runs the model on every turn",
+        description="the cheap stage's threshold: a turn whose windows' predicted similarity to "
+        "every lesson is below it skips the model (no lesson); null: calibrated as the proxy runs "
+        "to keep 99% of the turns the model would match; -1: the model runs on every turn",
     )
 
 

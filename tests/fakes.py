@@ -24,6 +24,7 @@ class WordHashEmbedder:
         self.calls = 0
         self.fail = False
         self.fail_on: str | None = None  # a word whose texts cannot be embedded
+        self.queued = 0
 
     def vector(self, text: str) -> list[float]:
         values = [0.0] * self.dims

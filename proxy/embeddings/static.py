@@ -26,13 +26,15 @@ import numpy as np
 from tokenizers import Tokenizer
 
 STATIC_DIMS = 256
+GATE_DIMS = 128  # the gate compares in the model space's first principal components
 SIF_A = 1e-4  # SIF's smoothing: a token's weight is a / (a + p), p its (Zipf) probability
-VERSION = 1  # of the recipe: a cached table of another version is distilled again
+VERSION = 3  # of the recipe: a cached table of another version is distilled again
+FIRST_PIECE = 999  # BERT's vocabulary: ids below are padding, [unused] and special tokens
 # Where a turn is cut into windows: after a sentence's end, or at a line break.
 SENTENCE_END = re.compile(r"(?<=[.!?。？！])\s+|\s*\n\s*")
 # At most this many windows per turn (each is one search of the cheap stage): sentences with a
 # question mark first, then the others in order.
-MAX_WINDOWS = 16
+MAX_WINDOWS = 12
 
 
 @dataclass(frozen=True)
@@ -44,12 +46,28 @@ class Windows:
     vectors: np.ndarray  # len(texts) x STATIC_DIMS, unit length (zero for a text with no tokens)
 
 
+@dataclass(frozen=True)
+class Prior:
+    """What the vocabulary says about the map from static vectors to the model's: the sums
+    x'x and x'y over every word piece (x its unit static row, y the model's unit vector for the
+    token alone, in the GATE_DIMS principal directions of those vectors), from which a ridge map
+    is solved before any traffic is seen. Measured on CLINC150 (bench/gate.py's data): 128
+    directions rule out 74% of out-of-scope turns at 99% kept, all 384 dims 78%, 64 dims 57%; the
+    search costs a third of the full dimension's."""
+
+    xx: np.ndarray  # STATIC_DIMS x STATIC_DIMS
+    xy: np.ndarray  # STATIC_DIMS x GATE_DIMS
+    basis: np.ndarray  # model dims x GATE_DIMS: the model space's principal directions
+    pairs: int
+
+
 class StaticModel:
-    def __init__(self, tokenizer_file: Path, table: np.ndarray) -> None:
+    def __init__(self, tokenizer_file: Path, table: np.ndarray, prior: Prior | None = None) -> None:
         self._tokenizer = Tokenizer.from_file(str(tokenizer_file))
         self._tokenizer.no_truncation()
         self._tokenizer.no_padding()
         self._table = table.astype(np.float16)  # weights folded in; half the memory, same ranks
+        self.prior = prior
 
     @property
     def dims(self) -> int:
@@ -67,27 +85,40 @@ class StaticModel:
         table: np.ndarray = (reduced * weights[:, None]).astype(np.float32)
         return table
 
+    @staticmethod
+    def vocabulary_prior(table: np.ndarray, raw: np.ndarray) -> Prior:
+        x = _unit(table[FIRST_PIECE:].astype(np.float64))
+        y = _unit(raw[FIRST_PIECE:].astype(np.float64))
+        _, _, directions = np.linalg.svd(y, full_matrices=False)
+        basis = directions[: min(GATE_DIMS, y.shape[1])].T
+        return Prior(x.T @ x, x.T @ (y @ basis), basis, len(x))
+
     @classmethod
     def cached(cls, directory: Path, tokenizer_file: Path, raw: Callable[[], np.ndarray]) -> StaticModel:
-        """Load the distilled table from `directory`, or distil it (calling `raw`) and keep it."""
-        path = directory / f"static-v{VERSION}-{STATIC_DIMS}.npy"
+        """Load the distilled table and prior from `directory`, or distil them (calling `raw`)
+        and keep them there."""
+        path = directory / f"static-v{VERSION}-{STATIC_DIMS}.npz"
         directory.mkdir(parents=True, exist_ok=True)
         if path.is_file():
-            return cls(tokenizer_file, np.load(path))
-        table = cls.distil(raw())
-        partial = path.with_suffix(f".{os.getpid()}.partial.npy")
-        np.save(partial, table.astype(np.float16))
+            with np.load(path) as stored:
+                prior = Prior(stored["xx"], stored["xy"], stored["basis"], int(stored["pairs"]))
+                return cls(tokenizer_file, stored["table"], prior)
+        vectors = raw()
+        table = cls.distil(vectors)
+        prior = cls.vocabulary_prior(table, vectors)
+        partial = path.with_suffix(f".{os.getpid()}.partial.npz")
+        with partial.open("wb") as out:
+            table16, pairs = table.astype(np.float16), np.asarray(prior.pairs)
+            np.savez(out, table=table16, xx=prior.xx, xy=prior.xy, basis=prior.basis, pairs=pairs)
         partial.replace(path)  # a crash mid-write leaves no half table behind
-        return cls(tokenizer_file, table)
+        return cls(tokenizer_file, table, prior)
 
     def _vectors(self, ids: list[list[int]]) -> np.ndarray:
         out = np.zeros((len(ids), self.dims), dtype=np.float32)
         for row, token_ids in enumerate(ids):
             if token_ids:
                 out[row] = self._table[token_ids].sum(axis=0, dtype=np.float32)
-        norms = np.linalg.norm(out, axis=1, keepdims=True)
-        unit: np.ndarray = out / np.maximum(norms, 1e-9)
-        return unit
+        return _unit(out)
 
     def embed(self, texts: list[str]) -> np.ndarray:
         encoded = self._tokenizer.encode_batch(texts, add_special_tokens=False)
@@ -120,3 +151,8 @@ class StaticModel:
             order = sorted(sorted(range(len(texts)), key=lambda i: ("?" not in texts[i], i))[:MAX_WINDOWS])
             texts, ids_by_window = [texts[i] for i in order], [ids_by_window[i] for i in order]
         return Windows(tuple(texts), self._vectors(ids_by_window))
+
+
+def _unit(rows: np.ndarray) -> np.ndarray:
+    out: np.ndarray = rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-9)
+    return out

@@ -1,23 +1,27 @@
-"""Recall's cheap first stage: the static vector of every active lesson's question, per app and
-tenant, in an in-memory HNSW index (usearch, int8), so that a turn nothing like any lesson, or in
-a scope with no lessons at all, never pays for the model.
+"""Recall's cheap first stage: every active lesson's model vector, per app and tenant, in an
+in-memory HNSW index (usearch, int8), searched with a turn's windows mapped from their static
+vectors into the model's space (`Projection`), so that a turn nothing like any lesson, or in a
+scope with no lessons at all, never pays for the model. Its threshold is calibrated as it runs
+(`Calibration`).
 
 It follows the lesson index: `LessonIndex` adds and removes lessons here as it syncs (on the
 event loop; one add is well under a millisecond), and builds it whole at start on a worker thread
 (usearch releases the GIL), replaying what changed meanwhile. Until that build is installed the
-gate knows nothing and rules nothing out. Per process, like the embedded index; rebuilt from the
-trail DB at every start, so it is never out of step for long.
+gate knows nothing and rules nothing out. Per process, like the embedded index: each replica
+learns its own map.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 from usearch.index import Index
 
 from proxy.embeddings.static import StaticModel, Windows
+from proxy.learning.calibration import Calibration
+from proxy.learning.projection import Projection
 
 Scope = tuple[str, str]  # (app, tenant or "")
 # Up to this many lessons a scope is searched exactly (int8 brute force, measured ~0.05 ms per
@@ -38,17 +42,27 @@ class _ScopeIndex:
 class _Entry:
     scope: Scope
     key: int
-    question: str
+    fingerprint: int  # of the vector: a resync of an unchanged lesson changes nothing
+
+
+@dataclass(frozen=True)
+class Built:
+    scopes: dict[Scope, _ScopeIndex]
+    entries: dict[str, _Entry]
 
 
 class Gate:
     def __init__(self, static: StaticModel, window_tokens: int) -> None:
+        if static.prior is None:
+            raise ValueError("the static model has no vocabulary prior to start the gate's map from")
         self.static = static
         self.window_tokens = window_tokens
+        self.projection = Projection(static.prior)
+        self.calibration = Calibration()
         self.closed = False  # set at shutdown: a build in progress stops at its next batch
         self._scopes: dict[Scope, _ScopeIndex] = {}
         self._entries: dict[str, _Entry] = {}
-        self._pending: dict[str, tuple[Scope, str] | None] | None = {}  # changes until built
+        self._pending: dict[str, tuple[Scope, Sequence[float]] | None] | None = {}  # until built
         self.ready = False
 
     def lessons_in(self, app: str, tenant: str) -> int | None:
@@ -61,23 +75,31 @@ class Gate:
     def windows(self, text: str) -> Windows:
         return self.static.windows(text, self.window_tokens)
 
-    def best(self, app: str, tenant: str, vectors: np.ndarray) -> tuple[float, int] | None:
-        """The best static similarity of any of `vectors` (a turn's windows) to a lesson of the
-        scope, and which window had it; None when the scope has no lessons (or while building)."""
+    def best(self, app: str, tenant: str, windows: Windows) -> tuple[float, int] | None:
+        """The best predicted similarity of any window to a lesson of the scope, and which
+        window had it; None when the scope has no lessons (or while building)."""
         found = self._scopes.get((app, tenant)) if self.ready else None
         if found is None or not found.ids:
             return None
-        matches = found.index.search(vectors, 1, threads=1, exact=len(found.ids) <= EXACT_UP_TO)
-        distances = np.asarray(matches.distances, dtype=np.float32).reshape(len(vectors), -1)[:, 0]
+        queries = self.projection.project(windows.vectors)
+        matches = found.index.search(queries, 1, threads=1, exact=len(found.ids) <= EXACT_UP_TO)
+        distances = np.asarray(matches.distances, dtype=np.float32).reshape(len(queries), -1)[:, 0]
         window = int(np.argmin(distances))
         return 1.0 - float(distances[window]), window
 
-    def add(self, lesson_id: str, app: str, tenant: str, question: str) -> None:
+    def learn(
+        self, static: np.ndarray, model: Sequence[float], score: float, matched: bool, explored: bool
+    ) -> None:
+        """What one model run taught: a (static, model) pair for the map, and a sample for the
+        threshold (scored with the map as it was)."""
+        self.calibration.record(score, matched, explored, self.projection.version)
+        self.projection.observe(static, np.asarray(model, dtype=np.float32))
+
+    def add(self, lesson_id: str, app: str, tenant: str, vector: Sequence[float]) -> None:
         if self._pending is not None:
-            self._pending[lesson_id] = ((app, tenant), question)
+            self._pending[lesson_id] = ((app, tenant), vector)
             return
-        vector = self.static.embed([question])[0]
-        self._add(self._scopes, self._entries, lesson_id, (app, tenant), question, vector)
+        self._add(self._scopes, self._entries, lesson_id, (app, tenant), vector)
 
     def remove(self, lesson_id: str) -> None:
         if self._pending is not None:
@@ -89,22 +111,15 @@ class Gate:
             scope.index.remove(entry.key)
             scope.ids.pop(entry.key, None)
 
-    def build(self, lessons: Iterable[tuple[str, str, str, str]], batch: int = 1024) -> Built:
-        """Every (lesson id, app, tenant, question) indexed in new structures (blocking: run it on
-        a worker thread); `install` swaps them in."""
+    def build(self, lessons: Iterable[tuple[str, str, str, Sequence[float]]]) -> Built:
+        """Every (lesson id, app, tenant, model vector) indexed in new structures (blocking: run
+        it on a worker thread); `install` swaps them in."""
         scopes: dict[Scope, _ScopeIndex] = {}
         entries: dict[str, _Entry] = {}
-        chunk: list[tuple[str, str, str, str]] = []
-        for item in [*lessons, None]:
-            if item is not None:
-                chunk.append(item)
-            if chunk and (item is None or len(chunk) >= batch):
-                if self.closed:
-                    raise RuntimeError("the proxy is shutting down")
-                vectors = self.static.embed([question for _, _, _, question in chunk])
-                for (lesson_id, app, tenant, question), vector in zip(chunk, vectors, strict=True):
-                    self._add(scopes, entries, lesson_id, (app, tenant), question, vector)
-                chunk = []
+        for n, (lesson_id, app, tenant, vector) in enumerate(lessons):
+            if n % 1024 == 0 and self.closed:
+                raise RuntimeError("the proxy is shutting down")
+            self._add(scopes, entries, lesson_id, (app, tenant), vector)
         return Built(scopes, entries)
 
     def install(self, built: Built) -> None:
@@ -124,28 +139,24 @@ class Gate:
         entries: dict[str, _Entry],
         lesson_id: str,
         scope: Scope,
-        question: str,
-        vector: np.ndarray,
+        vector: Sequence[float],
     ) -> None:
+        values = np.asarray(vector, dtype=np.float32)
+        fingerprint = hash(values.tobytes())
+        reduced = self.projection.reduce(values)[0]
         known = entries.get(lesson_id)
-        if known is not None and known.scope == scope and known.question == question:
-            return  # already there as it is (a resync of an unchanged lesson)
-        if known is not None:
+        if known is not None and known.scope == scope and known.fingerprint == fingerprint:
+            return
+        if known is not None:  # replaced: an edit, or a move to another scope
             old = scopes[known.scope]
             old.index.remove(known.key)
             old.ids.pop(known.key, None)
         target = scopes.get(scope)
         if target is None:
             target = scopes[scope] = _ScopeIndex(
-                Index(ndim=self.static.dims, metric="cos", dtype="i8", connectivity=16)
+                Index(ndim=len(reduced), metric="cos", dtype="i8", connectivity=16)
             )
         key, target.next_key = target.next_key, target.next_key + 1
-        target.index.add(key, vector, threads=1)
+        target.index.add(key, reduced, threads=1)
         target.ids[key] = lesson_id
-        entries[lesson_id] = _Entry(scope, key, question)
-
-
-@dataclass(frozen=True)
-class Built:
-    scopes: dict[Scope, _ScopeIndex]
-    entries: dict[str, _Entry]
+        entries[lesson_id] = _Entry(scope, key, fingerprint)

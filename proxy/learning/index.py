@@ -44,7 +44,7 @@ class LessonIndex:
                 self.gate_state = "off"
                 return
             gate = self.gate = Gate(model, window_tokens)
-            lessons = await db.run(lambda repo: repo.active_questions())
+            lessons = await db.run(lambda repo: repo.active_embeddings())
             gate.install(await asyncio.to_thread(gate.build, lessons))
             self.gate_state = "ready"
             log.info("recall's cheap stage is ready with %d lessons", len(lessons))
@@ -125,8 +125,7 @@ class LessonIndex:
         if self.gate is None:
             return
         for point in upserts:
-            payload = point.payload
-            self.gate.add(point.id, str(payload["app"]), str(payload["tenant"]), str(payload["question"]))
+            self.gate.add(point.id, str(point.payload["app"]), str(point.payload["tenant"]), point.vector)
         for lesson_id in deletes:
             self.gate.remove(lesson_id)
 

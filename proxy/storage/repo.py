@@ -265,10 +265,14 @@ class TrailRepo:
         ).fetchone()
         return int(row[0])
 
-    def active_questions(self) -> list[tuple[str, str, str, str]]:
-        """(id, app, tenant, question) of every active lesson: what recall's cheap stage holds."""
-        sql = "SELECT id, app, coalesce(tenant, ''), question FROM lessons WHERE status = 'active'"
-        return [(r[0], r[1], r[2], r[3]) for r in self.conn.execute(sql)]
+    def active_embeddings(self) -> list[tuple[str, str, str, list[float]]]:
+        """(id, app, tenant, embedding) of every embedded active lesson: what recall's cheap
+        stage holds (one not embedded yet reaches it through the index sync)."""
+        sql = (
+            "SELECT id, app, coalesce(tenant, ''), embedding FROM lessons "
+            "WHERE status = 'active' AND embedding IS NOT NULL"
+        )
+        return [(r[0], r[1], r[2], rows.decode_vector(r[3])) for r in self.conn.execute(sql)]
 
     def forget_indexing(self) -> None:
         """Mark every lesson as not indexed, so the next sync rebuilds the index."""
