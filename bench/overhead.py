@@ -114,9 +114,11 @@ def loopwise_config(
     return path, data
 
 
-def traffic(kind: str, count: int, stream: bool, run: str) -> list[bytes]:
+def traffic(kind: str, count: int, stream: bool, run: str, part: str = "test") -> list[bytes]:
+    """The mix's measured turns are of one half of its sentences (`test`); what the proxy
+    learns from first, of the other (`train`)."""
     if kind == "mix":
-        return questions.mix_bodies(count, "fake", stream=stream, run=run)
+        return questions.mix_bodies(count, "fake", stream=stream, run=run, part=part)
     return questions.bodies(count, "fake", stream=stream, run=run)
 
 
@@ -197,14 +199,16 @@ def measure(
 
     runs = iter("abcdefghijklmnop")
 
-    def script(mode: str, point: str) -> Path:
+    def script(mode: str, point: str, part: str = "test") -> Path:
         """Bodies no earlier run used, so the embedding cache never answers for recall; the
         point's name as the user id, so the trail tells the points apart."""
         run = next(runs)
-        bodies = traffic(args.traffic, 4000, mode == "stream", run)
+        bodies = traffic(args.traffic, 4000, mode == "stream", run, part)
         tagged = {**headers, "X-User-Id": f"point-{point}"}
         return load.script(work / f"{server.name}-{run}.lua", bodies, tagged, "/v1/chat/completions")
 
+    if args.traffic == "mix" and args.learn > 0:  # traffic the cheap stage learns from, unmeasured
+        load.run(server.base, script("json", "learn", part="train"), 8, args.learn, core)
     for mode in ("json", "stream"):
         load.run(server.base, script(mode, "warmup"), 8, args.warmup, core)
         for connections in args.connections:
@@ -235,6 +239,12 @@ def main() -> None:
     )
     parser.add_argument("--duration", type=int, default=5, help="seconds per load point")
     parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument(
+        "--learn",
+        type=int,
+        default=30,
+        help="seconds of the mix's other sentences sent first, unmeasured (the gate's map learns)",
+    )
     parser.add_argument("--connections", type=lambda s: [int(x) for x in s.split(",")], default=[1, 8, 64])
     parser.add_argument("--lessons", type=sizes, default=[10_000, 100_000], help="'' for none")
     parser.add_argument(

@@ -34,7 +34,7 @@ FIRST_PIECE = 999  # BERT's vocabulary: ids below are padding, [unused] and spec
 SENTENCE_END = re.compile(r"(?<=[.!?。？！])\s+|\s*\n\s*")
 # At most this many windows per turn (each is one search of the cheap stage): sentences with a
 # question mark first, then the others in order.
-MAX_WINDOWS = 12
+MAX_WINDOWS = 8
 
 
 @dataclass(frozen=True)
