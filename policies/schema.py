@@ -40,7 +40,7 @@ class RecallConfig(_Strict):
         le=1.0,
         description="the cheap stage's threshold: a turn whose windows' predicted similarity to "
         "every lesson is below it skips the model (no lesson); null: calibrated as the proxy runs "
-        "to keep 99% of the turns the model would match; -1: the model runs on every turn",
+        "to keep 99.5% of the turns the model would match; -1: the model runs on every turn",
     )
 
 

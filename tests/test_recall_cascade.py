@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from proxy.embeddings.model import ASSETS, Busy, FastEmbedder
+from proxy.embeddings.model import ASSETS, LAG_MEMORY_S, Busy, FastEmbedder
 from proxy.embeddings.static import MAX_WINDOWS, StaticModel
 from proxy.learning.calibration import COLD, EXPLORE, Calibration
 from proxy.learning.gate import Gate
@@ -130,6 +130,19 @@ async def test_load_is_shed_at_the_door_not_left_to_time_out(tmp_path: Path) -> 
     assert time.perf_counter() - began < 0.05  # refused at once
     release.set()
     assert [await t for t in busy] == [[1.0]] * 3
+    embedder.close()
+
+
+async def test_a_late_event_loop_sheds_too_until_a_lull_measures_it_again(tmp_path: Path) -> None:
+    embedder = FastEmbedder(EmbeddingSettings(cache_size=0), tmp_path)
+    embedder._run = lambda text: [1.0]
+    embedder.run_ms, embedder.lag_ms = 1.0, 500.0  # the loop took vectors back half a second late
+    embedder._done_at = time.perf_counter()
+    with pytest.raises(Busy, match="500 ms behind"):
+        await embedder.embed("now", deadline=time.perf_counter() + 0.15)
+    embedder._done_at -= LAG_MEMORY_S  # nothing came back for a while: the lag is not trusted
+    assert await embedder.embed("later", deadline=time.perf_counter() + 0.15) == [1.0]
+    assert embedder.lag_ms < 500.0  # measured again
     embedder.close()
 
 

@@ -24,6 +24,7 @@ from policies import RecallConfig
 from proxy.chat.request import Identity
 from proxy.embeddings import Embedder
 from proxy.embeddings.model import MAX_EMBED_CHARS, Busy
+from proxy.learning.gate import Gate
 from proxy.learning.index import LessonIndex
 from proxy.vectors import Hit
 
@@ -82,6 +83,34 @@ def _lesson(hit_id: str, score: float, payload: dict[str, object]) -> RecalledLe
     )
 
 
+def _through_gate(
+    gate: Gate, embedder: Embedder, text: str, identity: Identity, config: RecallConfig
+) -> str | tuple[str, str, Callable[[list[float], list[Hit]], None]]:
+    """The cascade's first stages: "scope" or "gate" when one of them ends recall; else the
+    window for the model, the stage (model, or explore: below the threshold, run on idle
+    capacity to keep the calibration honest) and what to teach the gate once the model ran."""
+    scope = (identity.app, identity.tenant or "")
+    if gate.lessons_in(*scope) == 0:
+        return "scope"
+    windows = gate.windows(text[:MAX_EMBED_CHARS])
+    best = gate.best(*scope, windows)
+    if best is None:
+        return "gate"
+    score, window = best
+    auto = config.gate_score is None
+    threshold = gate.calibration.threshold if config.gate_score is None else config.gate_score
+    explored = score < threshold
+    if explored and not (auto and embedder.queued == 0 and gate.calibration.explore()):
+        return "gate"
+    static = windows.vectors[window]
+
+    def learn(vector: list[float], found: list[Hit]) -> None:
+        matched = bool(found) and found[0].score >= config.min_score
+        gate.learn(static, vector, score, matched, explored)
+
+    return windows.texts[window], "explore" if explored else "model", learn
+
+
 async def recall(
     embedder: Embedder, index: LessonIndex, text: str, identity: Identity, config: RecallConfig
 ) -> RecallResult:
@@ -95,30 +124,16 @@ async def recall(
         return (time.perf_counter() - started) * 1000
 
     query, stage = text, "model"
-    gate = index.gate
     learn: Callable[[list[float], list[Hit]], None] | None = None
     try:
-        if gate is not None and gate.ready:  # on the event loop: well under a hop's cost
-            scope = (identity.app, identity.tenant or "")
-            if gate.lessons_in(*scope) == 0:
-                return RecallResult((), "skipped", took(), "no active lessons in scope", "scope")
-            windows = gate.windows(text[:MAX_EMBED_CHARS])
-            best = gate.best(*scope, windows)
-            if best is None:
-                return RecallResult((), "ok", took(), stage="gate")
-            score, window = best
-            auto = config.gate_score is None
-            threshold = gate.calibration.threshold if config.gate_score is None else config.gate_score
-            if score < threshold:
-                if not (auto and embedder.queued == 0 and gate.calibration.explore()):
-                    return RecallResult((), "ok", took(), stage="gate")
-                stage = "explore"  # idle capacity: run the model anyway, to keep the gate honest
-            query, static, explored = windows.texts[window], windows.vectors[window], stage == "explore"
-
-            def learn(vector: list[float], found: list[Hit]) -> None:
-                matched = bool(found) and found[0].score >= config.min_score
-                gate.learn(static, vector, score, matched, explored)
-
+        if index.gate is not None and index.gate.ready:  # on the event loop: under a hop's cost
+            passed = _through_gate(index.gate, embedder, text, identity, config)
+            if isinstance(passed, str):
+                stage_ms = took()
+                if passed == "scope":
+                    return RecallResult((), "skipped", stage_ms, "no active lessons in scope", "scope")
+                return RecallResult((), "ok", stage_ms, stage="gate")
+            query, stage, learn = passed
         # look a little below the threshold and past top_k, to see the best rival
         floor = max(-1.0, config.min_score - config.min_margin)
         must, limit = scope_filter(identity, config), config.top_k + RIVALS

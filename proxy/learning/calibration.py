@@ -16,7 +16,7 @@ from __future__ import annotations
 import random
 from collections import deque
 
-KEEP = 0.99
+KEEP = 0.995
 EXPLORE = 0.05
 MIN_MATCHES = 20.0  # weighted
 COLD = 0.28  # the vocabulary-only map's threshold keeping every right match on CLINC150

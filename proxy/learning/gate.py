@@ -111,15 +111,16 @@ class Gate:
             scope.index.remove(entry.key)
             scope.ids.pop(entry.key, None)
 
-    def build(self, lessons: Iterable[tuple[str, str, str, Sequence[float]]]) -> Built:
-        """Every (lesson id, app, tenant, model vector) indexed in new structures (blocking: run
-        it on a worker thread); `install` swaps them in."""
+    def build(self, lessons: Iterable[tuple[str, str, str, Sequence[float] | bytes]]) -> Built:
+        """Every (lesson id, app, tenant, model vector, or its float32 bytes) indexed in new
+        structures (blocking: run it on a worker thread); `install` swaps them in."""
         scopes: dict[Scope, _ScopeIndex] = {}
         entries: dict[str, _Entry] = {}
         for n, (lesson_id, app, tenant, vector) in enumerate(lessons):
             if n % 1024 == 0 and self.closed:
                 raise RuntimeError("the proxy is shutting down")
-            self._add(scopes, entries, lesson_id, (app, tenant), vector)
+            values = np.frombuffer(vector, dtype=np.float32) if isinstance(vector, bytes) else vector
+            self._add(scopes, entries, lesson_id, (app, tenant), values)
         return Built(scopes, entries)
 
     def install(self, built: Built) -> None:
@@ -139,7 +140,7 @@ class Gate:
         entries: dict[str, _Entry],
         lesson_id: str,
         scope: Scope,
-        vector: Sequence[float],
+        vector: Sequence[float] | np.ndarray,
     ) -> None:
         values = np.asarray(vector, dtype=np.float32)
         fingerprint = hash(values.tobytes())

@@ -265,14 +265,15 @@ class TrailRepo:
         ).fetchone()
         return int(row[0])
 
-    def active_embeddings(self) -> list[tuple[str, str, str, list[float]]]:
-        """(id, app, tenant, embedding) of every embedded active lesson: what recall's cheap
-        stage holds (one not embedded yet reaches it through the index sync)."""
+    def active_embeddings(self) -> list[tuple[str, str, str, bytes]]:
+        """(id, app, tenant, embedding as stored: float32 bytes) of every embedded active lesson:
+        what recall's cheap stage holds (one not embedded yet reaches it through the index sync).
+        Bytes, not floats: 100k lessons as Python floats took 0.9 GB."""
         sql = (
             "SELECT id, app, coalesce(tenant, ''), embedding FROM lessons "
             "WHERE status = 'active' AND embedding IS NOT NULL"
         )
-        return [(r[0], r[1], r[2], rows.decode_vector(r[3])) for r in self.conn.execute(sql)]
+        return [(r[0], r[1], r[2], bytes(r[3])) for r in self.conn.execute(sql)]
 
     def forget_indexing(self) -> None:
         """Mark every lesson as not indexed, so the next sync rebuilds the index."""
