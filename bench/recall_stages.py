@@ -67,12 +67,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         best, gate_ms = cpu_ms(lambda: gate.best("bench", "", windows))
         assert best is not None
         score, window = best
-        passed = score >= gate.calibration.threshold
-        explored = not passed and gate.calibration.explore()
+        passed = score >= gate.calibration("bench", "").threshold
+        explored = not passed and gate.calibration("bench", "").explore()
         vector, model_ms = cpu_ms(lambda: model(windows.texts[window]))  # run always, timed apart
         matched = float(np.max(taught @ np.asarray(vector, dtype=np.float32))) >= config.min_score
         if passed or explored:  # what recall would learn from
-            gate.learn(windows.vectors[window], vector, score, matched, explored)
+            gate.learn(("bench", ""), windows.vectors[window], vector, score, matched, explored)
         row = {"words": len(text.split()), "near": "n" in text.rsplit("#", 1)[-1], "passed": passed}
         if timed:
             whole_ms = cpu_ms(lambda: model(text[:4096]))[1]
@@ -86,7 +86,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 "whole_turn_model_ms": whole_ms,
                 "would_match": matched,
                 "ran": ran,
-                "threshold": gate.calibration.threshold,
+                "threshold": gate.calibration("bench", "").threshold,
             }
         return row
 
@@ -103,7 +103,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "train_turns": args.train,
         "gate_build_s": build_s,
         "map_pairs": gate.projection.pairs,
-        "threshold": gate.calibration.threshold,
+        "threshold": gate.calibration("bench", "").threshold,
         "rows": rows,
     }
 

@@ -111,6 +111,15 @@ def test_the_threshold_keeps_most_matched_turns_counting_explored_ones_more() ->
     assert calibration.threshold == 0.2  # the last threshold stays until enough new samples
 
 
+def test_one_apps_traffic_never_moves_another_apps_threshold() -> None:
+    gate = Gate(table_model(16), 32)
+    flood = np.ones(16, dtype=np.float32)
+    for _ in range(400):  # exact repeats of a lesson's question, each a perfect match
+        gate.learn(("attacker", ""), flood, [1.0] * 12, 0.99, True, False)
+    assert gate.calibration("attacker", "").threshold > 0.9
+    assert gate.calibration("victim", "").threshold == COLD  # still lets its paraphrases through
+
+
 async def test_load_is_shed_at_the_door_not_left_to_time_out(tmp_path: Path) -> None:
     embedder = FastEmbedder(EmbeddingSettings(cache_size=0), tmp_path)
     release = asyncio.Event()

@@ -98,15 +98,16 @@ def _through_gate(
         return "gate"
     score, window = best
     auto = config.gate_score is None
-    threshold = gate.calibration.threshold if config.gate_score is None else config.gate_score
+    calibration = gate.calibration(*scope)
+    threshold = calibration.threshold if config.gate_score is None else config.gate_score
     explored = score < threshold
-    if explored and not (auto and embedder.queued == 0 and gate.calibration.explore()):
+    if explored and not (auto and embedder.queued == 0 and calibration.explore()):
         return "gate"
     static = windows.vectors[window]
 
     def learn(vector: list[float], found: list[Hit]) -> None:
         matched = bool(found) and found[0].score >= config.min_score
-        gate.learn(static, vector, score, matched, explored)
+        gate.learn(scope, static, vector, score, matched, explored)
 
     return windows.texts[window], "explore" if explored else "model", learn
 

@@ -20,7 +20,7 @@ KEEP = 0.995
 EXPLORE = 0.05
 MIN_MATCHES = 20.0  # weighted
 COLD = 0.28  # the vocabulary-only map's threshold keeping every right match on CLINC150
-WINDOW = 4000  # matched turns remembered
+WINDOW = 2000  # matched turns remembered, per scope
 EVERY = 8  # matched turns between two re-estimates
 
 

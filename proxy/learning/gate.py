@@ -58,7 +58,7 @@ class Gate:
         self.static = static
         self.window_tokens = window_tokens
         self.projection = Projection(static.prior)
-        self.calibration = Calibration()
+        self._calibrations: dict[Scope, Calibration] = {}
         self.closed = False  # set at shutdown: a build in progress stops at its next batch
         self._scopes: dict[Scope, _ScopeIndex] = {}
         self._entries: dict[str, _Entry] = {}
@@ -87,12 +87,28 @@ class Gate:
         window = int(np.argmin(distances))
         return 1.0 - float(distances[window]), window
 
+    def calibration(self, app: str, tenant: str) -> Calibration:
+        """The scope's own threshold (created with a scope's first model run, so there are as
+        many as scopes with lessons): one app's traffic (a flood of exact repeats, say) never
+        moves where another's turns are ruled out. The map is shared; it only learns true
+        (static, model) pairs."""
+        found = self._calibrations.get((app, tenant))
+        if found is None:
+            found = self._calibrations[(app, tenant)] = Calibration()
+        return found
+
     def learn(
-        self, static: np.ndarray, model: Sequence[float], score: float, matched: bool, explored: bool
+        self,
+        scope: Scope,
+        static: np.ndarray,
+        model: Sequence[float],
+        score: float,
+        matched: bool,
+        explored: bool,
     ) -> None:
         """What one model run taught: a (static, model) pair for the map, and a sample for the
-        threshold (scored with the map as it was)."""
-        self.calibration.record(score, matched, explored, self.projection.version)
+        scope's threshold (scored with the map as it was)."""
+        self.calibration(*scope).record(score, matched, explored, self.projection.version)
         self.projection.observe(static, np.asarray(model, dtype=np.float32))
 
     def add(self, lesson_id: str, app: str, tenant: str, vector: Sequence[float]) -> None:

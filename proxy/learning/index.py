@@ -1,6 +1,6 @@
-"""Lessons in the vector index: async search on a worker thread, and the sync that keeps the
-index following the trail DB (the system of record) after crashes and CLI reviews. The sync
-keeps recall's cheap first stage (`Gate`) following too."""
+"""Lessons in the vector index: the search (run on the model's thread, right after it), and the
+sync, on a worker thread of its own, that keeps the index following the trail DB (the system of
+record) after crashes and CLI reviews, and recall's cheap first stage (`Gate`) following too."""
 
 from __future__ import annotations
 
