@@ -67,12 +67,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         best, gate_ms = cpu_ms(lambda: gate.best("bench", "", windows))
         assert best is not None
         score, window = best
+        version = gate.projection.version
         passed = score >= gate.calibration("bench", "").threshold
         explored = not passed and gate.calibration("bench", "").explore()
         vector, model_ms = cpu_ms(lambda: model(windows.texts[window]))  # run always, timed apart
         matched = float(np.max(taught @ np.asarray(vector, dtype=np.float32))) >= config.min_score
         if passed or explored:  # what recall would learn from
-            gate.learn(("bench", ""), windows.vectors[window], vector, score, matched, explored)
+            gate.learn(("bench", ""), windows.vectors[window], vector, score, matched, explored, version)
         row = {"words": len(text.split()), "near": "n" in text.rsplit("#", 1)[-1], "passed": passed}
         if timed:
             whole_ms = cpu_ms(lambda: model(text[:4096]))[1]

@@ -13,7 +13,7 @@ import pytest
 
 from proxy.embeddings.model import ASSETS, LAG_MEMORY_S, Busy, FastEmbedder
 from proxy.embeddings.static import MAX_WINDOWS, StaticModel
-from proxy.learning.calibration import COLD, EXPLORE, Calibration
+from proxy.learning.calibration import CAP, COLD, Calibration
 from proxy.learning.gate import Gate
 from proxy.learning.projection import FIRST_REFIT, Projection
 from proxy.settings import EmbeddingSettings
@@ -104,19 +104,28 @@ def test_the_threshold_keeps_most_matched_turns_counting_explored_ones_more() ->
     assert 0.5 <= calibration.threshold < 0.51
     calibration.record(0.1, False, False, 0)  # unmatched turns say nothing
     assert 0.5 <= calibration.threshold < 0.51
-    for _ in range(8):  # a matched turn found only by exploring stands for 1/EXPLORE turns
+    for _ in range(160):  # turns ruled out; 8 of them explored to the end below
+        calibration.explore()
+    for _ in range(8):  # a match found only by exploring stands for the ruled-out turns per run
         calibration.record(0.2, True, True, 0)
-    assert calibration.threshold == 0.2 and 8 / EXPLORE > 99
+    assert calibration.threshold == 0.2
     calibration.record(0.7, True, False, 1)  # a refit of the map: the old scores are forgotten
     assert calibration.threshold == 0.2  # the last threshold stays until enough new samples
+
+
+def test_the_threshold_never_rises_past_its_cap() -> None:
+    calibration = Calibration()  # under load nothing is explored: every sample is a high one
+    for _ in range(200):
+        calibration.record(0.97, True, False, 0)
+    assert calibration.threshold == CAP
 
 
 def test_one_apps_traffic_never_moves_another_apps_threshold() -> None:
     gate = Gate(table_model(16), 32)
     flood = np.ones(16, dtype=np.float32)
     for _ in range(400):  # exact repeats of a lesson's question, each a perfect match
-        gate.learn(("attacker", ""), flood, [1.0] * 12, 0.99, True, False)
-    assert gate.calibration("attacker", "").threshold > 0.9
+        gate.learn(("attacker", ""), flood, [1.0] * 12, 0.99, True, False, 0)
+    assert gate.calibration("attacker", "").threshold == CAP
     assert gate.calibration("victim", "").threshold == COLD  # still lets its paraphrases through
 
 

@@ -85,7 +85,7 @@ def _lesson(hit_id: str, score: float, payload: dict[str, object]) -> RecalledLe
 
 def _through_gate(
     gate: Gate, embedder: Embedder, text: str, identity: Identity, config: RecallConfig
-) -> str | tuple[str, str, Callable[[list[float], list[Hit]], None]]:
+) -> str | tuple[str, str, Callable[[list[float], list[Hit]], None] | None]:
     """The cascade's first stages: "scope" or "gate" when one of them ends recall; else the
     window for the model, the stage (model, or explore: below the threshold, run on idle
     capacity to keep the calibration honest) and what to teach the gate once the model ran."""
@@ -101,13 +101,15 @@ def _through_gate(
     calibration = gate.calibration(*scope)
     threshold = calibration.threshold if config.gate_score is None else config.gate_score
     explored = score < threshold
-    if explored and not (auto and embedder.queued == 0 and calibration.explore()):
+    if explored and not auto:
         return "gate"
-    static = windows.vectors[window]
+    if explored and not (calibration.explore() and embedder.queued == 0):  # explore() counts it
+        return "gate"
+    static, version = windows.vectors[window], gate.projection.version
 
     def learn(vector: list[float], found: list[Hit]) -> None:
         matched = bool(found) and found[0].score >= config.min_score
-        gate.learn(scope, static, vector, score, matched, explored)
+        gate.learn(scope, static, vector, score, matched, explored, version)
 
     return windows.texts[window], "explore" if explored else "model", learn
 
@@ -128,7 +130,11 @@ async def recall(
     learn: Callable[[list[float], list[Hit]], None] | None = None
     try:
         if index.gate is not None and index.gate.ready:  # on the event loop: under a hop's cost
-            passed = _through_gate(index.gate, embedder, text, identity, config)
+            try:
+                passed = _through_gate(index.gate, embedder, text, identity, config)
+            except Exception:  # the gate failing costs the cheap path, not recall
+                log.exception("recall's cheap stage failed; the model reads the whole turn")
+                passed = (text, "model", None)
             if isinstance(passed, str):
                 stage_ms = took()
                 if passed == "scope":

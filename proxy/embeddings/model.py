@@ -176,9 +176,11 @@ class FastEmbedder:
         it times a run, plus how late the event loop has lately been to take a finished vector
         back (past the proxy's saturation that lag, not the model, is what runs out the budget;
         measured: at 64 connections on one core, 175 of 1,100 turns timed out while the queue
-        alone predicted none). The lag counts only while vectors keep coming back, so a lull
-        lets the next text through to measure it again."""
+        alone predicted none). After a lull (nothing queued, nothing back for LAG_MEMORY_S) the
+        next text goes through whatever the averages say, so one slow run cannot shed for good."""
         now = time.perf_counter()
+        if self.queued == 0 and now - self._done_at >= LAG_MEMORY_S:
+            return  # a lull: let this one through to measure the model and the loop again
         lag = self.lag_ms if now - self._done_at < LAG_MEMORY_S else 0.0
         if now + ((self.queued + 1) * self.run_ms + lag) / 1000 > deadline:
             raise Busy(f"{self.queued} texts ahead in the model's queue, the event loop {lag:.0f} ms behind")

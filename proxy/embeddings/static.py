@@ -33,8 +33,10 @@ FIRST_PIECE = 999  # BERT's vocabulary: ids below are padding, [unused] and spec
 # Where a turn is cut into windows: after a sentence's end, or at a line break.
 SENTENCE_END = re.compile(r"(?<=[.!?。？！])\s+|\s*\n\s*")
 # At most this many windows per turn (each is one search of the cheap stage): sentences with a
-# question mark first, then the others in order.
+# question mark first, then the others in order, among the first MAX_PIECES (a turn of thousands
+# of one-word sentences cost 8 ms on the event loop before that bound).
 MAX_WINDOWS = 8
+MAX_PIECES = 64
 
 
 @dataclass(frozen=True)
@@ -135,7 +137,7 @@ class StaticModel:
         texts: list[str] = []
         pieces: list[list[int]] = []
         first = 0
-        while first < len(ids):  # the tokens of one sentence: up to the next boundary
+        while first < len(ids) and len(texts) < MAX_PIECES:  # a sentence: up to the next boundary
             after = bisect.bisect_right(ends, offsets[first][0])
             stop = ends[after] if after < len(ends) else len(text)
             last = bisect.bisect_left(offsets, (stop, 0), lo=first)

@@ -84,6 +84,7 @@ class Gate:
         queries = self.projection.project(windows.vectors)
         matches = found.index.search(queries, 1, threads=1, exact=len(found.ids) <= EXACT_UP_TO)
         distances = np.asarray(matches.distances, dtype=np.float32).reshape(len(queries), -1)[:, 0]
+        distances = np.where(np.isfinite(distances), distances, 2.0)  # no match: the worst score
         window = int(np.argmin(distances))
         return 1.0 - float(distances[window]), window
 
@@ -105,10 +106,11 @@ class Gate:
         score: float,
         matched: bool,
         explored: bool,
+        version: int,
     ) -> None:
         """What one model run taught: a (static, model) pair for the map, and a sample for the
-        scope's threshold (scored with the map as it was)."""
-        self.calibration(*scope).record(score, matched, explored, self.projection.version)
+        scope's threshold (scored with map `version`)."""
+        self.calibration(*scope).record(score, matched, explored, version)
         self.projection.observe(static, np.asarray(model, dtype=np.float32))
 
     def add(self, lesson_id: str, app: str, tenant: str, vector: Sequence[float]) -> None:

@@ -122,12 +122,19 @@ class LessonIndex:
             pushed += len(done)
 
     def _follow(self, upserts: Sequence[Point], deletes: Sequence[str]) -> None:
+        """The gate follows; if it cannot, it is switched off (recall runs the model on every
+        turn) rather than holding up the index sync."""
         if self.gate is None:
             return
-        for point in upserts:
-            self.gate.add(point.id, str(point.payload["app"]), str(point.payload["tenant"]), point.vector)
-        for lesson_id in deletes:
-            self.gate.remove(lesson_id)
+        try:
+            for point in upserts:
+                self.gate.add(point.id, str(point.payload["app"]), str(point.payload["tenant"]), point.vector)
+            for lesson_id in deletes:
+                self.gate.remove(lesson_id)
+        except Exception as exc:  # noqa: BLE001 - the vector index and the DB stay in step
+            self.gate, self.gate_state = None, "failed"
+            self.gate_error = f"{type(exc).__name__}: {exc}"
+            log.warning("recall's cheap stage is off: %s", self.gate_error)
 
     async def reconcile(self, db: TrailDB) -> None:
         """At start: if the index and the DB disagree (a lost or new index), rebuild it."""
