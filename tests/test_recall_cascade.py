@@ -151,16 +151,25 @@ async def test_load_is_shed_at_the_door_not_left_to_time_out(tmp_path: Path) -> 
     embedder.close()
 
 
-async def test_a_late_event_loop_sheds_too_until_a_lull_measures_it_again(tmp_path: Path) -> None:
+async def test_a_late_event_loop_sheds_too_and_a_stale_measure_does_not(tmp_path: Path) -> None:
     embedder = FastEmbedder(EmbeddingSettings(cache_size=0), tmp_path)
     embedder._run = lambda text: [1.0]
-    embedder.run_ms, embedder.lag_ms = 1.0, 500.0  # the loop took vectors back half a second late
-    embedder._done_at = time.perf_counter()
+    embedder.run_ms, embedder.lag_ms = 1.0, 500.0  # the loop woke its heartbeat half a second late
+    embedder._lag_at = time.perf_counter()
     with pytest.raises(Busy, match="500 ms behind"):
         await embedder.embed("now", deadline=time.perf_counter() + 0.15)
-    embedder._done_at -= LAG_MEMORY_S  # nothing came back for a while: the lag is not trusted
+    embedder._lag_at -= LAG_MEMORY_S  # not measured for a while: not trusted
     assert await embedder.embed("later", deadline=time.perf_counter() + 0.15) == [1.0]
-    assert embedder.lag_ms < 500.0  # measured again
+    embedder.close()
+
+
+async def test_the_heartbeat_measures_a_blocked_loop(tmp_path: Path) -> None:
+    embedder = FastEmbedder(EmbeddingSettings(cache_size=0), tmp_path)
+    embedder._heartbeat = asyncio.create_task(embedder._beat())
+    await asyncio.sleep(0.06)
+    time.sleep(0.3)  # the loop is blocked: the heartbeat wakes late
+    await asyncio.sleep(0.01)
+    assert embedder.lag_ms > 30
     embedder.close()
 
 

@@ -21,7 +21,8 @@ from proxy.embeddings.static import StaticModel
 from proxy.settings import EmbeddingSettings
 
 T = TypeVar("T")
-LAG_MEMORY_S = 1.0  # the loop's lag is trusted for this long after the last vector came back
+LAG_MEMORY_S = 1.0  # a lag (or a model run time) is trusted for this long after it was measured
+HEARTBEAT_S = 0.05
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 BUNDLED_ONNX_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "config.json")
@@ -137,8 +138,10 @@ class FastEmbedder:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="loopwise-embed")
         self.queued = 0  # texts waiting for or in the model
         self.run_ms = 10.0  # a moving average of one model run, for the shedding rule
-        self.lag_ms = 0.0  # ... and of how late the loop takes a finished vector back
-        self._done_at = 0.0
+        self.lag_ms = 0.0  # ... and of how late the event loop is (its heartbeat)
+        self._lag_at = 0.0  # when the heartbeat last measured it
+        self._done_at = 0.0  # when the model last handed a vector back
+        self._heartbeat: asyncio.Task[None] | None = None
 
     def load(self) -> None:
         """Load and warm the model (blocking; call off the event loop)."""
@@ -170,19 +173,30 @@ class FastEmbedder:
 
     async def start(self) -> None:
         await asyncio.get_running_loop().run_in_executor(self._executor, self.load)
+        self._heartbeat = asyncio.create_task(self._beat(), name="loopwise-loop-lag")
+
+    async def _beat(self) -> None:
+        """How late the event loop wakes a sleeper: past the proxy's saturation that lateness,
+        not the model, is what runs out recall's budget."""
+        while True:
+            began = time.perf_counter()
+            await asyncio.sleep(HEARTBEAT_S)
+            self._lag_at = time.perf_counter()
+            late = max(0.0, (self._lag_at - began - HEARTBEAT_S) * 1000)
+            self.lag_ms = 0.8 * self.lag_ms + 0.2 * late
 
     def _refuse_past(self, deadline: float) -> None:
         """Busy when the model would not hand this text back by `deadline`: the texts ahead of
-        it times a run, plus how late the event loop has lately been to take a finished vector
-        back (past the proxy's saturation that lag, not the model, is what runs out the budget;
-        measured: at 64 connections on one core, 175 of 1,100 turns timed out while the queue
-        alone predicted none). After a lull (nothing queued, nothing back for LAG_MEMORY_S) the
-        next text goes through whatever the averages say, so one slow run cannot shed for good."""
+        it times a run, plus how late the event loop is (its heartbeat; measured: at 64
+        connections on one core, 175 of 1,100 turns timed out while the queue alone predicted
+        none). After a lull in the model (nothing queued, nothing back for LAG_MEMORY_S) the
+        queue's part is not counted, so one slow run cannot shed for good; a lag measured longer
+        ago than that is not trusted either."""
         now = time.perf_counter()
-        if self.queued == 0 and now - self._done_at >= LAG_MEMORY_S:
-            return  # a lull: let this one through to measure the model and the loop again
-        lag = self.lag_ms if now - self._done_at < LAG_MEMORY_S else 0.0
-        if now + ((self.queued + 1) * self.run_ms + lag) / 1000 > deadline:
+        lull = self.queued == 0 and now - self._done_at >= LAG_MEMORY_S
+        queue_ms = 0.0 if lull else (self.queued + 1) * self.run_ms
+        lag = self.lag_ms if now - self._lag_at < LAG_MEMORY_S else 0.0
+        if now + (queue_ms + lag) / 1000 > deadline:
             raise Busy(f"{self.queued} texts ahead in the model's queue, the event loop {lag:.0f} ms behind")
 
     async def load_static(self) -> StaticModel | None:
@@ -232,17 +246,16 @@ class FastEmbedder:
         if deadline is not None:
             self._refuse_past(deadline)
 
-        def work() -> tuple[list[float], T, float]:
+        def work() -> tuple[list[float], T]:
             vector = self._embed_now(text)
-            return vector, then(vector), time.perf_counter()
+            return vector, then(vector)
 
         self.queued += 1
         try:
-            vector, result, finished = await asyncio.get_running_loop().run_in_executor(self._executor, work)
+            vector, result = await asyncio.get_running_loop().run_in_executor(self._executor, work)
         finally:
             self.queued -= 1
         self._done_at = time.perf_counter()
-        self.lag_ms = 0.9 * self.lag_ms + 0.1 * (self._done_at - finished) * 1000
         if self.settings.cache_size:
             self._cache[text] = vector
             if len(self._cache) > self.settings.cache_size:
@@ -250,4 +263,6 @@ class FastEmbedder:
         return result
 
     def close(self) -> None:
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
         self._executor.shutdown(wait=False, cancel_futures=True)
