@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from policies import RecallConfig
 from proxy.embeddings.model import FastEmbedder
 from proxy.embeddings.onnx import OnnxSentenceModel
-from proxy.embeddings.static import StaticModel
+from proxy.embeddings.static import StaticModel, unit
 from proxy.settings import EmbeddingSettings
 
 HERE = Path(__file__).resolve().parent
@@ -61,11 +61,6 @@ def keep_table(
 def ridge(x: np.ndarray, y: np.ndarray, lam: float = 1.0) -> np.ndarray:
     mapped: np.ndarray = np.linalg.solve(x.T @ x + lam * np.eye(x.shape[1]), x.T @ y)
     return mapped
-
-
-def unit(v: np.ndarray) -> np.ndarray:
-    out: np.ndarray = v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-9)
-    return out
 
 
 def token_pairs(embedder: FastEmbedder, static: StaticModel) -> tuple[np.ndarray, np.ndarray]:

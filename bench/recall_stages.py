@@ -63,6 +63,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     build_s = time.perf_counter() - began
 
     def turn(text: str, timed: bool) -> dict[str, Any]:
+        # proxy.chat.recall._through_gate, stage by stage so each is timed, and with the model
+        # run on every window to know whether it would have matched (the queue is always idle)
         windows, windows_ms = cpu_ms(lambda: gate.windows(text))
         best, gate_ms = cpu_ms(lambda: gate.best("bench", "", windows))
         assert best is not None

@@ -83,9 +83,12 @@ def _lesson(hit_id: str, score: float, payload: dict[str, object]) -> RecalledLe
     )
 
 
+Learn = Callable[[list[float], list[Hit]], None]  # what a model run teaches the gate
+
+
 def _through_gate(
     gate: Gate, embedder: Embedder, text: str, identity: Identity, config: RecallConfig
-) -> str | tuple[str, str, Callable[[list[float], list[Hit]], None] | None]:
+) -> str | tuple[str, str, Learn | None]:
     """The cascade's first stages: "scope" or "gate" when one of them ends recall; else the
     window for the model, the stage (model, or explore: below the threshold, run on idle
     capacity to keep the calibration honest) and what to teach the gate once the model ran."""
@@ -97,13 +100,10 @@ def _through_gate(
     if best is None:
         return "gate"
     score, window = best
-    auto = config.gate_score is None
-    calibration = gate.calibration(*scope)
-    threshold = calibration.threshold if config.gate_score is None else config.gate_score
-    explored = score < threshold
-    if explored and not auto:
-        return "gate"
-    if explored and not (calibration.explore() and embedder.queued == 0):  # explore() counts it
+    calibration, fixed = gate.calibration(*scope), config.gate_score
+    explored = score < (calibration.threshold if fixed is None else fixed)
+    # below a fixed threshold, never explored; below a calibrated one, explore() counts the turn
+    if explored and (fixed is not None or not calibration.explore() or embedder.queued):
         return "gate"
     static, version = windows.vectors[window], gate.projection.version
 
@@ -127,7 +127,7 @@ async def recall(
         return (time.perf_counter() - started) * 1000
 
     query, stage = text, "model"
-    learn: Callable[[list[float], list[Hit]], None] | None = None
+    learn: Learn | None = None
     try:
         if index.gate is not None and index.gate.ready:  # on the event loop: under a hop's cost
             try:

@@ -200,8 +200,9 @@ class FastEmbedder:
             raise Busy(f"{self.queued} texts ahead in the model's queue, the event loop {lag:.0f} ms behind")
 
     async def load_static(self) -> StaticModel | None:
-        """The static model distilled from a local ONNX model: read from the models directory, or
-        distilled on first use (~30 s on a thread of its own, once per model) and kept there.
+        """The static model distilled from a local ONNX model: read from the static cache
+        (`_static_cache`), or distilled on first use (~30 s on a thread of its own, once per
+        model) and kept there.
         None for a fastembed model, which has no token table to distil."""
         local = self._local
         if local is None:

@@ -63,7 +63,11 @@ class Gate:
         self._scopes: dict[Scope, _ScopeIndex] = {}
         self._entries: dict[str, _Entry] = {}
         self._pending: dict[str, tuple[Scope, Sequence[float]] | None] | None = {}  # until built
-        self.ready = False
+
+    @property
+    def ready(self) -> bool:
+        """Installed: it holds every lesson (before, it records what changes, for `install`)."""
+        return self._pending is None
 
     def lessons_in(self, app: str, tenant: str) -> int | None:
         """How many active lessons the scope holds, or None while the gate is being built."""
@@ -125,9 +129,7 @@ class Gate:
             return
         entry = self._entries.pop(lesson_id, None)
         if entry is not None:
-            scope = self._scopes[entry.scope]
-            scope.index.remove(entry.key)
-            scope.ids.pop(entry.key, None)
+            _drop(self._scopes, entry)
 
     def build(self, lessons: Iterable[tuple[str, str, str, Sequence[float] | bytes]]) -> Built:
         """Every (lesson id, app, tenant, model vector, or its float32 bytes) indexed in new
@@ -145,7 +147,6 @@ class Gate:
         """Swap in a build, then apply what changed while it ran (on the event loop)."""
         self._scopes, self._entries = built.scopes, built.entries
         pending, self._pending = self._pending or {}, None
-        self.ready = True
         for lesson_id, change in pending.items():
             if change is None:
                 self.remove(lesson_id)
@@ -167,9 +168,7 @@ class Gate:
         if known is not None and known.scope == scope and known.fingerprint == fingerprint:
             return
         if known is not None:  # replaced: an edit, or a move to another scope
-            old = scopes[known.scope]
-            old.index.remove(known.key)
-            old.ids.pop(known.key, None)
+            _drop(scopes, known)
         target = scopes.get(scope)
         if target is None:
             target = scopes[scope] = _ScopeIndex(
@@ -179,3 +178,9 @@ class Gate:
         target.index.add(key, reduced, threads=1)
         target.ids[key] = lesson_id
         entries[lesson_id] = _Entry(scope, key, fingerprint)
+
+
+def _drop(scopes: dict[Scope, _ScopeIndex], entry: _Entry) -> None:
+    found = scopes[entry.scope]
+    found.index.remove(entry.key)
+    found.ids.pop(entry.key, None)

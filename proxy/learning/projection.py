@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from proxy.embeddings.static import Prior
+from proxy.embeddings.static import Prior, unit
 
 PRIOR_PAIRS = 1000  # how many traffic pairs the whole vocabulary is worth
 RIDGE = 1.0
@@ -40,11 +40,11 @@ class Projection:
 
     def project(self, vectors: np.ndarray) -> np.ndarray:
         """Static vectors (rows) to unit vectors in the gate's space."""
-        return _unit(vectors @ self.matrix)
+        return unit(vectors @ self.matrix)
 
     def reduce(self, model: np.ndarray) -> np.ndarray:
         """Model vectors (rows) to unit vectors in the gate's space."""
-        return _unit(np.atleast_2d(model) @ self.basis)
+        return unit(np.atleast_2d(model) @ self.basis)
 
     def observe(self, static: np.ndarray, model: np.ndarray) -> bool:
         """One (static, model) pair folded in (~0.05 ms); True when it triggered a refit (a new
@@ -59,8 +59,3 @@ class Projection:
         self.matrix = self._solve()
         self.version += 1
         return True
-
-
-def _unit(rows: np.ndarray) -> np.ndarray:
-    out: np.ndarray = rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-9)
-    return out
