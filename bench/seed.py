@@ -65,8 +65,10 @@ def seed(
     *,
     with_db: bool = True,
     seed_value: int = 7,
+    graph: bool = True,
 ) -> dict[str, float]:
-    """Write `count` active lessons for `app` (the first ones from `real`), index them, build HNSW."""
+    """Write `count` active lessons for `app` (the first ones from `real`), index them, build HNSW
+    (unless not `graph`)."""
     rng = np.random.default_rng(seed_value)
     conn = connect(data_dir / "trail.db") if with_db else None
     index = EdgeIndex(data_dir / "vectors", DIMS)
@@ -91,6 +93,8 @@ def seed(
     index.close()
     if conn is not None:
         conn.close()
+    if not graph:
+        return {"insert_s": inserted}
     began = time.perf_counter()
     optimize = [
         str(Path(sys.executable).parent / "loopwise"),

@@ -60,6 +60,11 @@ def default_jobs(
         """Lessons whose index entry is behind the trail DB (CLI reviews, crashes) are pushed."""
         await index.sync_quietly(db)
 
+    async def build_graph() -> None:
+        """The embedded index's graph is rebuilt in a child process once enough lessons sit
+        outside it, and swapped in (see `proxy.learning.graph`)."""
+        await index.build_graph()
+
     async def retire() -> None:
         """Lessons that do not help are retired, under policies with `retire.enabled`."""
         current = policies.current
@@ -79,6 +84,7 @@ def default_jobs(
         Job("retention", 300.0, retention),
         Job("policy-reload", 1.0, reload_policies),
         Job("index-sync", 1.0, follow_db),
+        Job("index-graph", 30.0, build_graph),
         Job("auto-retire", 30.0, retire),
     ]
 

@@ -36,8 +36,11 @@ def open_vector_index(settings: Settings, dims: int) -> VectorIndex:
 
         key = store.api_key.get_secret_value() if store.api_key else None
         return QdrantServerIndex(store.url, store.collection, dims, key)
+    from proxy.vectors import generations
     from proxy.vectors.edge import EdgeIndex
 
+    for stale in generations.remove_stale(settings.vector_path):
+        logging.getLogger("loopwise.index").info("removed %s, an index generation no longer served", stale)
     return EdgeIndex(settings.vector_path, dims)
 
 
@@ -143,7 +146,8 @@ async def open_services(
         fast = FastEmbedder(settings.embedding, settings.data_dir / "models")
         await fast.start()
         embedder = fast
-    index = LessonIndex(vector_index or open_vector_index(settings, embedder.dims), embedder)
+    vectors = vector_index or open_vector_index(settings, embedder.dims)
+    index = LessonIndex(vectors, embedder, settings.vector_store.graph_after)
     privacy = settings.privacy
     redactor = Redactor(privacy.redact, privacy.phone_region)
     db = TrailDB(settings.db_path, redactor.interaction if privacy.redact_trail and privacy.redact else None)

@@ -71,6 +71,11 @@ class VectorStoreSettings(_Strict):
     url: str | None = Field(None, description="Qdrant server URL, or ':memory:'")
     api_key: SecretStr | None = None
     collection: str = "loopwise_lessons"
+    graph_after: int = Field(
+        20_000,
+        ge=0,
+        description="lessons outside the embedded index's graph that start a background build; 0: never",
+    )
 
 
 class FeedbackSettings(_Strict):

@@ -18,7 +18,7 @@ from proxy.records import SCOPES
 from proxy.settings import Settings, secret_value
 from proxy.storage import erasure
 from proxy.storage.keys import insert_key, list_keys, revoke_key
-from proxy.vectors import VectorIndex
+from proxy.vectors import VectorIndex, generations
 
 keys_app = typer.Typer(help="Virtual keys: who may call the proxy, for what.", no_args_is_help=True)
 users_app = typer.Typer(help="End users' data.", no_args_is_help=True)
@@ -103,7 +103,7 @@ def _forget_lessons(settings: Settings, lesson_ids: list[str]) -> None:
         from proxy.vectors.server import QdrantServerIndex
 
         index = QdrantServerIndex(store.url, store.collection, 384, secret_value(store.api_key))
-    elif (settings.vector_path / "edge_config.json").exists():
+    elif (generations.current(settings.vector_path) / "edge_config.json").exists():
         from proxy.vectors.edge import EdgeIndex
 
         index = EdgeIndex(settings.vector_path)

@@ -250,10 +250,10 @@ def explain_command(
 
 @index_app.command("optimize")
 def index_optimize(config: ConfigOption = None, data_dir: DataDirOption = None) -> None:
-    """Build the HNSW graph of the embedded index (run it while the proxy is stopped).
+    """Build the HNSW graph of the embedded index now, while the proxy is stopped.
 
-    Until then searches scan the lessons their filter selects, which stays fast while each
-    app's lessons number in the tens of thousands.
+    A running proxy builds it itself, in a child process, once `vector_store.graph_after`
+    lessons sit outside the graph; until then searches scan the lessons their filter selects.
     """
     import time
 
@@ -267,7 +267,8 @@ def index_optimize(config: ConfigOption = None, data_dir: DataDirOption = None) 
     if running is not None:
         fail(
             f"a proxy (pid {running.pid}, {running.url}) serves {settings.data_dir}; "
-            "stop it first: the graph build holds the index (and Python) for its whole run"
+            "it builds the graph itself in the background (vector_store.graph_after); to build "
+            "it now, stop it first"
         )
     try:
         index = EdgeIndex(settings.vector_path)

@@ -32,6 +32,7 @@ async def readyz(request: Request) -> Response:
             "status": "degraded" if svc.index.sync_error else "ok",
             "error": svc.index.sync_error,
         },
+        "vector_graph": _graph(svc.index),
         "recall_gate": _gate(svc.index),
         "trail": {
             "status": "degraded" if svc.db.writes_failing() else "ok",
@@ -40,6 +41,18 @@ async def readyz(request: Request) -> Response:
     }
     degraded = any(c["status"] != "ok" for c in checks.values())
     return json_response({"status": "degraded" if degraded else "ready", "checks": checks})
+
+
+def _graph(index: LessonIndex) -> dict[str, Any]:
+    """The embedded index's background graph build: a failed one leaves searches slower (they
+    scan the lessons outside the graph), never wrong."""
+    graph = index.graph
+    return {
+        "status": "degraded" if graph.error else "ok",
+        "state": graph.state,
+        "last_build": graph.last,
+        "error": graph.error,
+    }
 
 
 def _gate(index: LessonIndex) -> dict[str, Any]:

@@ -6,22 +6,25 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
+from typing import Any, TypeVar
 
 from proxy.embeddings import Embedder
 from proxy.embeddings.static import StaticModel
 from proxy.learning.gate import Gate
+from proxy.learning.graph import GraphBuild
 from proxy.records import Lesson
 from proxy.storage import TrailDB, TrailRepo
-from proxy.vectors import Hit, Point, VectorIndex
+from proxy.vectors import GraphBuilds, Hit, Point, VectorIndex
 
 log = logging.getLogger("loopwise.index")
+T = TypeVar("T")
 
 
 class LessonIndex:
-    def __init__(self, index: VectorIndex, embedder: Embedder) -> None:
+    def __init__(self, index: VectorIndex, embedder: Embedder, graph_after: int = 0) -> None:
         self.index = index
         self.embedder = embedder
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="loopwise-index")
@@ -30,6 +33,7 @@ class LessonIndex:
         self.gate: Gate | None = None  # set once the static model is there; ready once built
         self.gate_error: str | None = None
         self.gate_state = "off"  # off | building | ready | failed
+        self.graph = GraphBuild(graph_after)  # the embedded index's graph, built in the background
 
     async def start_gate(
         self, db: TrailDB, static: Awaitable[StaticModel | None], window_tokens: int
@@ -62,14 +66,25 @@ class LessonIndex:
         return self.index.search(vector, must, limit, min_score)
 
     async def count(self) -> int:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, self.index.count)
+        return await self.on_index_thread(self.index.count)
+
+    async def build_graph(self, force: bool = False) -> dict[str, Any] | None:
+        """Build the index's graph in the background if it is due (`force`: whatever the count),
+        for an index that needs the proxy to (see `graph`)."""
+        if force and isinstance(self.index, GraphBuilds) and not self.graph.running:
+            return await self.graph.run(self.index, self.on_index_thread)
+        return await self.graph.maybe(self.index, self.on_index_thread)
+
+    async def on_index_thread(self, work: Callable[[], T]) -> T:
+        """Run `work` on the thread that makes every index update (so none interleaves)."""
+        return await asyncio.get_running_loop().run_in_executor(self._executor, work)
 
     async def _apply(self, upserts: list[Point], deletes: list[str]) -> None:
         def work() -> None:
             self.index.upsert(upserts)
             self.index.delete(deletes)
 
-        await asyncio.get_running_loop().run_in_executor(self._executor, work)
+        await self.on_index_thread(work)
 
     async def sync(self, db: TrailDB, only: str | None = None) -> int:
         """Push every lesson whose index entry is behind the DB (or just lesson `only`); returns

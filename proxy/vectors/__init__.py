@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
 
 FILTER_FIELDS = ("status", "app", "tenant", "user_id")
 
@@ -37,3 +38,22 @@ class VectorIndex(Protocol):
     def count(self) -> int: ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class GraphBuilds(Protocol):
+    """An index whose graph the proxy builds itself, in the background (Qdrant Edge; a Qdrant
+    server builds its own): `begin_build` and `finish_build` run on the index's updating thread,
+    `open_build` and `release` on any."""
+
+    def unindexed(self) -> int: ...
+
+    def begin_build(self) -> Path: ...
+
+    def open_build(self) -> None: ...
+
+    def finish_build(self) -> int: ...
+
+    def release(self) -> None: ...
+
+    def abandon_build(self) -> None: ...

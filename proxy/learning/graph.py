@@ -1,0 +1,112 @@
+"""The embedded index's graph, built in the background while the proxy serves.
+
+Without a graph a search compares the query with every lesson its filter selects (measured: 45 ms
+at 100k lessons; 10 ms with the graph, cold). Once `after` lessons sit outside the graph, a build
+starts: the index copies its files (`EdgeIndex.begin_build`), a child process builds the graph on
+the copy, and the copy is swapped in with the changes made meanwhile (`finish_build`). Searches
+and updates go on against the old files the whole time. A failed build leaves the old generation
+serving and is reported in /readyz; the next due check tries again."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from proxy.vectors import GraphBuilds, VectorIndex
+
+log = logging.getLogger("loopwise.index")
+T = TypeVar("T")
+OnIndexThread = Callable[[Callable[[], T]], Awaitable[T]]
+
+
+@dataclass
+class GraphBuild:
+    after: int = 0  # lessons outside the graph that start a build; 0: never in the background
+    running: bool = False
+    last: dict[str, Any] | None = None  # the last build that landed
+    error: str | None = None  # the last build's failure, until one lands
+
+    @property
+    def state(self) -> str:
+        return "building" if self.running else "failed" if self.error else "idle"
+
+    async def maybe(self, vectors: VectorIndex, on_thread: OnIndexThread[Any]) -> dict[str, Any] | None:
+        """Build if enough lessons sit outside the graph; returns the build's outcome, if one ran
+        and landed."""
+        if self.after <= 0 or self.running or not isinstance(vectors, GraphBuilds):
+            return None
+        if await on_thread(vectors.unindexed) < self.after:
+            return None
+        return await self.run(vectors, on_thread)
+
+    async def run(self, vectors: GraphBuilds, on_thread: OnIndexThread[Any]) -> dict[str, Any] | None:
+        """One build, whatever the count; never raises but on cancellation (the proxy stopping:
+        the child is killed and closing the index removes its copy)."""
+        self.running = True
+        began = time.perf_counter()
+        try:
+            target = await on_thread(vectors.begin_build)
+            copied = time.perf_counter()
+            try:
+                built = await _child(str(target))
+            except asyncio.CancelledError:
+                raise
+            except BaseException:
+                await on_thread(vectors.abandon_build)
+                raise
+            built = {**built, "open_s": await _timed(vectors.open_build)}
+            swapping = time.perf_counter()
+            replayed = await on_thread(vectors.finish_build)
+            done = time.perf_counter()
+            built["release_s"] = await _timed(vectors.release)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the old generation serves on
+            self.error = f"{type(exc).__name__}: {exc}"
+            log.warning("background graph build failed; the index serves on without it: %s", self.error)
+            return None
+        finally:
+            self.running = False
+        self.error = None
+        self.last = {
+            **built,
+            "replayed": replayed,
+            "copy_s": round(copied - began, 3),
+            "child_s": round(swapping - copied, 3),
+            "swap_s": round(done - swapping, 3),
+            "finished_at": time.time(),
+        }
+        log.info("graph build landed: %s", self.last)
+        return self.last
+
+
+async def _timed(work: Callable[[], None]) -> float:
+    began = time.perf_counter()
+    await asyncio.to_thread(work)
+    return round(time.perf_counter() - began, 3)
+
+
+async def _child(target: str) -> dict[str, Any]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "proxy.vectors.graph_build", target,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        out, err = await proc.communicate()
+    except BaseException:
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        raise
+    if proc.returncode != 0:
+        lines = err.decode(errors="replace").strip().splitlines() or ["(no output)"]
+        log.debug("the graph build's output:\n%s", "\n".join(lines))
+        raise RuntimeError(f"the graph build exited with {proc.returncode}: {lines[-1][:500]}")
+    found: dict[str, Any] = json.loads(out.decode().strip().splitlines()[-1])
+    return found
