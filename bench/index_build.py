@@ -5,7 +5,7 @@ updates stall meanwhile, and the same build run in-process (the old offline way)
     python bench/index_build.py [--lessons 100000] [--inline] [--out docs/index-build.json]
 
 A `--lessons` index of random unit vectors (what they say does not change what a search or a
-build costs) is seeded without a graph. One thread searches all along (the model's thread, as
+build costs) is seeded without a graph. One thread searches every 20 ms (the model's thread, as
 recall runs it); the event loop beats every 10 ms and records how late each beat was; every
 100 ms a lesson is upserted or deleted on the index's thread, as the sync does. Phases: `before`
 (5 s, no graph), `during` the build (copy + child process + swap), `after` (5 s). With
@@ -40,6 +40,9 @@ from proxy.vectors.edge import EdgeIndex
 HERE = Path(__file__).resolve().parent
 MUST = {"status": "active", "app": "bench", "tenant": ""}
 PAUSE_S = 5.0
+SEARCH_EVERY_S = 0.02  # recall's searches at 50 requests a second; Qdrant Edge's search holds the
+# GIL (measured: two threads search no faster than one), so a thread searching without pause
+# would stand for a load no proxy serves, and starve every other thread of it
 
 
 def _stats(values: list[float]) -> dict[str, float]:
@@ -71,6 +74,7 @@ class Probe:
             self.index.search(queries[i % 64].tolist(), MUST, 5, 0.3)
             self._add("search_ms", (time.perf_counter() - began) * 1000)
             i += 1
+            time.sleep(SEARCH_EVERY_S)
 
     async def beating(self) -> None:
         while not self.stop.is_set():
@@ -138,7 +142,9 @@ def _print(label: str, outcome: dict[str, Any]) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--lessons", type=int, default=100_000)
     parser.add_argument("--inline", action="store_true", help="also build in-process, for contrast")
     parser.add_argument("--cache", type=Path, default=HERE / ".cache")
