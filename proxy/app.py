@@ -12,7 +12,8 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Route
 
 from proxy.embeddings import Embedder
-from proxy.http import admin, apis, chat, health, learning, openapi, relayed, trail
+from proxy.http import admin, apis, chat, health, learning, metrics, openapi, relayed, trail
+from proxy.http.access_log import AccessLog
 from proxy.http.cors import AnswerOptions
 from proxy.http.errors import EXCEPTION_HANDLERS
 from proxy.services import open_services
@@ -51,6 +52,7 @@ ROUTES = [
     Route("/v1/keys/{key_id}/revoke", admin.post_revoke_key, methods=["POST"]),
     Route("/v1/users/{user_id}", admin.delete_user, methods=["DELETE"]),
     Route("/openapi.json", openapi.get_openapi, methods=["GET"]),
+    Route("/metrics", metrics.get_metrics, methods=["GET"]),
     Route("/healthz", health.healthz, methods=["GET"]),
     Route("/readyz", health.readyz, methods=["GET"]),
 ]
@@ -69,10 +71,10 @@ def create_app(
         async with open_services(settings, embedder=embedder, vector_index=vector_index) as services:
             yield {"services": services}
 
-    middleware = [Middleware(AnswerOptions)]
+    middleware = [Middleware(AccessLog), Middleware(AnswerOptions)]
     if settings.access.cors_origins:  # feedback straight from an end-user app's pages
         middleware.insert(
-            0,
+            1,
             Middleware(
                 CORSMiddleware,
                 allow_origins=list(settings.access.cors_origins),

@@ -137,8 +137,9 @@ class Lesson:
         }
 
 
-Scope = Literal["chat", "feedback", "read", "review", "admin"]
-SCOPES: tuple[Scope, ...] = ("chat", "feedback", "read", "review", "admin")
+Scope = Literal["chat", "feedback", "read", "review", "admin", "metrics"]
+# metrics: GET /metrics, counts over every tenant, so read only by a key bound to no tenant or app
+SCOPES: tuple[Scope, ...] = ("chat", "feedback", "read", "review", "admin", "metrics")
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from proxy.embeddings import Embedder, FastEmbedder
 from proxy.jobs import default_jobs, follow_keys, run_jobs
 from proxy.learning.feedback import Authority, record_feedback
 from proxy.learning.index import LessonIndex
+from proxy.metrics import Gauges, Metrics
 from proxy.privacy import Redactor
 from proxy.settings import Settings, secret_value
 from proxy.storage import TrailDB
@@ -56,7 +57,19 @@ class Services:
     keys: KeyRing
     tokens: FeedbackTokens
     redactor: Redactor
+    metrics: Metrics = field(default_factory=Metrics)
+    lesson_counts: dict[str, int] = field(default_factory=dict)  # as last counted for /metrics
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self.metrics.read(
+            Gauges(
+                lessons=lambda: self.lesson_counts,
+                trail_queued=lambda: self.db.queued,
+                trail_errors=lambda: self.db.write_errors,
+                graph_building=lambda: self.index.graph.running,
+            )
+        )
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         """Run background work, keeping a reference so it is not collected mid-flight."""
@@ -120,7 +133,9 @@ class Services:
 
         async def record() -> None:
             try:
-                await record_feedback(feedback, self.db, self.policies.current, self.index, authority)
+                policies = self.policies.current
+                stored, _ = await record_feedback(feedback, self.db, policies, self.index, authority)
+                self.metrics.observe_feedback(stored)
             except Exception as exc:  # noqa: BLE001 - nobody waits on implicit feedback
                 log.warning("implicit %s on %s not recorded: %s", signal, interaction, exc)
 

@@ -167,6 +167,8 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(4000, ge=0, le=65535)
     log_level: str = "info"
+    log_format: Literal["text", "json"] = Field("text", description="json: one JSON object per log line")
+    access_log: bool = Field(True, description="one line per HTTP request (logger loopwise.access)")
     embedding: EmbeddingSettings = EmbeddingSettings()
     vector_store: VectorStoreSettings = VectorStoreSettings()
     feedback: FeedbackSettings = FeedbackSettings()

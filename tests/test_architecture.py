@@ -35,6 +35,8 @@ OWNERS = {
     "phonenumbers": "proxy/privacy.py",
     "stdnum": "proxy/privacy.py",
     "detect_secrets": "proxy/privacy.py",
+    "prometheus_client": "proxy/metrics.py",
+    "pythonjsonlogger": "proxy/cli/serve.py",
 }
 SHARED = (
     "proxy.records",
@@ -43,6 +45,7 @@ SHARED = (
     "proxy.deployment",
     "proxy.config_file",
     "proxy.litellm_config",
+    "proxy.metrics",
 )
 INFRASTRUCTURE = ("proxy.storage", "proxy.upstream", "proxy.vectors", "proxy.embeddings", "proxy.privacy")
 WIRING = ("proxy.services", "proxy.jobs")

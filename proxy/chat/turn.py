@@ -20,6 +20,10 @@ from proxy.upstream.pricing import cost_usd
 from proxy.upstream.router import ATTEMPTS_HEADER
 
 
+def adapter_of(deployment: Deployment) -> str:
+    return "relay" if deployment.uses_relay else "litellm"
+
+
 @dataclass(frozen=True)
 class Outcome:
     """How the provider call ended: `ok`, `error`, or `abandoned` (the client left mid-stream)."""
@@ -36,6 +40,7 @@ class Outcome:
     attempts: int = 0  # provider calls made
     cost_usd: float | None = None
     upstream_id: str | None = None  # the provider's own response id
+    adapter: str = "none"  # relay | litellm: what served the answer (none: no provider answered)
 
     @classmethod
     def failed(cls, error: ApiError) -> Outcome:
@@ -64,6 +69,7 @@ class Outcome:
             attempts=attempts,
             cost_usd=cost_usd(deployment, usage),
             upstream_id=upstream_id if isinstance(upstream_id, str) and upstream_id else None,
+            adapter=adapter_of(deployment),
         )
 
     @classmethod
@@ -80,6 +86,7 @@ class Outcome:
             served_model=data.get("model") or deployment.provider_model,
             attempts=attempts,
             cost_usd=cost_usd(deployment, usage),
+            adapter=adapter_of(deployment),
         )
 
     @classmethod
@@ -106,6 +113,7 @@ class Outcome:
             attempts=attempts,
             cost_usd=cost_usd(deployment, assembled.usage),
             upstream_id=upstream_id,
+            adapter=adapter_of(deployment),
         )
 
 

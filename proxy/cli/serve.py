@@ -154,6 +154,19 @@ def check_exposure(settings: Settings) -> None:
     )
 
 
+def configure_logging(level: str, form: str) -> None:
+    """Text lines, or one JSON object a line (python-json-logger) with the access log's fields
+    as keys of their own."""
+    handler = logging.StreamHandler()
+    if form == "json":
+        from pythonjsonlogger.json import JsonFormatter
+
+        handler.setFormatter(JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
+
+
 def serve(
     config: ConfigOption = None,
     host: Annotated[str | None, typer.Option(help="overrides host")] = None,
@@ -169,9 +182,7 @@ def serve(
 
     from proxy.app import create_app
 
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(settings.log_level, settings.log_format)
     for note in settings.notes:  # what a LiteLLM config holds that Loopwise does not act on
         logging.getLogger("loopwise.config").info("%s", note)
     if not settings.model_list:

@@ -74,6 +74,12 @@ def _refusal(
 
 
 def authorize(request: Request, scope: str) -> Principal:
+    principal = _principal(request, scope)
+    request.state.principal = principal.name  # for the access log
+    return principal
+
+
+def _principal(request: Request, scope: str) -> Principal:
     svc = services(request)
     ring = svc.keys
     if not ring.enforced:

@@ -29,7 +29,9 @@ def finisher(svc: Services, turn: Turn) -> forward.Finish:
     """Where every turn ends: its trail row, and `abandon` when the client left mid-stream."""
 
     def finish(outcome: Outcome) -> None:
-        svc.db.record(turn.interaction(outcome))
+        interaction = turn.interaction(outcome)
+        svc.db.record(interaction)
+        svc.metrics.observe_turn(interaction, svc.router.label(interaction.requested_model), outcome.adapter)
         if outcome.status == "abandoned":
             svc.signal(turn.id, "abandon")
 

@@ -56,6 +56,7 @@ async def post_feedback(request: Request) -> Response:
     feedback, authority = _authority(svc, principal, body.to_record())
     check_categories(feedback.categories, svc.settings.feedback.categories)
     stored, lesson = await record_feedback(feedback, svc.db, svc.policies.current, svc.index, authority)
+    svc.metrics.observe_feedback(stored)
     return json_response(
         {
             "id": stored.id,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from proxy.records import EVERYTHING, Visibility
+from proxy.records import EVERYTHING, LESSON_STATUSES, Visibility
 from proxy.storage.repo import TrailRepo, visible
 
 Dimension = Literal["app", "requested_model", "policy", "arm"]
@@ -76,3 +76,9 @@ def arms(repo: TrailRepo, since: float, visibility: Visibility = EVERYTHING) -> 
         (since, *params),
     )
     return [dict(r) for r in rows]
+
+
+def lessons_by_status(repo: TrailRepo) -> dict[str, int]:
+    """Every status with its count, 0 included (for `/metrics`)."""
+    found = dict(repo.conn.execute("SELECT status, count(*) FROM lessons GROUP BY status").fetchall())
+    return {status: int(found.get(status, 0)) for status in LESSON_STATUSES}

@@ -134,6 +134,11 @@ class TrailDB:
             self.last_write_error_at = time.monotonic()
             log.exception("could not write interaction %s to the trail", interaction.id)
 
+    @property
+    def queued(self) -> int:
+        """Interactions recorded and not yet committed."""
+        return self._unwritten
+
     def writes_failing(self, within_s: float = 300.0) -> bool:
         """Whether a row was lost recently (readiness degrades while writes fail, not forever)."""
         return self.last_write_error_at is not None and time.monotonic() - self.last_write_error_at < within_s

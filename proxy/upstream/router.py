@@ -114,6 +114,17 @@ class Router:
         aliases = [a for a in self.settings.model_group_alias if a not in self._by_name]
         return [*self._by_name, *aliases]
 
+    def label(self, model: str) -> str:
+        """A bounded name for metrics: a configured model or alias as asked; a name a wildcard
+        entry covers, as that entry's pattern."""
+        if model in self._by_name or model in self.settings.model_group_alias:
+            return model
+        if len(model) <= MAX_MODEL_NAME:
+            for pattern in self._ranked:
+                if pattern.regex.fullmatch(model):
+                    return pattern.name
+        return "unknown"
+
     def _not_found(self, model: str) -> ApiError:
         known = ", ".join(self.model_names()) or "none configured: add one to model_list"
         message = f"The model `{model}` does not exist on this proxy; available models: {known}"
