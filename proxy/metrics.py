@@ -12,10 +12,19 @@ writer's queue and errors, the index's graph) is read when scraped (`Gauges`).""
 
 from __future__ import annotations
 
+import logging
+import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -25,6 +34,16 @@ SECONDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 
 OVERHEAD = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
 RECALL = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.5)
 CONTENT_TYPE = CONTENT_TYPE_LATEST
+METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
+log = logging.getLogger("loopwise.metrics")
+
+
+def _amount(value: object) -> float:
+    """A count or a cost from the provider or the price table, if it is a finite number above
+    zero; else 0 (a string, a negative or NaN would raise in, or poison, a counter)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return 0.0
+    return float(value) if math.isfinite(value) and value > 0 else 0.0
 
 
 @dataclass
@@ -65,6 +84,7 @@ class _Read(Collector):
 class Metrics:
     def __init__(self) -> None:
         self.registry = r = CollectorRegistry()
+        disable_created_metrics()  # no `_created` twin per series
         turn = ["model", "endpoint", "status", "adapter"]
 
         def counter(name: str, text: str, labels: Sequence[str] = ()) -> Counter:
@@ -119,6 +139,13 @@ class Metrics:
         self.registry.register(_Read(gauges))
 
     def observe_turn(self, turn: Interaction, model: str, adapter: str) -> None:
+        """Never raises: a provider's odd usage numbers must not fail the answer they came with."""
+        try:
+            self._turn(turn, model, adapter)
+        except Exception:  # logged; the request is done
+            log.exception("metrics skipped for %s", turn.id)
+
+    def _turn(self, turn: Interaction, model: str, adapter: str) -> None:
         status = turn.status
         self.requests.labels(model, turn.endpoint, status, adapter).inc()
         self.latency.labels(model, turn.endpoint, status, adapter).observe(turn.latency_ms / 1000)
@@ -134,10 +161,10 @@ class Metrics:
         if turn.attempts > 1:
             self.retries.labels(model).inc(turn.attempts - 1)
         for kind, count in (("prompt", turn.prompt_tokens), ("completion", turn.completion_tokens)):
-            if count:
-                self.tokens.labels(model, kind).inc(count)
-        if turn.cost_usd:
-            self.cost.labels(model).inc(turn.cost_usd)
+            if _amount(count):
+                self.tokens.labels(model, kind).inc(_amount(count))
+        if _amount(turn.cost_usd):
+            self.cost.labels(model).inc(_amount(turn.cost_usd))
 
     def observe_feedback(self, feedback: Feedback) -> None:
         """By source, and kind: the implicit signal, else the verdict (negative, positive or
@@ -147,7 +174,7 @@ class Metrics:
         self.feedback.labels(feedback.source, kind).inc()
 
     def observe_http(self, method: str, route: str, status: int, seconds: float) -> None:
-        self.http.labels(method, route, str(status)).inc()
+        self.http.labels(method if method in METHODS else "other", route, str(status)).inc()
         self.http_latency.labels(route).observe(seconds)
 
     def exposition(self) -> bytes:

@@ -30,7 +30,9 @@ from proxy.vectors import VectorIndex
 log = logging.getLogger("loopwise.signals")
 
 
-def open_vector_index(settings: Settings, dims: int) -> VectorIndex:
+def open_vector_index(settings: Settings, dims: int, tidy: bool = False) -> VectorIndex:
+    """The configured index; `tidy` (a serving proxy, which holds the data directory's lock)
+    also removes generations of the embedded index that are no longer served."""
     store = settings.vector_store
     if store.url:
         from proxy.vectors.server import QdrantServerIndex
@@ -40,7 +42,7 @@ def open_vector_index(settings: Settings, dims: int) -> VectorIndex:
     from proxy.vectors import generations
     from proxy.vectors.edge import EdgeIndex
 
-    for stale in generations.remove_stale(settings.vector_path):
+    for stale in generations.remove_stale(settings.vector_path) if tidy else ():
         logging.getLogger("loopwise.index").info("removed %s, an index generation no longer served", stale)
     return EdgeIndex(settings.vector_path, dims)
 
@@ -161,7 +163,7 @@ async def open_services(
         fast = FastEmbedder(settings.embedding, settings.data_dir / "models")
         await fast.start()
         embedder = fast
-    vectors = vector_index or open_vector_index(settings, embedder.dims)
+    vectors = vector_index or open_vector_index(settings, embedder.dims, tidy=background)
     index = LessonIndex(vectors, embedder, settings.vector_store.graph_after)
     privacy = settings.privacy
     redactor = Redactor(privacy.redact, privacy.phone_region)

@@ -83,15 +83,16 @@ async def test_a_build_swaps_in_the_graph_with_the_changes_made_meanwhile(tmp_pa
     assert outcome["indexed"] >= LESSONS - 1000 and outcome["replayed"] == 3
     assert beats > 10 and searched and set(searched) == {str(uuid.UUID(int=6))}
     assert vectors_index.unindexed() < 100
-    assert generations.current(root) == root.with_name("vectors.1") == vectors_index.path
-    assert not root.exists()
+    built = vectors_index.path
+    assert generations.current(root) == built and built.parent == root / "generations"
+    assert not any((root / entry).exists() for entry in generations.SHARD)  # generation 0 removed
     assert _top(vectors_index, fresh) == str(uuid.UUID(int=LESSONS + 2))
     assert _top(vectors_index, vectors[7]) is None  # deleted during the build
     assert _top(vectors_index, vectors[9]) is None  # retired during the build
     lessons.close()
 
     reopened = EdgeIndex(root)  # a restart opens the built generation
-    assert reopened.path == root.with_name("vectors.1")
+    assert reopened.path == built
     assert reopened.unindexed() < 100 and reopened.count() == LESSONS
     assert _top(reopened, fresh) == str(uuid.UUID(int=LESSONS + 2))
     reopened.close()
@@ -114,27 +115,50 @@ async def test_a_failed_build_leaves_the_old_generation_serving_and_says_why(tmp
     assert await lessons.build_graph() is None
     assert lessons.graph.state == "failed"
     assert "exited with 1" in (lessons.graph.error or "") and "no vector index" in (lessons.graph.error or "")
-    assert broken.path == root and not root.with_name("vectors.1").exists()
+    assert broken.path == root and not list((root / "generations").iterdir())  # the copy is gone
     assert generations.current(root) == root and broken.count() == 50
+    assert await lessons.build_graph() is None and lessons.graph.failures == 1  # backing off
     broken.begin_build = lambda: EdgeIndex.begin_build(broken)  # type: ignore[method-assign]
-    assert await lessons.build_graph() is not None  # the next due check tries again
-    assert lessons.graph.state == "idle" and lessons.graph.error is None
-    assert broken.path == root.with_name("vectors.1") and broken.count() == 50
+    assert await lessons.build_graph(force=True) is not None
+    assert lessons.graph.state == "idle" and lessons.graph.error is None and lessons.graph.failures == 0
+    assert broken.path.parent == root / "generations" and broken.count() == 50
     lessons.close()
 
 
-def test_leftover_generations_are_removed_and_the_current_one_kept(tmp_path: Path) -> None:
-    root = tmp_path / "vectors"
+def test_only_what_loopwise_made_is_ever_removed(tmp_path: Path) -> None:
+    root = tmp_path / "data"  # an operator's directory, with the index in it and beside it
+    root.mkdir()
+    (root / "trail.db").write_text("the system of record")
+    (tmp_path / "data.1").mkdir()  # a dated backup beside it, named like an old generation
+    (root / "generations").mkdir()
+    (root / "generations" / "gen-5").mkdir()  # not marked as ours
     _filled(root, 10)[0].close()
-    assert generations.remove_stale(root) == []
-    half = root.with_name("vectors.4")  # an interrupted build
-    half.mkdir()
-    assert generations.following(root) == root.with_name("vectors.5")
-    assert generations.remove_stale(root) == [half]
-    generations.promote(root, root.with_name("vectors.7"))  # names a directory that is not there
-    assert generations.current(root) == root  # so the index opened is still generation 0
-    root.with_name("vectors.current").write_text("../../etc\n")
+    half = generations.new_generation(root)  # an interrupted build
+    assert generations.remove_stale(root) == [half] and not half.exists()
+    lessons = EdgeIndex(root)
+    target = lessons.begin_build()
+    lessons.abandon_build()
+    assert not target.exists() and lessons.count() == 10
+    target = lessons.begin_build()
+    subprocess_build(target)
+    lessons.open_build()
+    lessons.finish_build()
+    lessons.release()
+    lessons.close()
+    assert (root / "trail.db").read_text() == "the system of record"
+    assert (tmp_path / "data.1").is_dir() and (root / "generations" / "gen-5").is_dir()
+    assert generations.current(root) == target and EdgeIndex(root).count() == 10
+    (root / generations.POINTER).write_text("../../etc\n")  # a pointer that is not ours
     assert generations.current(root) == root
+
+
+def subprocess_build(target: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "proxy.vectors.graph_build", str(target), str(os.getpid())]
+    subprocess.run(command, check=True, capture_output=True)
 
 
 async def test_a_proxy_builds_the_graph_and_recall_goes_on_through_the_swap(make_settings, start) -> None:
@@ -149,7 +173,7 @@ async def test_a_proxy_builds_the_graph_and_recall_goes_on_through_the_swap(make
     again = await ask(client, "what is the refund window at acme", session="s-2")
     assert again.headers["x-loopwise-lessons"] == lesson
     await start.stop(client)
-    assert generations.current(settings.vector_path) == settings.vector_path.with_name("vectors.1")
+    assert generations.current(settings.vector_path).parent == settings.vector_path / "generations"
 
     client = await start(settings)  # the restart opens the new generation and removes none of it
     assert await start.services(client).index.count() == 1

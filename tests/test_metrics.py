@@ -13,7 +13,9 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from proxy.cli.serve import configure_logging
+from proxy.cli.serve import log_formatter
+from tests.conftest import CHAT_PATH
+from tests.fakes import completion
 from tests.helpers import ask, feedback
 from tests.test_access import MASTER, bearer, make_key
 
@@ -36,7 +38,9 @@ NAMED = (  # everything issue 12 names, as exposed
 )
 
 
-async def scrape(client: httpx.AsyncClient, **headers: str) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:
+async def scrape(
+    client: httpx.AsyncClient, **headers: str
+) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:
     response = await client.get("/metrics", headers=headers)
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("text/plain; version=")
@@ -53,7 +57,9 @@ def total(samples: dict[str, Any], name: str, **labels: str) -> float:
     return sum(v for key, v in samples.get(name, {}).items() if wanted <= set(key))
 
 
-async def test_every_named_metric_is_exposed_and_moves_with_traffic(make_settings, start, provider, adapter) -> None:
+async def test_every_named_metric_is_exposed_and_moves_with_traffic(
+    make_settings, start, provider, adapter
+) -> None:
     settings = make_settings(upstream={"num_retries": 2, "retry_backoff_s": 0})
     priced = settings.model_list[0].model_copy(
         update={"model_info": {"input_cost_per_token": 1e-6, "output_cost_per_token": 2e-6}}
@@ -83,15 +89,32 @@ async def test_every_named_metric_is_exposed_and_moves_with_traffic(make_setting
     assert moved("loopwise_recall_duration_seconds_count") >= 1
     assert moved("loopwise_lessons_injected_total") == 1
     assert moved("loopwise_feedback_total", source="user", kind="negative") == 1
-    assert total(after, "loopwise_lessons", status="active") + total(after, "loopwise_lessons", status="pending") == 1
+    assert (
+        total(after, "loopwise_lessons", status="active") + total(after, "loopwise_lessons", status="pending")
+        == 1
+    )
     assert moved("loopwise_upstream_retries_total", model="gpt-test") == 1
     assert moved("loopwise_tokens_total", model="gpt-test", kind="prompt") > 0
     assert moved("loopwise_cost_usd_total", model="gpt-test") > 0
     assert moved("loopwise_http_requests_total", route="chat_completions", status="404") == 1
     assert moved("loopwise_http_requests_total", route="post_feedback", status="201") == 1
-    assert total(after, "loopwise_trail_queue_depth") == 0 and total(after, "loopwise_trail_write_errors_total") == 0
+    assert (
+        total(after, "loopwise_trail_queue_depth") == 0
+        and total(after, "loopwise_trail_write_errors_total") == 0
+    )
     labels = {k for series in after.values() for key in series for k, _ in key}
-    assert labels <= {"model", "endpoint", "status", "adapter", "stage", "kind", "source", "method", "route", "le"}
+    assert labels <= {
+        "model",
+        "endpoint",
+        "status",
+        "adapter",
+        "stage",
+        "kind",
+        "source",
+        "method",
+        "route",
+        "le",
+    }
     assert not any(value == "nope" for series in after.values() for key in series for _, value in key)
 
 
@@ -137,20 +160,55 @@ async def test_the_access_log_can_be_switched_off(make_settings, start, caplog) 
 
 @pytest.mark.parametrize("form", ["json", "text"])
 def test_log_lines_as_json_carry_the_access_fields_as_keys(form: str) -> None:
-    root = logging.getLogger()
-    kept = root.handlers[:], root.level
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(log_formatter(form))
+    logger = logging.getLogger("loopwise.access")
+    logger.addHandler(handler)
+    level, logger.level = logger.level, logging.INFO
     try:
-        configure_logging("info", form)
-        out = io.StringIO()
-        root.handlers[0].setStream(out)  # type: ignore[attr-defined]
         fields = {"method": "POST", "route": "chat_completions", "status": 200, "ms": 1.5}
-        logging.getLogger("loopwise.access").info("POST chat_completions 200", extra=fields)
-        line = out.getvalue().strip()
+        logger.info("POST chat_completions 200", extra=fields)
     finally:
-        root.handlers[:], _ = kept[0], root.setLevel(kept[1])
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    line = out.getvalue().strip()
     if form == "json":
         parsed = json.loads(line)
-        assert parsed["route"] == "chat_completions" and parsed["status"] == 200 and parsed["levelname"] == "INFO"
+        assert (
+            parsed["route"] == "chat_completions"
+            and parsed["status"] == 200
+            and parsed["levelname"] == "INFO"
+        )
         assert parsed["name"] == "loopwise.access" and parsed["message"] == "POST chat_completions 200"
     else:
         assert line.endswith("INFO loopwise.access: POST chat_completions 200")
+
+
+async def test_odd_usage_numbers_from_a_provider_never_fail_the_answer(
+    make_settings, start, upstream
+) -> None:
+    client = await start(make_settings())
+    before = await scrape(client)
+    odd = completion("hello")
+    odd["usage"] = {"prompt_tokens": "17", "completion_tokens": -3, "total_tokens": True}
+    upstream.post(CHAT_PATH).mock(return_value=httpx.Response(200, json=odd))
+    answer = await ask(client, "hello there")
+    assert answer.status_code == 200
+    after = await scrape(client)
+    assert total(after, "loopwise_requests_total") - total(before, "loopwise_requests_total") == 1
+    assert total(after, "loopwise_tokens_total") == total(before, "loopwise_tokens_total")
+
+
+async def test_the_access_log_names_a_key_by_its_id_never_its_name(make_settings, start, caplog) -> None:
+    client = await start(make_settings(access={"master_key": MASTER}))
+    made = await client.post(
+        "/v1/keys",
+        json={"name": "alice@example.com\nforged line", "scopes": ["chat"]},
+        headers=bearer(MASTER),
+    )
+    caplog.set_level(logging.INFO, logger="loopwise.access")
+    body = {"model": "gpt-test", "messages": [{"role": "user", "content": "hello there"}]}
+    assert (await client.post(CHAT_PATH, json=body, headers=bearer(made.json()["secret"]))).status_code == 200
+    line = next(r for r in caplog.records if r.name == "loopwise.access" and r.route == "chat_completions")  # type: ignore[attr-defined]
+    assert line.key == made.json()["id"] and "alice" not in line.getMessage()  # type: ignore[attr-defined]

@@ -102,6 +102,7 @@ async def test_no_route_shows_changes_recalls_or_erases_another_tenants_data(
         await probe("GET", f"{prefix}/models", f"{prefix}/models")
         await probe("GET", f"{prefix}/models/{{model_id:path}}", f"{prefix}/models/gpt-test")
 
+    assert (await probe("GET", "/metrics", "/metrics")).status_code == 403  # counts every tenant
     assert not leaks, "\n".join(leaks)
     routes = {(m, r.path) for r in ROUTES for m in r.methods or () if m != "HEAD" and r.path not in HEALTH}
     assert routes <= probed, f"routes not probed: {sorted(routes - probed)}"

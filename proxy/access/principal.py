@@ -32,6 +32,7 @@ class Principal:
     user_role: str | None = None  # fixed by the key
     token: str | None = None  # a browser feedback token, checked against its interaction
     unbounded: bool = False  # the master key, or no key configured: may claim any role
+    key_id: str | None = None  # a virtual key's id (logged, where its name may be anything)
 
     @property
     def visibility(self) -> Visibility:
@@ -89,7 +90,7 @@ MASTER = Principal("master", EVERY_SCOPE, unbounded=True)
 
 def of_key(key: Key) -> Principal:
     apps = None if "*" in key.apps else key.apps
-    return Principal(key.name, frozenset(key.scopes), apps, key.tenant, False, key.user_role)
+    return Principal(key.name, frozenset(key.scopes), apps, key.tenant, False, key.user_role, key_id=key.id)
 
 
 def of_token(token: str) -> Principal:

@@ -10,7 +10,9 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
+import logging.handlers
 import os
+import queue
 import socket
 import time
 from dataclasses import asdict, dataclass
@@ -154,17 +156,26 @@ def check_exposure(settings: Settings) -> None:
     )
 
 
-def configure_logging(level: str, form: str) -> None:
+def log_formatter(form: str) -> logging.Formatter:
     """Text lines, or one JSON object a line (python-json-logger) with the access log's fields
     as keys of their own."""
-    handler = logging.StreamHandler()
     if form == "json":
         from pythonjsonlogger.json import JsonFormatter
 
-        handler.setFormatter(JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
-    else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
+        return JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s")
+    return logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def configure_logging(level: str, form: str) -> logging.handlers.QueueListener:
+    """Every logger (uvicorn's too) through one handler on a thread of its own, so a slow or
+    blocked stderr never stalls the event loop; returns the listener to stop at exit."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(log_formatter(form))
+    lines: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+    listener = logging.handlers.QueueListener(lines, handler)
+    listener.start()
+    logging.basicConfig(level=level.upper(), handlers=[logging.handlers.QueueHandler(lines)], force=True)
+    return listener
 
 
 def serve(
@@ -182,7 +193,7 @@ def serve(
 
     from proxy.app import create_app
 
-    configure_logging(settings.log_level, settings.log_format)
+    logs = configure_logging(settings.log_level, settings.log_format)
     for note in settings.notes:  # what a LiteLLM config holds that Loopwise does not act on
         logging.getLogger("loopwise.config").info("%s", note)
     if not settings.model_list:
@@ -206,7 +217,10 @@ def serve(
             await super().shutdown(sockets)
 
     app = create_app(settings)
-    server = Server(uvicorn.Config(app, log_level=settings.log_level.lower(), access_log=False))
+    # log_config None: uvicorn's loggers go through the handler above (JSON lines included)
+    server = Server(
+        uvicorn.Config(app, log_level=settings.log_level.lower(), access_log=False, log_config=None)
+    )
     try:
         server.run(sockets=[sock])
     except KeyboardInterrupt:
@@ -214,3 +228,4 @@ def serve(
     finally:
         withdraw(settings.data_dir)
         lock.close()
+        logs.stop()  # what is queued is written first

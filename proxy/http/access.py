@@ -75,7 +75,7 @@ def _refusal(
 
 def authorize(request: Request, scope: str) -> Principal:
     principal = _principal(request, scope)
-    request.state.principal = principal.name  # for the access log
+    request.state.principal = principal.key_id or principal.name  # for the access log: never a key's name
     return principal
 
 

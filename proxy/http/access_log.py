@@ -3,7 +3,7 @@
 Pure ASGI rather than starlette's BaseHTTPMiddleware, so a streamed answer is timed to its last
 byte and is not buffered. The line names the route by its endpoint, never the path (a path holds
 user ids and session ids), and carries no header but the caller's app, cut to printable ASCII:
-`method route status ms bytes key app interaction` (as text, or as JSON fields with
+`method route status ms bytes key app interaction`, the key by its id (as text, or as JSON fields with
 `log_format: json`)."""
 
 from __future__ import annotations

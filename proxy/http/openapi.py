@@ -209,6 +209,7 @@ OPERATIONS: tuple[Operation, ...] = (
     ("delete", "/v1/users/{user_id}", "admin", "Erase everything a user left", None, [_path("user_id")], 200),
     ("get", "/healthz", None, "Liveness", None, [], 200),
     ("get", "/readyz", None, "Readiness, with each component's state", None, [], 200),
+    ("get", "/metrics", "metrics", "Prometheus metrics (a key bound to no tenant or app)", None, [], 200),
 )
 
 

@@ -1,76 +1,133 @@
 """Where the embedded index lives on disk, across background graph builds.
 
-The configured path (`vector_store.path`, default DATA_DIR/vectors) is generation 0. A build
-copies the serving generation to the next one beside it (`vectors.1`, `vectors.2`, ...), builds
-the graph there in a child process, and, once it is swapped in, names it in a pointer file
-(`vectors.current`) written atomically: a crash at any point leaves either the old generation or
-the new one current, never half of one. Generations that are not current are leftovers (a build
-that was interrupted, or one swapped out) and are removed at start.
+The configured directory (`vector_store.path`, default DATA_DIR/vectors) holds generation 0: a
+shard's own entries (`SHARD`) directly in it. A build copies the serving shard into a new
+generation inside it (`generations/gen-<ns>/`, marked as Loopwise's by a file of its own),
+builds the graph there in a child process and, once it is swapped in, names it in `CURRENT`,
+written atomically and synced: a crash at any point leaves the old generation or the new one
+current, never half of one. Only what Loopwise made is ever deleted: the shard entries of
+generation 0 once another is current, and marked generations that are not current (a build that
+was interrupted, or one swapped out). Nothing else in the directory, or beside it, is touched.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
+import time
 from pathlib import Path
 
+SHARD = ("edge_config.json", "segments", "wal")  # what Qdrant Edge keeps in a shard's directory
+POINTER = "CURRENT"
+MARKER = ".loopwise-generation"
+NAME = re.compile(r"gen-\d+")
 
-def _pointer(root: Path) -> Path:
-    return root.with_name(root.name + ".current")
+
+def _generations(root: Path) -> Path:
+    return root / "generations"
+
+
+def _ours(path: Path) -> bool:
+    return NAME.fullmatch(path.name) is not None and (path / MARKER).is_file() and not path.is_symlink()
 
 
 def current(root: Path) -> Path:
-    """The generation to open: the one the pointer names, if it holds an index; else `root`."""
-    pointer = _pointer(root)
+    """The generation to open: the one `CURRENT` names, if it is ours and holds a shard; else
+    `root` (generation 0)."""
     try:
-        name = pointer.read_text().strip()
-    except FileNotFoundError:
+        name = (root / POINTER).read_text().strip()
+    except (FileNotFoundError, NotADirectoryError):
         return root
-    if re.fullmatch(re.escape(root.name) + r"\.\d+", name) is None:  # not one of ours: ignored
-        return root
-    chosen = root.with_name(name)
-    return chosen if (chosen / "edge_config.json").exists() else root
+    chosen = _generations(root) / name
+    if NAME.fullmatch(name) and _ours(chosen) and (chosen / "edge_config.json").exists():
+        return chosen
+    return root
 
 
-def _number(root: Path, path: Path) -> int | None:
-    if path.parent != root.parent:
-        return None
-    found = re.fullmatch(re.escape(root.name) + r"\.(\d+)", path.name)
-    return int(found.group(1)) if found else None
+def new_generation(root: Path) -> Path:
+    """A fresh, marked, empty generation directory (named by the clock: never reused)."""
+    target = _generations(root) / f"gen-{time.time_ns()}"
+    target.mkdir(parents=True)
+    (target / MARKER).write_text("made by loopwise for a graph build; removed when not current\n")
+    return target
 
 
-def following(root: Path) -> Path:
-    """The directory the next build copies into (after the newest generation on disk)."""
-    numbers = [_number(root, p) for p in root.parent.glob(f"{glob_escape(root.name)}.*")]
-    return root.with_name(f"{root.name}.{max([n for n in numbers if n is not None], default=0) + 1}")
+def copy_shard(source: Path, target: Path) -> None:
+    """Copy a shard's entries keeping their files sparse (Qdrant Edge preallocates them: 8,000
+    lessons are 33 MB on disk, 159 MB in full). GNU cp does, outside the GIL (measured 0.04 s
+    against 0.16 s for shutil.copytree, which writes the holes out); elsewhere, copytree."""
+    import subprocess
+
+    for entry in SHARD:
+        if not (source / entry).exists():
+            continue
+        try:
+            subprocess.run(
+                ["cp", "-a", "--sparse=always", "--", str(source / entry), str(target / entry)],
+                check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            )  # fmt: skip
+        except (OSError, subprocess.CalledProcessError):
+            _remove_entry(target / entry)
+            if (source / entry).is_dir():
+                shutil.copytree(source / entry, target / entry)
+            else:
+                shutil.copy2(source / entry, target / entry)
 
 
-def glob_escape(name: str) -> str:
-    return re.sub(r"([*?\[])", r"[\1]", name)
+def shard_bytes(path: Path) -> int:
+    """What a shard's entries take on disk (allocated blocks: its files are sparse)."""
+    total = 0
+    for entry in SHARD:
+        top = path / entry
+        for file in [top, *top.rglob("*")] if top.is_dir() else [top]:
+            with contextlib.suppress(OSError):
+                total += file.lstat().st_blocks * 512
+    return total
 
 
 def promote(root: Path, generation: Path) -> None:
-    """Make `generation` the one opened from now on (atomic: write aside, fsync, rename)."""
-    pointer = _pointer(root)
-    aside = pointer.with_name(pointer.name + ".tmp")
+    """Make `generation` the one opened from now on: write aside, fsync, rename, fsync the
+    directory."""
+    pointer = root / POINTER
+    aside = root / (POINTER + ".tmp")
     with open(aside, "w") as out:
         out.write(generation.name + "\n")
         out.flush()
         os.fsync(out.fileno())
     os.replace(aside, pointer)
+    descriptor = os.open(root, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def remove(root: Path, generation: Path) -> None:
+    """Delete a generation that is not served: generation 0's shard entries, or a marked one."""
+    if generation == root:
+        for entry in SHARD:
+            _remove_entry(root / entry)
+    elif generation.parent == _generations(root) and _ours(generation):
+        shutil.rmtree(generation, ignore_errors=True)
 
 
 def remove_stale(root: Path) -> list[Path]:
-    """Delete every generation but the current one (generation 0 too, once another is current);
-    returns what was removed."""
+    """Delete every generation but the current one; returns what was removed."""
     serving = current(root)
-    stale = [p for p in root.parent.glob(f"{glob_escape(root.name)}.*") if _number(root, p) is not None]
-    if serving != root and root.exists():
+    stale: list[Path] = []
+    if serving != root and any((root / entry).exists() for entry in SHARD):
         stale.append(root)
-    removed = []
+    if _generations(root).is_dir():
+        stale += [p for p in _generations(root).iterdir() if p != serving and _ours(p)]
     for path in stale:
-        if path != serving and path.is_dir():
-            shutil.rmtree(path, ignore_errors=True)
-            removed.append(path)
-    return removed
+        remove(root, path)
+    return stale
+
+
+def _remove_entry(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    elif path.exists() or path.is_symlink():
+        path.unlink(missing_ok=True)
