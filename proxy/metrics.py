@@ -36,6 +36,7 @@ RECALL = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.5)
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 log = logging.getLogger("loopwise.metrics")
+disable_created_metrics()  # type: ignore[no-untyped-call]  # no `_created` twin per series (process-wide)
 
 
 def _amount(value: object) -> float:
@@ -84,7 +85,6 @@ class _Read(Collector):
 class Metrics:
     def __init__(self) -> None:
         self.registry = r = CollectorRegistry()
-        disable_created_metrics()  # no `_created` twin per series
         turn = ["model", "endpoint", "status", "adapter"]
 
         def counter(name: str, text: str, labels: Sequence[str] = ()) -> Counter:

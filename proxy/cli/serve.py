@@ -174,7 +174,9 @@ def configure_logging(level: str, form: str) -> logging.handlers.QueueListener:
     lines: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
     listener = logging.handlers.QueueListener(lines, handler)
     listener.start()
-    logging.basicConfig(level=level.upper(), handlers=[logging.handlers.QueueHandler(lines)], force=True)
+    queued = logging.handlers.QueueHandler(lines)
+    queued.setFormatter(logging.Formatter("%(message)s"))  # the line is formatted by `handler`
+    logging.basicConfig(level=level.upper(), handlers=[queued], force=True)
     return listener
 
 
@@ -193,9 +195,6 @@ def serve(
 
     from proxy.app import create_app
 
-    logs = configure_logging(settings.log_level, settings.log_format)
-    for note in settings.notes:  # what a LiteLLM config holds that Loopwise does not act on
-        logging.getLogger("loopwise.config").info("%s", note)
     if not settings.model_list:
         typer.secho(
             "warning: model_list is empty; add a model (see config.example.yaml)", fg="yellow", err=True
@@ -203,6 +202,9 @@ def serve(
     check_exposure(settings)
     lock = hold_lock(settings.data_dir)
     sock = _bind(settings.host, settings.port)
+    logs = configure_logging(settings.log_level, settings.log_format)  # once nothing refuses to serve
+    for note in settings.notes:  # what a LiteLLM config holds that Loopwise does not act on
+        logging.getLogger("loopwise.config").info("%s", note)
     url = local_url(settings.host, sock.getsockname()[1])
 
     class Server(uvicorn.Server):
