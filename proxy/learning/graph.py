@@ -73,6 +73,7 @@ class GraphBuild:
             except BaseException:
                 await on_thread(vectors.abandon_build)
                 raise
+            child_done = time.perf_counter()
             built = {**built, "open_s": await _timed(vectors.open_build)}
             swapping = time.perf_counter()
             replayed = await on_thread(vectors.finish_build)
@@ -94,7 +95,7 @@ class GraphBuild:
             **built,
             "replayed": replayed,
             "copy_s": round(copied - began, 3),
-            "child_s": round(swapping - copied, 3),
+            "child_s": round(child_done - copied, 3),
             "swap_s": round(done - swapping, 3),
             "finished_at": time.time(),
         }
