@@ -19,7 +19,6 @@ import argparse
 import asyncio
 import json
 import shutil
-import statistics
 import sys
 import threading
 import time
@@ -32,6 +31,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.recall_latency import stats
 from bench.seed import DIMS, seed
 from proxy.learning.index import LessonIndex
 from proxy.vectors import Point
@@ -46,11 +46,7 @@ SEARCH_EVERY_S = 0.02  # recall's searches at 50 requests a second; Qdrant Edge'
 
 
 def _stats(values: list[float]) -> dict[str, float]:
-    if not values:
-        return {"n": 0}
-    ordered = sorted(values)
-    pick = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))]  # noqa: E731
-    return {"n": len(ordered), "p50": statistics.median(ordered), "p99": pick(0.99), "max": ordered[-1]}
+    return {"n": len(values), **stats(values)} if values else {"n": 0}
 
 
 class Probe:

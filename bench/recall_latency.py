@@ -57,7 +57,7 @@ def built_index(size: int, cache: Path, real: list[tuple[str, str, list[float]]]
     return where
 
 
-def _stats(values: list[float]) -> dict[str, float]:
+def stats(values: list[float]) -> dict[str, float]:
     ordered = sorted(values)
     pick = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))]  # noqa: E731
     return {"p50": statistics.median(ordered), "p90": pick(0.90), "p99": pick(0.99), "max": ordered[-1]}
@@ -94,9 +94,9 @@ def measure_recall(size: int, cache: Path, real: list[tuple[str, str, list[float
             embedder.close()
         return {
             "lessons": size,
-            "recall_ms": _stats(totals),
-            "embed_ms": _stats(embeds),
-            "search_ms": _stats(searches),
+            "recall_ms": stats(totals),
+            "embed_ms": stats(embeds),
+            "search_ms": stats(searches),
             "queries_with_lessons": found / QUERIES,
             "built": json.loads((where / "complete").read_text()),
         }

@@ -49,24 +49,23 @@ def _amount(value: object) -> float:
 
 @dataclass
 class Gauges:
-    """Read at each scrape: lessons by status (counted in the trail DB just before), the trail
-    writer's queue and failed writes, the index's background graph builds."""
+    """Read at each scrape: the trail writer's queue and failed writes, the index's background
+    graph builds (lessons by status come with the scrape: `exposition`)."""
 
-    lessons: Callable[[], Mapping[str, int]]
     trail_queued: Callable[[], int]
     trail_errors: Callable[[], int]
     graph_building: Callable[[], bool]
 
 
 class _Read(Collector):
-    def __init__(self, gauges: Gauges) -> None:
-        self.gauges = gauges
+    def __init__(self, gauges: Gauges, lessons: Callable[[], Mapping[str, int]]) -> None:
+        self.gauges, self.lessons = gauges, lessons
 
     def collect(self) -> Iterator[Metric]:
         lessons = GaugeMetricFamily(
             "loopwise_lessons", "Lessons in the trail DB by status", labels=["status"]
         )
-        for status, count in sorted(self.gauges.lessons().items()):
+        for status, count in sorted(self.lessons().items()):
             lessons.add_metric([status], count)
         yield lessons
         yield GaugeMetricFamily(
@@ -85,6 +84,7 @@ class _Read(Collector):
 class Metrics:
     def __init__(self) -> None:
         self.registry = r = CollectorRegistry()
+        self._lessons: Mapping[str, int] = {}  # as counted for the scrape being served
         turn = ["model", "endpoint", "status", "adapter"]
 
         def counter(name: str, text: str, labels: Sequence[str] = ()) -> Counter:
@@ -136,7 +136,7 @@ class Metrics:
         )
 
     def read(self, gauges: Gauges) -> None:
-        self.registry.register(_Read(gauges))
+        self.registry.register(_Read(gauges, lambda: self._lessons))
 
     def observe_turn(self, turn: Interaction, model: str, adapter: str) -> None:
         """Never raises: a provider's odd usage numbers must not fail the answer they came with."""
@@ -161,10 +161,10 @@ class Metrics:
         if turn.attempts > 1:
             self.retries.labels(model).inc(turn.attempts - 1)
         for kind, count in (("prompt", turn.prompt_tokens), ("completion", turn.completion_tokens)):
-            if _amount(count):
-                self.tokens.labels(model, kind).inc(_amount(count))
-        if _amount(turn.cost_usd):
-            self.cost.labels(model).inc(_amount(turn.cost_usd))
+            if tokens := _amount(count):
+                self.tokens.labels(model, kind).inc(tokens)
+        if cost := _amount(turn.cost_usd):
+            self.cost.labels(model).inc(cost)
 
     def observe_feedback(self, feedback: Feedback) -> None:
         """By source, and kind: the implicit signal, else the verdict (negative, positive or
@@ -177,5 +177,7 @@ class Metrics:
         self.http.labels(method if method in METHODS else "other", route, str(status)).inc()
         self.http_latency.labels(route).observe(seconds)
 
-    def exposition(self) -> bytes:
+    def exposition(self, lessons: Mapping[str, int]) -> bytes:
+        """The text format, with `lessons` (by status, just counted in the trail DB)."""
+        self._lessons = lessons
         return generate_latest(self.registry)

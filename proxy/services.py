@@ -60,13 +60,11 @@ class Services:
     tokens: FeedbackTokens
     redactor: Redactor
     metrics: Metrics = field(default_factory=Metrics)
-    lesson_counts: dict[str, int] = field(default_factory=dict)  # as last counted for /metrics
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self.metrics.read(
             Gauges(
-                lessons=lambda: self.lesson_counts,
                 trail_queued=lambda: self.db.queued,
                 trail_errors=lambda: self.db.write_errors,
                 graph_building=lambda: self.index.graph.running,

@@ -22,5 +22,5 @@ async def get_metrics(request: Request) -> Response:
             403, "metrics count every tenant and app: read them with a key bound to none",
             code="insufficient_scope",
         )  # fmt: skip
-    svc.lesson_counts = await svc.db.run(lessons_by_status)
-    return Response(svc.metrics.exposition(), media_type=CONTENT_TYPE)
+    lessons = await svc.db.run(lessons_by_status)
+    return Response(svc.metrics.exposition(lessons), media_type=CONTENT_TYPE)

@@ -71,7 +71,7 @@ class LessonIndex:
     async def build_graph(self, force: bool = False) -> dict[str, Any] | None:
         """Build the index's graph in the background if it is due (`force`: whatever the count),
         for an index that needs the proxy to (see `graph`)."""
-        if force and isinstance(self.index, GraphBuilds) and not self.graph.running:
+        if force and isinstance(self.index, GraphBuilds):
             return await self.graph.run(self.index, self.on_index_thread)
         return await self.graph.maybe(self.index, self.on_index_thread)
 

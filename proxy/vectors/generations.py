@@ -16,6 +16,7 @@ import contextlib
 import os
 import re
 import shutil
+import subprocess
 import time
 from pathlib import Path
 
@@ -58,8 +59,6 @@ def copy_shard(source: Path, target: Path) -> None:
     """Copy a shard's entries keeping their files sparse (Qdrant Edge preallocates them: 8,000
     lessons are 33 MB on disk, 159 MB in full). GNU cp does, outside the GIL (measured 0.04 s
     against 0.16 s for shutil.copytree, which writes the holes out); elsewhere, copytree."""
-    import subprocess
-
     for entry in SHARD:
         if not (source / entry).exists():
             continue
