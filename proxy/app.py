@@ -12,7 +12,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Route
 
 from proxy.embeddings import Embedder
-from proxy.http import admin, apis, chat, health, learning, metrics, openapi, relayed, trail
+from proxy.http import admin, apis, chat, console, health, learning, metrics, openapi, relayed, trail
 from proxy.http.access_log import AccessLog
 from proxy.http.cors import AnswerOptions
 from proxy.http.errors import EXCEPTION_HANDLERS
@@ -84,5 +84,8 @@ def create_app(
             ),
         )
     return Starlette(
-        routes=ROUTES, middleware=middleware, exception_handlers=dict(EXCEPTION_HANDLERS), lifespan=lifespan
+        routes=[*ROUTES, *console.ROUTES],
+        middleware=middleware,
+        exception_handlers=dict(EXCEPTION_HANDLERS),
+        lifespan=lifespan,
     )

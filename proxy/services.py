@@ -11,6 +11,7 @@ from typing import Any
 
 from injectors import load_registry
 from policies import PolicyStore, shipped_policies_dir
+from proxy.access.console import ConsoleSessions
 from proxy.access.keys import KeyRing
 from proxy.access.tokens import FeedbackTokens, token_secret
 from proxy.chat.rephrase import cosine, says_again
@@ -59,6 +60,7 @@ class Services:
     keys: KeyRing
     tokens: FeedbackTokens
     redactor: Redactor
+    console: ConsoleSessions = field(default_factory=lambda: ConsoleSessions(None))
     metrics: Metrics = field(default_factory=Metrics)
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
 
@@ -181,6 +183,7 @@ async def open_services(
         keys=KeyRing(master),
         tokens=FeedbackTokens(signing_key, access.feedback_token_ttl_s),
         redactor=redactor,
+        console=ConsoleSessions(signing_key),
     )
     await follow_keys(db, services.keys)
     try:

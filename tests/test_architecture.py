@@ -28,6 +28,7 @@ OWNERS = {
         "proxy/embeddings/static.py",
         "proxy/learning/gate.py",
         "proxy/learning/projection.py",
+        "proxy/learning/themes.py",
     ),
     "tokenizers": ("proxy/embeddings/onnx.py", "proxy/embeddings/static.py"),
     "usearch": "proxy/learning/gate.py",
@@ -37,6 +38,7 @@ OWNERS = {
     "detect_secrets": "proxy/privacy.py",
     "prometheus_client": "proxy/metrics.py",
     "pythonjsonlogger": "proxy/cli/serve.py",
+    "jinja2": "proxy/http/console/render.py",
 }
 SHARED = (
     "proxy.records",

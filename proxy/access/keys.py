@@ -78,3 +78,8 @@ class KeyRing:
 
     def find(self, secret: str) -> Key | None:
         return self._by_hash.get(hash_secret(secret))
+
+    def by_id(self, wanted: str) -> Key | None:
+        """An active key by its id (a console session names its key so); a scan, since only a
+        page load of the console asks, never a proxied call."""
+        return next((key for key in self._by_hash.values() if key.id == wanted), None)

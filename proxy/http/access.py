@@ -44,7 +44,7 @@ def _loopback(host: str) -> bool:
         return False
 
 
-def _local_only(request: Request, access: AccessSettings) -> None:
+def local_only(request: Request, access: AccessSettings) -> None:
     """An open proxy (no key) serves loopback, trusting that only this machine reaches it. A web
     page can reach loopback too, by DNS rebinding (a Host naming its own site) or by a cross-site
     form post: both are refused, unless `access.open_on_network` or a listed CORS origin says
@@ -83,7 +83,7 @@ def _principal(request: Request, scope: str) -> Principal:
     svc = services(request)
     ring = svc.keys
     if not ring.enforced:
-        _local_only(request, svc.settings.access)
+        local_only(request, svc.settings.access)
         return OPEN
     secret = _secret(request)
     if secret is None:

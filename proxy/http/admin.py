@@ -37,7 +37,7 @@ def key_json(key: Key) -> dict[str, Any]:
     return {"object": "key", **shown}
 
 
-def _bounded(principal: Principal, wanted: KeyIn) -> KeyIn:
+def bounded(principal: Principal, wanted: KeyIn) -> KeyIn:
     """A key an admin key may make: nothing it could not do itself (its tenant, apps it covers,
     its own role if it has one, its own scopes)."""
     if principal.unbounded:
@@ -56,14 +56,14 @@ def _bounded(principal: Principal, wanted: KeyIn) -> KeyIn:
     return wanted.model_copy(update={"tenant": principal.tenant, "user_role": role})
 
 
-def _manageable(principal: Principal, key: Key) -> bool:
+def manageable(principal: Principal, key: Key) -> bool:
     return principal.unbounded or all(principal.covers(app) for app in key.apps)
 
 
 async def create_key(request: Request) -> Response:
     svc = services(request)
     principal = authorize(request, "admin")
-    wanted = _bounded(principal, await parse(request, KeyIn, limit=64 * 1024))
+    wanted = bounded(principal, await parse(request, KeyIn, limit=64 * 1024))
     try:
         secret, key = make_key(wanted.name, wanted.scopes, wanted.apps, wanted.tenant, wanted.user_role)
     except ValueError as exc:
@@ -77,7 +77,7 @@ async def get_keys(request: Request) -> Response:
     svc = services(request)
     principal = authorize(request, "admin")
     found = await svc.db.run(lambda repo: list_keys(repo, principal.visibility))
-    shown = [key_json(k) for k in found if _manageable(principal, k)]
+    shown = [key_json(k) for k in found if manageable(principal, k)]
     return json_response({"object": "list", "data": shown})
 
 
@@ -88,7 +88,7 @@ async def post_revoke_key(request: Request) -> Response:
 
     def revoke_if_manageable(repo: TrailRepo) -> Key | None:
         keys = list_keys(repo, principal.visibility)
-        if not any(k.id == wanted and _manageable(principal, k) for k in keys):
+        if not any(k.id == wanted and manageable(principal, k) for k in keys):
             return None
         return revoke_key(repo, wanted, principal.visibility)
 

@@ -31,7 +31,7 @@ class ReviewIn(BaseModel):
     note: str | None = Field(None, max_length=5000)
 
 
-def _authority(svc: Services, principal: Principal, feedback: Feedback) -> tuple[Feedback, Authority]:
+def authority_for(svc: Services, principal: Principal, feedback: Feedback) -> tuple[Feedback, Authority]:
     """What the sender may say: a browser token speaks for the answered user on its one answer;
     a key may speak as a reviewer only with the `review` scope, and claim only roles it grants."""
     if principal.token is not None:
@@ -53,7 +53,7 @@ async def post_feedback(request: Request) -> Response:
     svc = services(request)
     principal = authorize(request, "feedback")
     body = await parse(request, FeedbackIn, limit=FEEDBACK_LIMIT)
-    feedback, authority = _authority(svc, principal, body.to_record())
+    feedback, authority = authority_for(svc, principal, body.to_record())
     check_categories(feedback.categories, svc.settings.feedback.categories)
     stored, lesson = await record_feedback(feedback, svc.db, svc.policies.current, svc.index, authority)
     svc.metrics.observe_feedback(stored)

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from policies import LearnConfig, MatchContext, PolicySet
 from proxy.errors import ApiError
+from proxy.learning import spans
 from proxy.learning.index import LessonIndex
 from proxy.learning.lessons import LIFTABLE, Vetting, learn, polarity
 from proxy.learning.screen import screen
@@ -29,6 +30,22 @@ class Scale(BaseModel):
     model_config = ConfigDict(extra="forbid")
     min: float = 0.0
     max: float = 1.0
+
+
+class SpanIn(BaseModel):
+    """A part of the answer marked wrong, in Unicode code points of the answer's text."""
+
+    model_config = ConfigDict(extra="forbid")
+    start: int = Field(ge=0, le=10_000_000)
+    end: int = Field(ge=1, le=10_000_000)
+    text: str | None = Field(None, max_length=50_000)  # what the sender saw there: checked
+    correction: str | None = Field(None, max_length=50_000)  # what it should have said
+
+    @model_validator(mode="after")
+    def _ordered(self) -> SpanIn:
+        if self.end <= self.start:
+            raise ValueError("span.end must be greater than span.start")
+        return self
 
 
 class FeedbackIn(BaseModel):
@@ -50,6 +67,7 @@ class FeedbackIn(BaseModel):
     user_id: str | None = Field(None, max_length=256)
     user_role: str | None = Field(None, max_length=256)
     metadata: dict[str, Any] = Field(default_factory=dict)
+    span: SpanIn | None = None  # a part of the answer marked wrong: negative, a rating of -1
 
     @model_validator(mode="after")
     def _says_something(self) -> FeedbackIn:
@@ -62,11 +80,14 @@ class FeedbackIn(BaseModel):
             self.dimensions,
             self.preferred_over,
             self.signal,
+            self.span,
         )
+        if self.span is not None and self.rating == 1:
+            raise ValueError("a span marks what is wrong in the answer; it cannot go with rating 1")
         if not any(x not in (None, [], {}, "") for x in said):
             raise ValueError(
                 "feedback needs at least one of rating, score, categories, comment, correction, "
-                "dimensions, preferred_over, signal"
+                "dimensions, preferred_over, signal, span"
             )
         scale = self.scale or Scale()
         if scale.max <= scale.min:
@@ -83,7 +104,7 @@ class FeedbackIn(BaseModel):
             source=self.source,
             user_id=self.user_id,
             user_role=self.user_role,
-            rating=self.rating,
+            rating=-1 if self.span is not None else self.rating,
             score=self.score,
             score_min=self.scale.min if self.scale else None,
             score_max=self.scale.max if self.scale else None,
@@ -94,6 +115,7 @@ class FeedbackIn(BaseModel):
             preferred_over=self.preferred_over,
             signal=self.signal,
             metadata=dict(self.metadata),
+            span=self.span.model_dump() if self.span else None,
         )
 
 
@@ -179,6 +201,7 @@ def _store(
                 raise _not_found("preferred_over", other)
         if authority.as_interaction_user:
             feedback = replace(feedback, user_id=interaction.get("user_id"), user_role=None, source="user")
+        feedback = spans.resolve(feedback, interaction.get("response_text") or "")
         learn_config, policy_name = _learn_config(policies, interaction)
         existing = repo.lesson_for_interaction(feedback.interaction_id)
         vetting = _vet(repo, feedback, interaction, existing, authority, learn_config)
@@ -189,6 +212,7 @@ def _store(
             correction=redactor.redact(feedback.correction) if feedback.correction else None,
             metadata=redactor.redact_json(feedback.metadata),
             dimensions=redactor.redact_json(feedback.dimensions),
+            span=redactor.redact_json(feedback.span) if feedback.span else None,
         )
         interaction = {
             **interaction,

@@ -148,4 +148,10 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         ALTER TABLE interactions ADD COLUMN recall_stage TEXT
         """,
     ),
+    (
+        "m006_spans",
+        """
+        ALTER TABLE feedback ADD COLUMN span_json TEXT
+        """,
+    ),
 )

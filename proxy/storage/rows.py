@@ -33,6 +33,7 @@ JSON_FIELDS = frozenset(
         "feedback_ids",
         "scopes",
         "apps",
+        "span",
     }
 )
 _FIELD_OF = {f"{name}_json": name for name in JSON_FIELDS}

@@ -1,0 +1,196 @@
+"""The console in-process: every page renders from real traffic, teaching in place stores a span
+and its lesson, forms refuse other origins and stale tokens, and keys bound what a person sees
+and may do (the browser journey itself is in tests/console)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.helpers import ask, feedback
+from tests.test_access import MASTER, bearer, make_key
+
+ANSWER = "The refund window is 30 days."
+
+
+def form_token(html: str) -> str:
+    found = re.search(r'name="form_token" value="([^"]+)"', html)
+    assert found, "no form on the page"
+    return found.group(1)
+
+
+async def page(client: httpx.AsyncClient, path: str, status: int = 200) -> str:
+    response = await client.get(path)
+    assert response.status_code == status, (path, response.status_code, response.text[:500])
+    assert response.headers["x-frame-options"] == "DENY"
+    assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
+    return response.text
+
+
+async def post_form(
+    client: httpx.AsyncClient, path: str, fields: dict[str, Any], **headers: str
+) -> httpx.Response:
+    return await client.post(path, data=fields, headers=headers)
+
+
+@pytest.fixture
+async def open_console(make_settings, start, upstream) -> httpx.AsyncClient:
+    client: httpx.AsyncClient = await start(make_settings())
+    return client
+
+
+async def test_every_page_renders_real_traffic(open_console, start) -> None:
+    client = open_console
+    first = (await ask(client, "What is the refund window at Acme?", session="s-a")).json()["id"]
+    made = await feedback(client, first, rating=-1, correction="It is 45 days.")
+    await ask(client, "What is the refund window at Acme for shoes?", session="s-b")
+    await start.services(client).db.flush()
+
+    traffic = await page(client, "/ui/traffic")
+    assert first in traffic and "What is the refund window at Acme?" in traffic
+    assert "refund window at Acme for shoes" in await page(client, "/ui/traffic?q=shoes")
+    assert "for shoes" not in await page(client, "/ui/traffic?feedback=negative")
+    assert "No interactions match" in await page(client, "/ui/traffic?app=elsewhere")
+    trail = await page(client, "/ui/sessions/s-b")
+    assert "injected by Loopwise" in trail and made.json()["lesson_id"] in trail
+    assert ANSWER in await page(client, f"/ui/interactions/{first}")
+    lesson = made.json()["lesson_id"]
+    assert "It is 45 days." in await page(client, f"/ui/lessons/{lesson}")
+    assert lesson in await page(client, "/ui/lessons?status=active")
+    await page(client, "/ui/review")
+    report = await page(client, "/ui/report?days=7&bucket=hour&by=arm")
+    assert "<svg" in report and "refund window" in report  # a failure theme names the lesson
+    explained = await page(client, "/ui/explain?q=What+is+the+refund+window+at+Acme+please&app=shop")
+    assert lesson in explained and "injected by Loopwise" in explained
+    assert "No keys" in await page(client, "/ui/keys")
+    await page(client, "/ui/traffic?feedback=sideways", status=400)
+    await page(client, "/ui/sessions/nope", status=404)
+
+
+async def test_a_span_marked_wrong_becomes_feedback_with_offsets_and_a_lesson(open_console, start) -> None:
+    client = open_console
+    asked = (await ask(client, "How long is the refund window?", session="s-1")).json()["id"]
+    await start.services(client).db.flush()
+    html = await page(client, "/ui/sessions/s-1")
+    start_at = ANSWER.index("30 days")
+    fields = {
+        "form_token": form_token(html), "next": "/ui/sessions/s-1", "kind": "span",
+        "span_start": start_at, "span_end": start_at + 7, "span_text": "30 days",
+        "correction": "45 days", "categories": "factually_incorrect", "comment": "policy changed",
+    }  # fmt: skip
+    done = await post_form(client, f"/ui/interactions/{asked}/feedback", fields)
+    assert done.status_code == 303 and done.headers["location"] == f"/ui/sessions/s-1#{asked}"
+    row = (await client.get(f"/v1/interactions/{asked}")).json()
+    [given] = row["feedback"]
+    assert given["span"] == {
+        "start": start_at,
+        "end": start_at + 7,
+        "text": "30 days",
+        "correction": "45 days",
+    }
+    assert given["source"] == "reviewer" and given["rating"] == -1
+    lesson = (await client.get(f"/v1/lessons/{given['lesson_id']}")).json()
+    assert lesson["correction"] == "The refund window is 45 days."
+    assert lesson["categories"] == ["factually_incorrect"]
+    assert "“30 days”" in await page(client, "/ui/sessions/s-1")
+
+
+async def test_span_feedback_over_the_api_is_checked_against_the_answer(open_console, start) -> None:
+    client = open_console
+    asked = (await ask(client, "How long is the refund window?")).json()["id"]
+    await start.services(client).db.flush()
+    past = await feedback(client, asked, span={"start": 0, "end": 500})
+    assert past.status_code == 400 and past.json()["error"]["param"] == "span"
+    elsewhere = await feedback(client, asked, span={"start": 0, "end": 3, "text": "nowhere"})
+    assert elsewhere.status_code == 400
+    assert (await feedback(client, asked, span={"start": 5, "end": 2})).status_code == 400
+    assert (await feedback(client, asked, rating=1, span={"start": 0, "end": 3})).status_code == 400
+    # offsets off (the client counted before redaction) but the text found once: taken there
+    moved = await feedback(
+        client, asked, span={"start": 0, "end": 7, "text": "30 days", "correction": "45 days"}
+    )
+    assert moved.status_code == 201, moved.text
+    [given] = (await client.get(f"/v1/interactions/{asked}")).json()["feedback"]
+    assert given["span"]["start"] == ANSWER.index("30 days") and given["negative"] == 1
+
+
+async def test_forms_from_another_origin_or_without_the_token_are_refused(open_console, start) -> None:
+    client = open_console
+    asked = (await ask(client, "How long is the refund window?")).json()["id"]
+    await start.services(client).db.flush()
+    token = form_token(await page(client, f"/ui/interactions/{asked}"))
+    path = f"/ui/interactions/{asked}/feedback"
+    evil = await post_form(client, path, {"form_token": token, "rating": "-1"}, origin="http://evil.example")
+    assert evil.status_code == 403
+    cross = await post_form(
+        client, path, {"form_token": token, "rating": "-1"}, **{"sec-fetch-site": "cross-site"}
+    )
+    assert cross.status_code == 403
+    stale = await post_form(client, path, {"form_token": "forged", "rating": "-1"})
+    assert stale.status_code == 403 and "stale" in stale.text
+    rebound = await client.get("/ui/traffic", headers={"host": "attacker.example"})
+    assert rebound.status_code == 403  # no key: loopback only, as the API
+    assert (await client.get(f"/v1/interactions/{asked}")).json()["feedback"] == []
+    good = await post_form(
+        client, path, {"form_token": token, "rating": "-1", "next": "https://evil.example/"}
+    )
+    assert good.status_code == 303 and good.headers["location"].startswith(f"/ui/interactions/{asked}")
+
+
+async def sign_in(client: httpx.AsyncClient, secret: str) -> httpx.Response:
+    return await client.post("/ui/login", data={"key": secret, "next": "/ui/traffic"})
+
+
+async def test_keys_decide_what_the_console_shows_and_allows(make_settings, start, upstream) -> None:
+    client = await start(make_settings(access={"master_key": MASTER}))
+    chat = bearer(await make_key(client, scopes=["chat", "feedback"]))
+    for app, question in (("shop", "shop question"), ("bank", "bank question")):
+        response = await client.post(
+            "/v1/chat/completions",
+            json={"model": "gpt-test", "messages": [{"role": "user", "content": question}]},
+            headers={**chat, "X-App": app, "X-Session-Id": f"s-{app}"},
+        )
+        assert response.status_code == 200
+    await start.services(client).db.flush()
+    bank_id = (await client.get("/v1/interactions?app=bank", headers=bearer(MASTER))).json()["data"][0]["id"]
+
+    assert (await client.get("/ui/traffic")).status_code == 303  # sign in first
+    assert (await sign_in(client, "lw-not-a-key")).status_code == 401
+    assert (await sign_in(client, await make_key(client, scopes=["chat"]))).status_code == 403
+    reader = await make_key(client, scopes=["read"], apps=["shop"])
+    signed = await sign_in(client, reader)
+    assert signed.status_code == 303 and "HttpOnly" in signed.headers["set-cookie"]
+    assert "SameSite=strict" in signed.headers["set-cookie"] and reader not in signed.headers["set-cookie"]
+    traffic = await page(client, "/ui/traffic")
+    assert "shop question" in traffic and "bank question" not in traffic
+    await page(client, "/ui/sessions/s-bank", status=404)
+    await page(client, f"/ui/interactions/{bank_id}", status=404)
+    await page(client, "/ui/keys", status=403)
+    shop_id = re.search(r'/ui/interactions/(chatcmpl-[\w-]+)"', traffic).group(1)  # type: ignore[union-attr]
+    html = await page(client, f"/ui/interactions/{shop_id}")
+    assert 'class="teach"' not in html  # no review scope: no teaching form
+    refused = await post_form(
+        client, f"/ui/interactions/{shop_id}/feedback", {"form_token": form_token(html), "rating": "-1"}
+    )
+    assert refused.status_code == 403
+    assert (await client.get(f"/v1/interactions/{shop_id}", headers=bearer(MASTER))).json()["feedback"] == []
+
+    key_id = next(
+        k["id"]
+        for k in (await client.get("/v1/keys", headers=bearer(MASTER))).json()["data"]
+        if k["apps"] == ["shop"]
+    )
+    assert (await client.post(f"/v1/keys/{key_id}/revoke", headers=bearer(MASTER))).status_code == 200
+    assert (await client.get("/ui/traffic")).status_code == 303  # a revoked key ends its sessions
+
+    assert (await sign_in(client, MASTER)).status_code == 303
+    admin = await page(client, "/ui/keys")
+    created = await post_form(
+        client,
+        "/ui/keys",
+        {"form_token": form_token(admin), "name": "ops", "scopes": ["read", "review"], "apps": "shop"},
+    )
+    assert created.status_code == 200 and re.search(r'id="new-secret">lw-', created.text)
