@@ -65,7 +65,15 @@ def install() -> tuple[Path, Path]:
         subprocess.run([sys.executable, "-m", "venv", str(root / VENV)], check=True)
         print("installing llama-cpp-python (compiles llama.cpp once: ~9 minutes on 2 cores)", file=sys.stderr)
         build = {**os.environ, "CMAKE_ARGS": BUILD, "FORCE_CMAKE": "1"}
-        install = [str(python), "-m", "pip", "install", "-q", "--no-cache-dir", ENGINE]  # no wheel of other flags
+        install = [
+            str(python),
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-cache-dir",
+            ENGINE,
+        ]  # no wheel of other flags
         subprocess.run(install, check=True, env=build)
     gguf = root / "models" / MODEL_FILE
     if not gguf.exists():
@@ -81,7 +89,9 @@ def install() -> tuple[Path, Path]:
     if not smoke.exists():
         ran = subprocess.run([str(python), "-c", SMOKE, str(gguf)], capture_output=True, text=True)
         if ran.returncode != 0:
-            raise RuntimeError(f"llama.cpp fails on this machine (exit {ran.returncode}): {ran.stderr[-500:]}")
+            raise RuntimeError(
+                f"llama.cpp fails on this machine (exit {ran.returncode}): {ran.stderr[-500:]}"
+            )
         smoke.write_text("ok\n")
     return python, gguf
 

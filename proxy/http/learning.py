@@ -127,5 +127,5 @@ async def get_report(request: Request) -> Response:
     if bucket not in BUCKETS:
         raise ApiError(400, f"bucket must be one of: {', '.join(BUCKETS)}", param="bucket")
     policies = svc.policies.current
-    report = await svc.db.run(lambda repo: build_report(repo, policies, days, bucket, visibility))
+    report = await svc.db.read(lambda repo: build_report(repo, policies, days, bucket, visibility))
     return json_response({"object": "report", **report})

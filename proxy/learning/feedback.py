@@ -20,6 +20,7 @@ from proxy.learning.screen import screen
 from proxy.privacy import NO_REDACTION, Redactor
 from proxy.records import EVERYTHING, Feedback, Lesson, Visibility, feedback_id
 from proxy.storage import TrailDB, TrailRepo
+from proxy.storage.corroboration import users_saying
 from proxy.storage.export_queries import paired, regenerated_by
 
 log = logging.getLogger("loopwise.feedback")
@@ -176,7 +177,7 @@ def _vet(
     corroborated = False
     if held and feedback.correction and config is not None and set(held) <= LIFTABLE:
         said = authority.redactor.redact(feedback.correction)
-        users = repo.users_saying(interaction["app"], interaction.get("tenant"), said)
+        users = users_saying(repo, interaction["app"], interaction.get("tenant"), said)
         users.add(interaction.get("user_id") or "")
         corroborated = len(users - {""}) >= config.corroborate_users
     untrusted = bool(feedback.comment or feedback.correction) and not authority.trusted

@@ -12,7 +12,7 @@ from policies.schema import RetireConfig
 from proxy.learning.effect import compare, lesson_effect, rate, retire_reason
 from proxy.records import EVERYTHING, Lesson, Visibility
 from proxy.storage.repo import TrailRepo
-from proxy.storage.report_queries import BUCKETS, DIMENSIONS, arms, by_category, by_dimension
+from proxy.storage.report_queries import BUCKETS, arms, by_category, by_dimensions
 
 MAX_LESSONS = 200
 log = logging.getLogger("loopwise.retire")
@@ -69,10 +69,10 @@ def build_report(
     if bucket not in BUCKETS:
         raise ValueError(f"bucket must be one of {', '.join(BUCKETS)}")
     since = time.time() - days * 86400
-    series = {d: _with_rate(by_dimension(repo, d, since, bucket, visibility)) for d in DIMENSIONS}
+    series = {d: _with_rate(rows) for d, rows in by_dimensions(repo, since, bucket, visibility).items()}
     interactions = sum(row["interactions"] for row in series["app"])
     negative = sum(row["negative"] for row in series["app"])
-    lessons = [_lesson(lesson, policies) for lesson in repo.judged_lessons(1, visibility)[:MAX_LESSONS]]
+    lessons = [_lesson(lesson, policies) for lesson in repo.judged_lessons(1, visibility, MAX_LESSONS)]
     return {
         "since": since,
         "days": days,
@@ -83,7 +83,10 @@ def build_report(
             "negative": negative,
             "negative_rate": rate(negative, interactions),
         },
-        "negative_rate": {**series, "category": _with_rate(by_category(repo, since, bucket, visibility))},
+        "negative_rate": {
+            **series,
+            "category": _with_rate(by_category(repo, since, bucket, visibility)),
+        },
         "treatment_vs_control": _arms(arms(repo, since, visibility)),
         "lessons": lessons,
         "retire_candidates": [item for item in lessons if item["retire"]],

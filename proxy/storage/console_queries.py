@@ -5,13 +5,12 @@ cost over time, and the lessons' vectors for failure themes. Every read is bound
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
-from typing import Any
 
 from proxy.records import EVERYTHING, Visibility
 from proxy.storage.repo import TrailRepo, visible
-from proxy.storage.report_queries import BUCKETS
-from proxy.storage.rows import Fields, decode, decode_vector
+from proxy.storage.rows import Fields, decode
 
 # Exact-match filters of the traffic table: query parameter -> column.
 TRAFFIC_FILTERS = {
@@ -24,7 +23,6 @@ FEEDBACK_FILTERS = {
     "positive": "EXISTS (SELECT 1 FROM feedback f WHERE f.interaction_id = i.id AND f.negative = 0)",
     "none": "NOT EXISTS (SELECT 1 FROM feedback f WHERE f.interaction_id = i.id)",
 }
-FACETS = ("app", "requested_model", "policy", "arm", "status", "endpoint")
 _TRAFFIC_COLUMNS = (
     "i.id, i.created_at, i.session_id, i.user_id, i.app, i.requested_model, i.policy, i.arm, i.status, "
     "i.endpoint, i.recall_status, i.latency_ms, i.overhead_ms, i.prompt_tokens, i.completion_tokens, "
@@ -34,8 +32,11 @@ _TRAFFIC_COLUMNS = (
 )
 
 
-def _like(text: str) -> str:
-    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+def words_query(text: str) -> str:
+    """What a person typed as an FTS5 query: every word, each as a prefix, all required; each
+    is quoted, so no character of it is query syntax."""
+    words = [w for w in re.findall(r"\w+", text) if w][:12]
+    return " ".join('"' + w.replace('"', '""') + '"*' for w in words)
 
 
 def traffic(
@@ -62,54 +63,32 @@ def traffic(
     if before is not None:
         where += " AND i.created_at < ?"
         params.append(before)
-    if text:
-        where += " AND (i.question LIKE ? ESCAPE '\\' OR i.response_text LIKE ? ESCAPE '\\')"
-        params += [_like(text), _like(text)]
+    if text and words_query(text):  # the words of questions and answers (the index m008 keeps)
+        where += " AND i.rowid IN (SELECT rowid FROM interactions_text WHERE interactions_text MATCH ?)"
+        params.append(words_query(text))
     sql = f"SELECT {_TRAFFIC_COLUMNS} FROM interactions i WHERE {where} ORDER BY i.created_at DESC LIMIT ?"
     return [dict(r) for r in repo.conn.execute(sql, (*params, limit))]
 
 
-def facets(repo: TrailRepo, visibility: Visibility = EVERYTHING, per: int = 50) -> dict[str, list[str]]:
-    """The values each filter can take, for the filter inputs' suggestions."""
+def apps_seen(repo: TrailRepo, visibility: Visibility = EVERYTHING, most: int = 200) -> list[str]:
+    """The apps with traffic (from the index on app: no scan of the trail)."""
     where, params = visible(visibility)
-    out: dict[str, list[str]] = {}
-    for column in FACETS:
-        sql = (
-            f"SELECT DISTINCT {column} FROM interactions WHERE {where} AND {column} IS NOT NULL "
-            f"ORDER BY 1 LIMIT ?"
-        )
-        out[column] = [r[0] for r in repo.conn.execute(sql, (*params, per))]
-    return out
+    sql = f"SELECT DISTINCT app FROM interactions WHERE {where} ORDER BY 1 LIMIT ?"
+    return [r[0] for r in repo.conn.execute(sql, (*params, most))]
 
 
 def injected_into(
     repo: TrailRepo, lesson_id: str, visibility: Visibility = EVERYTHING, limit: int = 50
 ) -> list[Fields]:
     """The latest interactions a lesson was injected into (or held out of, in the control arm)."""
-    where, params = visible(visibility)
-    needle = _like(f'"lesson_id":"{lesson_id}"')
+    where, params = visible(visibility, "i")
     sql = (
-        "SELECT id, created_at, session_id, user_id, arm, status, substr(question, 1, 160) AS question, "
-        f"injected_json LIKE ? ESCAPE '\\' AS injected FROM interactions WHERE {where} AND "
-        "(injected_json LIKE ? ESCAPE '\\' OR shadow_json LIKE ? ESCAPE '\\') "
-        "ORDER BY created_at DESC LIMIT ?"
+        "SELECT i.id, i.created_at, i.session_id, i.user_id, i.arm, i.status, "
+        "substr(i.question, 1, 160) AS question, u.injected FROM injections u "
+        f"JOIN interactions i ON i.id = u.interaction_id WHERE u.lesson_id = ? AND {where} "
+        "ORDER BY u.created_at DESC LIMIT ?"
     )
-    return [dict(r) for r in repo.conn.execute(sql, (needle, *params, needle, needle, limit))]
-
-
-def outcomes_over_time(
-    repo: TrailRepo, since: float, bucket: str, visibility: Visibility = EVERYTHING
-) -> list[Fields]:
-    """Per time bucket and recall outcome: interactions, tokens and cost (one scan for both charts)."""
-    assert bucket in BUCKETS
-    where, params = visible(visibility)
-    sql = (
-        "SELECT strftime(?, created_at, 'unixepoch') AS bucket, recall_status AS recall, count(*) AS n, "
-        "coalesce(sum(cost_usd), 0) AS cost_usd, count(cost_usd) AS priced, "
-        "coalesce(sum(prompt_tokens), 0) + coalesce(sum(completion_tokens), 0) AS tokens "
-        f"FROM interactions WHERE created_at >= ? AND {where} GROUP BY 1, 2 ORDER BY 1, 2"
-    )
-    return [dict(r) for r in repo.conn.execute(sql, (BUCKETS[bucket], since, *params))]
+    return [dict(r) for r in repo.conn.execute(sql, (lesson_id, *params, limit))]
 
 
 def cost_by(
@@ -128,16 +107,17 @@ def cost_by(
 
 def lesson_vectors(
     repo: TrailRepo, visibility: Visibility = EVERYTHING, limit: int = 2000
-) -> list[tuple[Fields, list[float]]]:
-    """The latest live or waiting lessons with their embeddings, for grouping into themes."""
+) -> list[tuple[Fields, bytes]]:
+    """The latest live or waiting lessons with their embeddings (float32 bytes, as stored), for
+    grouping into themes."""
     where, params = visible(visibility)
     sql = (
         "SELECT id, status, question, correction, comment, categories_json, embedding FROM lessons "
         f"WHERE status IN ('active', 'pending') AND embedding IS NOT NULL AND {where} "
         "ORDER BY updated_at DESC LIMIT ?"
     )
-    out: list[tuple[Fields, Any]] = []
+    out: list[tuple[Fields, bytes]] = []
     for row in repo.conn.execute(sql, (*params, limit)):
         fields = decode(row)
-        out.append((fields, decode_vector(fields.pop("embedding"))))
+        out.append((fields, bytes(fields.pop("embedding"))))
     return out

@@ -30,6 +30,7 @@ def connect(path: Path, *, readonly: bool = False) -> Connection:
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA foreign_keys=ON")
     conn.execute("PRAGMA busy_timeout=5000")
+    conn.execute("PRAGMA temp_store=MEMORY")  # a report's GROUP BY sorts in memory, not in a temp file
     conn.row_factory = sqlite3.Row
     if not readonly:
         migrate(conn)
@@ -53,6 +54,18 @@ def transaction(conn: Connection) -> Iterator[Connection]:
         raise
 
 
+def _statements(sql: str) -> Iterator[str]:
+    """The statements of a migration, split where SQLite says one ends (a trigger's body has
+    semicolons of its own)."""
+    buffer = ""
+    for piece in sql.split(";"):
+        buffer += piece + ";"
+        if sqlite3.complete_statement(buffer):
+            if buffer.strip(" \n;"):
+                yield buffer
+            buffer = ""
+
+
 def migrate(conn: Connection) -> list[str]:
     """Apply every migration not yet recorded; returns the names applied."""
     conn.execute("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at REAL)")
@@ -62,9 +75,8 @@ def migrate(conn: Connection) -> list[str]:
         if name in done:
             continue
         with transaction(conn):
-            for statement in sql.split(";"):
-                if statement.strip():
-                    conn.execute(statement)
+            for statement in _statements(sql):
+                conn.execute(statement)
             conn.execute("INSERT INTO migrations (name, applied_at) VALUES (?, ?)", (name, time.time()))
         applied.append(name)
     return applied

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from proxy.records import EVERYTHING, Visibility
+from proxy.storage import rollups
 from proxy.storage.repo import TrailRepo, visible
 
 _SETS = ("gone_interactions", "gone_feedback", "gone_lessons")
@@ -51,9 +52,19 @@ def _erase(repo: TrailRepo) -> dict[str, Any]:
         "json_each(injected_json) j WHERE json_extract(j.value, '$.lesson_id') IN "
         "(SELECT id FROM gone_lessons))"
     )
+    rollups.mark(  # the buckets that lose interactions or verdicts, recounted after the deletes
+        conn,
+        "SELECT id FROM gone_interactions UNION "
+        "SELECT interaction_id FROM feedback WHERE id IN (SELECT id FROM gone_feedback)",
+    )
+    conn.execute(
+        "DELETE FROM injections WHERE interaction_id IN (SELECT id FROM gone_interactions) "
+        "OR lesson_id IN (SELECT id FROM gone_lessons)"
+    )
     conn.execute("DELETE FROM feedback WHERE id IN (SELECT id FROM gone_feedback)")
     conn.execute("DELETE FROM lessons WHERE id IN (SELECT id FROM gone_lessons)")
     conn.execute("DELETE FROM interactions WHERE id IN (SELECT id FROM gone_interactions)")
+    rollups.rebuild_marked(conn)
     return {**counts, "lesson_ids": lessons}
 
 

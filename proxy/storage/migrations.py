@@ -154,4 +154,117 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         ALTER TABLE feedback ADD COLUMN span_json TEXT
         """,
     ),
+    (
+        "m007_console",
+        """
+        CREATE INDEX interactions_report ON interactions (
+            created_at, app, tenant, requested_model, policy, arm, recall_status, user_id,
+            prompt_tokens, completion_tokens, cost_usd, id
+        );
+        DROP INDEX interactions_created;
+        CREATE TABLE injections (
+            lesson_id TEXT NOT NULL,
+            interaction_id TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            injected INTEGER NOT NULL
+        );
+        CREATE INDEX injections_lesson ON injections (lesson_id, created_at);
+        CREATE INDEX injections_interaction ON injections (interaction_id);
+        INSERT INTO injections
+            SELECT DISTINCT json_extract(j.value, '$.lesson_id'), i.id, i.created_at, 1
+            FROM interactions i, json_each(i.injected_json) j;
+        INSERT INTO injections
+            SELECT DISTINCT json_extract(j.value, '$.lesson_id'), i.id, i.created_at, 0
+            FROM interactions i, json_each(i.shadow_json) j
+        """,
+    ),
+    (
+        "m008_text_search",
+        """
+        CREATE VIRTUAL TABLE interactions_text USING fts5(
+            question, response_text, content='interactions', content_rowid='rowid',
+            tokenize='unicode61 remove_diacritics 2'
+        );
+        INSERT INTO interactions_text (interactions_text) VALUES ('rebuild');
+        CREATE TRIGGER interactions_text_insert AFTER INSERT ON interactions BEGIN
+            INSERT INTO interactions_text (rowid, question, response_text)
+            VALUES (new.rowid, new.question, new.response_text);
+        END;
+        CREATE TRIGGER interactions_text_delete AFTER DELETE ON interactions BEGIN
+            INSERT INTO interactions_text (interactions_text, rowid, question, response_text)
+            VALUES ('delete', old.rowid, old.question, old.response_text);
+        END;
+        CREATE TRIGGER interactions_text_update AFTER UPDATE OF question, response_text ON interactions BEGIN
+            INSERT INTO interactions_text (interactions_text, rowid, question, response_text)
+            VALUES ('delete', old.rowid, old.question, old.response_text);
+            INSERT INTO interactions_text (rowid, question, response_text)
+            VALUES (new.rowid, new.question, new.response_text);
+        END
+        """,
+    ),
+    (
+        "m009_rollups",  # proxy/storage/rollups.py keeps these cells as the trail is written
+        """
+        CREATE TABLE traffic_hourly (
+            bucket INTEGER NOT NULL,
+            app TEXT NOT NULL,
+            tenant TEXT NOT NULL,
+            requested_model TEXT NOT NULL,
+            policy TEXT NOT NULL,
+            arm TEXT NOT NULL,
+            recall_status TEXT NOT NULL,
+            interactions INTEGER NOT NULL DEFAULT 0,
+            with_feedback INTEGER NOT NULL DEFAULT 0,
+            negative INTEGER NOT NULL DEFAULT 0,
+            cost_usd REAL NOT NULL DEFAULT 0,
+            tokens INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (bucket, app, tenant, requested_model, policy, arm, recall_status)
+        );
+        INSERT INTO traffic_hourly (bucket, app, tenant, requested_model, policy, arm, recall_status,
+                interactions, with_feedback, negative, cost_usd, tokens)
+            SELECT bucket, app, tenant, requested_model, policy, arm, recall_status, count(*),
+                count(verdict), coalesce(sum(verdict), 0), coalesce(sum(cost_usd), 0),
+                coalesce(sum(tokens), 0)
+            FROM (
+                SELECT CAST(i.created_at / 3600 AS INTEGER) AS bucket, i.app AS app,
+                    coalesce(i.tenant, '') AS tenant, i.requested_model AS requested_model,
+                    coalesce(i.policy, '-') AS policy, i.arm AS arm, i.recall_status AS recall_status,
+                    i.cost_usd, coalesce(i.prompt_tokens, 0) + coalesce(i.completion_tokens, 0) AS tokens,
+                    (SELECT max(f.negative) FROM feedback f
+                     WHERE f.interaction_id = i.id AND f.negative IS NOT NULL) AS verdict
+                FROM interactions i
+            )
+            GROUP BY 1, 2, 3, 4, 5, 6, 7;
+        CREATE TABLE traffic_daily (
+            bucket INTEGER NOT NULL,
+            app TEXT NOT NULL,
+            tenant TEXT NOT NULL,
+            requested_model TEXT NOT NULL,
+            policy TEXT NOT NULL,
+            arm TEXT NOT NULL,
+            recall_status TEXT NOT NULL,
+            interactions INTEGER NOT NULL DEFAULT 0,
+            with_feedback INTEGER NOT NULL DEFAULT 0,
+            negative INTEGER NOT NULL DEFAULT 0,
+            cost_usd REAL NOT NULL DEFAULT 0,
+            tokens INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (bucket, app, tenant, requested_model, policy, arm, recall_status)
+        );
+        INSERT INTO traffic_daily (bucket, app, tenant, requested_model, policy, arm, recall_status,
+                interactions, with_feedback, negative, cost_usd, tokens)
+            SELECT bucket, app, tenant, requested_model, policy, arm, recall_status, count(*),
+                count(verdict), coalesce(sum(verdict), 0), coalesce(sum(cost_usd), 0),
+                coalesce(sum(tokens), 0)
+            FROM (
+                SELECT CAST(i.created_at / 86400 AS INTEGER) AS bucket, i.app AS app,
+                    coalesce(i.tenant, '') AS tenant, i.requested_model AS requested_model,
+                    coalesce(i.policy, '-') AS policy, i.arm AS arm, i.recall_status AS recall_status,
+                    i.cost_usd, coalesce(i.prompt_tokens, 0) + coalesce(i.completion_tokens, 0) AS tokens,
+                    (SELECT max(f.negative) FROM feedback f
+                     WHERE f.interaction_id = i.id AND f.negative IS NOT NULL) AS verdict
+                FROM interactions i
+            )
+            GROUP BY 1, 2, 3, 4, 5, 6, 7
+        """,
+    ),
 )

@@ -12,11 +12,14 @@ from contextlib import contextmanager
 from typing import Any
 
 from proxy.records import EVERYTHING, Feedback, Interaction, Lesson, LessonStatus, Visibility
-from proxy.storage import rows
+from proxy.storage import rollups, rows
 from proxy.storage.db import Connection, transaction
 from proxy.storage.rows import Fields
 
 LESSON_COLUMNS = rows.column_list(Lesson)
+INSERT_INJECTION = (
+    "INSERT INTO injections (lesson_id, interaction_id, created_at, injected) VALUES (?, ?, ?, ?)"
+)
 FEEDBACK_COLUMNS = rows.column_list(Feedback)
 # What enriching a lesson may change; its effect counters move only by their own statements.
 LEARNED_COLUMNS = (
@@ -31,8 +34,9 @@ LEARNED_COLUMNS = (
 )
 
 
-def visible(visibility: Visibility, table: str = "") -> tuple[str, list[Any]]:
-    """A WHERE condition (and its parameters) that keeps the rows `visibility` allows."""
+def visible(visibility: Visibility, table: str = "", blank_tenant: bool = False) -> tuple[str, list[Any]]:
+    """A WHERE condition (and its parameters) that keeps the rows `visibility` allows; with
+    `blank_tenant`, for a table that writes no tenant as '' (the rollups), not NULL."""
     column = f"{table}." if table else ""
     clauses: list[str] = []
     params: list[Any] = []
@@ -42,7 +46,7 @@ def visible(visibility: Visibility, table: str = "") -> tuple[str, list[Any]]:
         params += visibility.apps
     if not visibility.all_tenants:
         clauses.append(f"{column}tenant IS ?")
-        params.append(visibility.tenant)
+        params.append(visibility.tenant or "" if blank_tenant else visibility.tenant)
     return (" AND ".join(clauses) or "1"), params
 
 
@@ -61,12 +65,16 @@ class TrailRepo:
         if not batch:
             return
         values = [rows.to_row(i) for i in batch]
-        injected = [(lesson,) for i in batch for lesson in {x.lesson_id for x in i.injected}]
-        held_out = [(lesson,) for i in batch for lesson in {x.lesson_id for x in i.shadow}]
+        # where each lesson was recalled: (lesson, interaction, when, injected or held out)
+        arms = [(i, arm, lessons) for i in batch for arm, lessons in ((1, i.injected), (0, i.shadow))]
+        used = [(x, i.id, i.created_at, arm) for i, arm, ls in arms for x in {y.lesson_id for y in ls}]
         with self.transaction() as conn:
             conn.executemany(rows.insert("interactions", values[0], or_ignore=True), values)
-            conn.executemany("UPDATE lessons SET times_injected = times_injected + 1 WHERE id = ?", injected)
-            conn.executemany("UPDATE lessons SET times_held_out = times_held_out + 1 WHERE id = ?", held_out)
+            counter = "UPDATE lessons SET {0} = {0} + 1 WHERE id = ?"
+            conn.executemany(counter.format("times_injected"), [(u[0],) for u in used if u[3]])
+            conn.executemany(counter.format("times_held_out"), [(u[0],) for u in used if not u[3]])
+            conn.executemany(INSERT_INJECTION, used)
+            rollups.add_interactions(conn, batch)
 
     def get_interaction(self, interaction_id: str, visibility: Visibility = EVERYTHING) -> Fields | None:
         where, params = visible(visibility)
@@ -131,6 +139,8 @@ class TrailRepo:
     def insert_feedback(self, feedback: Feedback) -> None:
         row = rows.to_row(feedback)
         with self.transaction() as conn:
+            if feedback.negative is not None:
+                rollups.add_verdict(conn, feedback.interaction_id, feedback.negative)
             conn.execute(rows.insert("feedback", row), row)
 
     def count_effect(self, negative: bool, injected_ids: Sequence[str], shadow_ids: Sequence[str]) -> None:
@@ -143,19 +153,6 @@ class TrailRepo:
             ):
                 bump = f"UPDATE lessons SET {column} = {column} + 1 WHERE id = ?"
                 conn.executemany(bump, [(i,) for i in ids])
-
-    def users_saying(self, app: str, tenant: str | None, correction: str) -> set[str]:
-        """The distinct users (those answered, not those a sender names) who gave `correction`
-        (compared without case or spacing) in an app, leaving out what a reviewer rejected."""
-        wanted = " ".join(correction.lower().split()).rstrip(".")
-        found = self.conn.execute(
-            "SELECT f.correction, i.user_id FROM feedback f "
-            "JOIN interactions i ON i.id = f.interaction_id LEFT JOIN lessons l ON l.id = f.lesson_id "
-            "WHERE i.app = ? AND i.tenant IS ? AND coalesce(l.status, '') != 'rejected' "
-            "AND f.correction IS NOT NULL AND length(f.correction) BETWEEN ? AND ?",
-            (app, tenant, len(correction) // 2, len(correction) * 2 + 8),
-        )
-        return {user for said, user in found if user and " ".join(said.lower().split()).rstrip(".") == wanted}
 
     # -- lessons -------------------------------------------------------------------------
 
@@ -197,12 +194,16 @@ class TrailRepo:
         where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
         return self._lessons(f"{where} ORDER BY updated_at DESC LIMIT ?", (*params, limit))
 
-    def judged_lessons(self, min_injections: int = 1, visibility: Visibility = EVERYTHING) -> list[Lesson]:
-        """Active lessons injected at least `min_injections` times, most injected first."""
+    def judged_lessons(
+        self, min_injections: int = 1, visibility: Visibility = EVERYTHING, limit: int = -1
+    ) -> list[Lesson]:
+        """Active lessons injected at least `min_injections` times, most injected first (at most
+        `limit`; -1: all)."""
         where, params = visible(visibility)
         return self._lessons(
-            f"WHERE status = 'active' AND times_injected >= ? AND {where} ORDER BY times_injected DESC",
-            (min_injections, *params),
+            f"WHERE status = 'active' AND times_injected >= ? AND {where} "
+            "ORDER BY times_injected DESC LIMIT ?",
+            (min_injections, *params, limit),
         )
 
     def set_lesson_status(

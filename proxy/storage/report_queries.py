@@ -6,14 +6,18 @@ set when the feedback is recorded), so several complaints about one answer count
 
 from __future__ import annotations
 
+import time
 from typing import Any, Literal
 
 from proxy.records import EVERYTHING, LESSON_STATUSES, Visibility
+from proxy.storage import rollups
 from proxy.storage.repo import TrailRepo, visible
 
 Dimension = Literal["app", "requested_model", "policy", "arm"]
 DIMENSIONS: tuple[Dimension, ...] = ("app", "requested_model", "policy", "arm")
 BUCKETS = {"hour": "%Y-%m-%dT%H:00", "day": "%Y-%m-%d", "week": "%Y-W%W"}
+SECONDS = {"hour": 3600, "day": 86400, "week": 7 * 86400}
+WEEK_SHIFT = 3 * 86400  # the epoch was a Thursday: weeks start on Monday, as %W counts them
 
 _VERDICTS = """
     WITH verdict AS (
@@ -23,21 +27,82 @@ _VERDICTS = """
 """
 
 
-def by_dimension(
-    repo: TrailRepo, dimension: Dimension, since: float, bucket: str, visibility: Visibility = EVERYTHING
+def bucket_sql(bucket: str, column: str) -> str:
+    """A bucket as an integer, counted in SQL (strftime on every row took most of a scan)."""
+    if bucket == "week":
+        return f"CAST(({column} + {WEEK_SHIFT}) / {SECONDS['week']} AS INTEGER)"
+    return f"CAST({column} / {SECONDS[bucket]} AS INTEGER)"
+
+
+def bucket_name(bucket: str, number: int) -> str:
+    """The bucket's label (BUCKETS), from its number."""
+    start = number * SECONDS[bucket] - (WEEK_SHIFT if bucket == "week" else 0)
+    return time.strftime(BUCKETS[bucket], time.gmtime(start))
+
+
+GROUPABLE = ("app", "requested_model", "policy", "arm", "recall_status")  # columns of the cells
+SUMMED = "sum(interactions), sum(with_feedback), sum(negative), sum(cost_usd), sum(tokens)"
+SUMS = ("interactions", "with_feedback", "negative", "cost_usd", "tokens")
+
+
+def summed(
+    repo: TrailRepo,
+    since: float,
+    bucket: str | None,
+    by: tuple[str, ...] = (),
+    visibility: Visibility = EVERYTHING,
 ) -> list[dict[str, Any]]:
-    assert dimension in DIMENSIONS and bucket in BUCKETS
-    where, params = visible(visibility, "i")
-    rows = repo.conn.execute(
-        f"""{_VERDICTS}
-        SELECT strftime(?, i.created_at, 'unixepoch') AS bucket, coalesce(i.{dimension}, '-') AS key,
-               count(*) AS interactions, count(v.interaction_id) AS with_feedback,
-               coalesce(sum(v.negative), 0) AS negative
-        FROM interactions i LEFT JOIN verdict v ON v.interaction_id = i.id
-        WHERE i.created_at >= ? AND {where} GROUP BY 1, 2 ORDER BY 1, 2""",
-        (BUCKETS[bucket], since, *params),
+    """The cells (`storage/rollups`) from the bucket holding `since` on, summed per `bucket`
+    (None: the whole window) and the columns `by`: hours from the hourly cells, days and weeks
+    from the daily ones, the first bucket counted whole. Each row: `bucket` (its label), the
+    columns `by`, and SUMS. Summed in SQL over the cells, never over the trail."""
+    assert bucket is None or bucket in BUCKETS
+    assert set(by) <= set(GROUPABLE)
+    table = "traffic_hourly" if bucket == "hour" else "traffic_daily"
+    first = int(since // rollups.SPANS[table])
+    number = "(bucket + 3) / 7" if bucket == "week" else "bucket"  # a week from its days, Monday first
+    keys = ([number] if bucket else []) + list(by)
+    where, params = visible(visibility, blank_tenant=True)
+    group = f" GROUP BY {', '.join(str(n) for n in range(1, len(keys) + 1))}" if keys else ""
+    found = repo.conn.execute(
+        f"SELECT {', '.join([*keys, SUMMED])} FROM {table} WHERE bucket >= ? AND {where}{group} "
+        f"ORDER BY {', '.join(str(n) for n in range(1, len(keys) + 1)) or 1}",
+        (first, *params),
     )
-    return [dict(r) for r in rows]
+    names: dict[int, str] = {}
+    out = []
+    for row in found:
+        values = list(row)
+        fields: dict[str, Any] = {}
+        if bucket:
+            n = values.pop(0)
+            fields["bucket"] = names.get(n) or names.setdefault(n, bucket_name(bucket, n))
+        fields.update(zip(by, values[: len(by)], strict=True))
+        fields.update(zip(SUMS, (v or 0 for v in values[len(by) :]), strict=True))
+        out.append(fields)
+    return out
+
+
+def by_dimensions(
+    repo: TrailRepo, since: float, bucket: str, visibility: Visibility = EVERYTHING
+) -> dict[Dimension, list[dict[str, Any]]]:
+    """Per time bucket and value of each dimension: interactions, those with feedback, those with
+    negative feedback."""
+    out: dict[Dimension, list[dict[str, Any]]] = {}
+    for dimension in DIMENSIONS:
+        rows = summed(repo, since, bucket, (dimension,), visibility)
+        out[dimension] = [
+            {"bucket": r["bucket"], "key": r[dimension], "interactions": r["interactions"],
+             "with_feedback": r["with_feedback"], "negative": r["negative"]}
+            for r in rows
+        ]  # fmt: skip
+    return out
+
+
+def arms(repo: TrailRepo, since: float, visibility: Visibility = EVERYTHING) -> list[dict[str, Any]]:
+    """Per policy and arm, over the whole window: the treatment-versus-control comparison."""
+    rows = summed(repo, since, None, ("policy", "arm"), visibility)
+    return [{k: r[k] for k in ("policy", "arm", "interactions", "negative")} for r in rows]
 
 
 def by_category(
@@ -45,37 +110,19 @@ def by_category(
 ) -> list[dict[str, Any]]:
     """Interactions with negative feedback naming each category, and all interactions per bucket."""
     assert bucket in BUCKETS
+    totals = {r["bucket"]: r["interactions"] for r in summed(repo, since, bucket, (), visibility)}
     where, params = visible(visibility, "i")
-    totals = {
-        r[0]: r[1]
-        for r in repo.conn.execute(
-            "SELECT strftime(?, i.created_at, 'unixepoch'), count(*) FROM interactions i "
-            f"WHERE i.created_at >= ? AND {where} GROUP BY 1",
-            (BUCKETS[bucket], since, *params),
-        )
-    }
     rows = repo.conn.execute(
-        f"""SELECT strftime(?, i.created_at, 'unixepoch') AS bucket, c.value AS key,
-                  count(DISTINCT f.interaction_id) AS negative
+        f"""SELECT {bucket_sql(bucket, "i.created_at")}, c.value, count(DISTINCT f.interaction_id)
            FROM feedback f JOIN interactions i ON i.id = f.interaction_id, json_each(f.categories_json) c
            WHERE i.created_at >= ? AND f.negative = 1 AND {where} GROUP BY 1, 2 ORDER BY 1, 2""",
-        (BUCKETS[bucket], since, *params),
-    )
-    return [{**dict(r), "interactions": totals.get(r["bucket"], 0)} for r in rows]
-
-
-def arms(repo: TrailRepo, since: float, visibility: Visibility = EVERYTHING) -> list[dict[str, Any]]:
-    """Per policy and arm, over the whole window: the treatment-versus-control comparison."""
-    where, params = visible(visibility, "i")
-    rows = repo.conn.execute(
-        f"""{_VERDICTS}
-        SELECT coalesce(i.policy, '-') AS policy, i.arm AS arm, count(*) AS interactions,
-               coalesce(sum(v.negative), 0) AS negative
-        FROM interactions i LEFT JOIN verdict v ON v.interaction_id = i.id
-        WHERE i.created_at >= ? AND {where} GROUP BY 1, 2 ORDER BY 1, 2""",
         (since, *params),
     )
-    return [dict(r) for r in rows]
+    out = []
+    for number, key, negative in rows:
+        label = bucket_name(bucket, number)
+        out.append({"bucket": label, "key": key, "negative": negative, "interactions": totals.get(label, 0)})
+    return out
 
 
 def lessons_by_status(repo: TrailRepo) -> dict[str, int]:

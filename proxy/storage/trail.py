@@ -1,14 +1,17 @@
-"""Async access to the trail: one DB thread, and a writer that batches interaction rows.
+"""Async access to the trail: one DB thread, and a writer that batches interaction rows; and
+reader threads with connections of their own for the long reads (console pages, reports), which
+WAL lets run while the DB thread commits, so a report never holds up the trail or a feedback.
 
 The request path only enqueues (`record`); the writer commits batches in the background. Every
-`run()` first waits for the rows queued before it, so a read or a feedback always sees each
-interaction already answered, and no caller has to remember to flush.
+`run()` and `read()` first waits for the rows queued before it, so a read or a feedback always
+sees each interaction already answered, and no caller has to remember to flush.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -24,6 +27,7 @@ from proxy.storage.repo import TrailRepo
 T = TypeVar("T")
 log = logging.getLogger("loopwise.trail")
 BATCH = 256
+READERS = 2  # reader threads: two report queries of one page run side by side
 
 
 def unprepared(interaction: Interaction, reason: str) -> Interaction:
@@ -41,6 +45,9 @@ class TrailDB:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="loopwise-db")
         self._path = path
         self._repo: TrailRepo | None = None
+        self._readers = ThreadPoolExecutor(max_workers=READERS, thread_name_prefix="loopwise-db-read")
+        self._reader_local = threading.local()
+        self._reader_repos: list[TrailRepo] = []
         self._queue: asyncio.Queue[Interaction | asyncio.Future[None]] = asyncio.Queue()
         self._writer: asyncio.Task[None] | None = None
         self._unwritten = 0  # interactions queued and not yet committed
@@ -64,6 +71,25 @@ class TrailDB:
         if self._unwritten:
             await self.flush()
         return await self._on_thread(fn)
+
+    def _reader(self) -> TrailRepo:
+        """This reader thread's own connection, opened on first use, refusing any write."""
+        repo: TrailRepo | None = getattr(self._reader_local, "repo", None)
+        if repo is None:
+            repo = TrailRepo(connect(self._path))
+            repo.conn.execute("PRAGMA query_only = ON")
+            self._reader_local.repo = repo
+            self._reader_repos.append(repo)
+        return repo
+
+    async def read(self, fn: Callable[[TrailRepo], T]) -> T:
+        """Run the read-only ``fn(repo)`` on a reader thread, after every interaction recorded so
+        far is written. A write there fails (the connection is `query_only`): use `run()`."""
+        if self._repo is None:
+            raise RuntimeError("trail DB is not open")
+        if self._unwritten:
+            await self.flush()
+        return await asyncio.get_running_loop().run_in_executor(self._readers, lambda: fn(self._reader()))
 
     def record(self, interaction: Interaction) -> None:
         """Queue an interaction for the writer; never waits on disk."""
@@ -153,3 +179,7 @@ class TrailDB:
             await asyncio.get_running_loop().run_in_executor(self._executor, repo.conn.close)
             self._repo = None
         self._executor.shutdown(wait=True)
+        self._readers.shutdown(wait=True)
+        for reader in self._reader_repos:
+            reader.conn.close()
+        self._reader_repos.clear()

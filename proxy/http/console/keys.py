@@ -19,7 +19,7 @@ from proxy.storage.keys import insert_key, list_keys, revoke_key
 
 
 async def _page(request: Request, principal: Principal, secret: str | None = None) -> Response:
-    found = await services(request).db.run(lambda repo: list_keys(repo, principal.visibility))
+    found = await services(request).db.read(lambda repo: list_keys(repo, principal.visibility))
     keys = [k for k in found if manageable(principal, k)]
     return page(request, "keys.html", keys=keys, scopes=SCOPES, secret=secret)
 
@@ -58,7 +58,7 @@ async def create_key(request: Request, principal: Principal) -> Response:
 async def revoke(request: Request, principal: Principal) -> Response:
     svc = services(request)
     wanted = request.path_params["key_id"]
-    found = await svc.db.run(lambda repo: list_keys(repo, principal.visibility))
+    found = await svc.db.read(lambda repo: list_keys(repo, principal.visibility))
     if not any(k.id == wanted and manageable(principal, k) for k in found):
         raise ApiError(404, f"no key {wanted!r}", code="key_not_found")
     await svc.db.run(lambda repo: revoke_key(repo, wanted, principal.visibility))

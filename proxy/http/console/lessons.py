@@ -35,7 +35,7 @@ async def review_page(request: Request, principal: Principal) -> Response:
         active = repo.list_lessons("active", None, LISTED, visibility)
         return pending, active
 
-    pending, active = await services(request).db.run(read)
+    pending, active = await services(request).db.read(read)
     return page(request, "review.html", pending=pending, targets=[*active, *pending])
 
 
@@ -45,7 +45,7 @@ async def lessons_page(request: Request, principal: Principal) -> Response:
     if status is not None and status not in LESSON_STATUSES:
         raise ApiError(400, f"unknown status {status!r}; valid: {', '.join(LESSON_STATUSES)}", param="status")
     visibility = principal.visibility
-    found = await services(request).db.run(lambda repo: repo.list_lessons(status, None, LISTED, visibility))
+    found = await services(request).db.read(lambda repo: repo.list_lessons(status, None, LISTED, visibility))
     return page(request, "lessons.html", rows=_rows(found), status=status, statuses=LESSON_STATUSES)
 
 
@@ -61,7 +61,7 @@ async def lesson_page(request: Request, principal: Principal) -> Response:
         others = [x for x in repo.list_lessons("active", lesson.app, LISTED, visibility) if x.id != lesson.id]
         return lesson, injected_into(repo, wanted, visibility), others
 
-    lesson, uses, others = await services(request).db.run(read)
+    lesson, uses, others = await services(request).db.read(read)
     if lesson is None:
         raise ApiError(404, f"no lesson {wanted!r}", code="lesson_not_found")
     return page(

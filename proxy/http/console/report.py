@@ -3,6 +3,7 @@ outcomes; cost; treatment against control; and the most frequent failure themes.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -18,8 +19,8 @@ from proxy.http.console.render import page
 from proxy.learning.report import build_report
 from proxy.learning.themes import group
 from proxy.storage import TrailRepo
-from proxy.storage.console_queries import cost_by, lesson_vectors, outcomes_over_time
-from proxy.storage.report_queries import BUCKETS, DIMENSIONS
+from proxy.storage.console_queries import cost_by, lesson_vectors
+from proxy.storage.report_queries import BUCKETS, DIMENSIONS, summed
 
 SPANS = {"1": 1.0, "7": 7.0, "30": 30.0, "90": 90.0}
 SERIES_SHOWN = 8
@@ -37,6 +38,12 @@ def _series(
     return buckets, {k: series[k] for k in sorted(biggest)}
 
 
+def _costliest(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    ranked = sorted(rows, key=lambda r: (-r["cost_usd"], -r["interactions"]))[:10]
+    keep = {"key": "requested_model", "n": "interactions", "tokens": "tokens", "cost_usd": "cost_usd"}
+    return [{shown: r[column] for shown, column in keep.items()} for r in ranked]
+
+
 @console("read")
 async def report_page(request: Request, principal: Principal) -> Response:
     svc = services(request)
@@ -50,36 +57,42 @@ async def report_page(request: Request, principal: Principal) -> Response:
     visibility = principal.visibility
     policies = svc.policies.current
 
-    def read(repo: TrailRepo) -> dict[str, Any]:
+    def totals(repo: TrailRepo) -> dict[str, Any]:
+        """The report and the charts drawn from the rollup, on a reader thread, not the loop."""
+        report = build_report(repo, policies, days, bucket, visibility)
+        recalled = _series(
+            summed(repo, since, bucket, ("recall_status",), visibility), "recall_status", "interactions"
+        )
+        costs = {r["bucket"]: r["cost_usd"] for r in summed(repo, since, bucket, (), visibility)}
         return {
-            "report": build_report(repo, policies, days, bucket, visibility),
-            "outcomes": outcomes_over_time(repo, since, bucket, visibility),
-            "by_model": cost_by(repo, "requested_model", since, visibility),
-            "by_user": cost_by(repo, "user_id", since, visibility),
+            "report": report,
+            "rate_chart": charts.lines(*_series(report["negative_rate"][by], "key", "negative_rate"),
+                                       f"negative-feedback rate by {by}"),
+            "outcome_chart": charts.stacked(*recalled, "recall outcomes"),
+            "cost_chart": charts.stacked(sorted(costs), {"cost (USD)": costs}, "cost over time"),
+            "by_model": _costliest(summed(repo, since, None, ("requested_model",), visibility)),
             "themes": group(lesson_vectors(repo, visibility)),
-        }
+        }  # fmt: skip
 
-    found = await svc.db.run(read)
-    report = found["report"]
-    rate_buckets, rates = _series(report["negative_rate"][by], "key", "negative_rate")
-    outcome_buckets, outcomes = _series(found["outcomes"], "recall", "n")
-    costs: dict[str, float] = {}
-    for row in found["outcomes"]:
-        costs[row["bucket"]] = costs.get(row["bucket"], 0.0) + row["cost_usd"]
+    def by_user(repo: TrailRepo) -> list[dict[str, Any]]:  # from the trail: users are not in the cells
+        return cost_by(repo, "user_id", since, visibility)
+
+    # two reader threads, side by side: the cells and the themes; the costliest users
+    found, users = await asyncio.gather(svc.db.read(totals), svc.db.read(by_user))
     return page(
         request,
         "report.html",
-        report=report,
+        report=found["report"],
         days=days_raw,
         bucket=bucket,
         by=by,
         spans=list(SPANS),
         buckets=list(BUCKETS),
         dimensions=DIMENSIONS,
-        rate_chart=charts.lines(rate_buckets, rates, f"negative-feedback rate by {by}"),
-        outcome_chart=charts.stacked(outcome_buckets, outcomes, "recall outcomes"),
-        cost_chart=charts.stacked(sorted(costs), {"cost (USD)": costs}, "cost over time"),
+        rate_chart=found["rate_chart"],
+        outcome_chart=found["outcome_chart"],
+        cost_chart=found["cost_chart"],
         by_model=found["by_model"],
-        by_user=found["by_user"],
+        by_user=users,
         themes=found["themes"],
     )

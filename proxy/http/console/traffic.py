@@ -13,11 +13,13 @@ from proxy.errors import ApiError
 from proxy.http.common import services
 from proxy.http.console.auth import console
 from proxy.http.console.render import page
+from proxy.records import ENDPOINTS
 from proxy.storage import TrailRepo
-from proxy.storage.console_queries import FEEDBACK_FILTERS, TRAFFIC_FILTERS, facets, traffic
+from proxy.storage.console_queries import FEEDBACK_FILTERS, TRAFFIC_FILTERS, apps_seen, traffic
 from proxy.storage.rows import Fields
 
 PAGE = 50
+STATUSES = ("ok", "error", "truncated", "abandoned")  # how a turn ends (chat/forward)
 WINDOWS = {"": None, "1h": 3600, "24h": 86400, "7d": 7 * 86400, "30d": 30 * 86400}
 
 
@@ -47,14 +49,20 @@ async def traffic_page(request: Request, principal: Principal) -> Response:
     text = query.get("q", "").strip()[:200]
     visibility = principal.visibility
 
-    def read(repo: TrailRepo) -> tuple[list[Fields], dict[str, list[str]]]:
+    def read(repo: TrailRepo) -> tuple[list[Fields], list[str]]:
         found = traffic(
             repo, filters, text=text, feedback=feedback, since=since, before=before,
             limit=PAGE + 1, visibility=visibility,
         )  # fmt: skip
-        return found, facets(repo, visibility)
+        return found, apps_seen(repo, visibility)
 
-    rows, known = await services(request).db.run(read)
+    svc = services(request)
+    rows, apps = await svc.db.read(read)
+    policies = [p.name for p in svc.policies.current.policies]
+    known = {  # what each filter can take, suggested as it is typed
+        "app": apps, "model": svc.router.model_names(), "policy": policies,
+        "arm": ["treatment", "control"], "status": list(STATUSES), "endpoint": list(ENDPOINTS),
+    }  # fmt: skip
     more = len(rows) > PAGE
     rows = rows[:PAGE]
     kept = {k: v for k, v in query.items() if k != "before" and v}

@@ -35,7 +35,7 @@ def _page(request: Request, turns: list[dict[str, Any]], title: str, session_id:
 async def session_page(request: Request, principal: Principal) -> Response:
     session_id = request.path_params["session_id"]
     visibility = principal.visibility
-    turns = await services(request).db.run(lambda repo: repo.session_trail(session_id, visibility))
+    turns = await services(request).db.read(lambda repo: repo.session_trail(session_id, visibility))
     if not turns:
         raise ApiError(404, f"no session {session_id!r}", code="session_not_found")
     return _page(request, turns, f"Session {session_id}", session_id)
@@ -45,7 +45,7 @@ async def session_page(request: Request, principal: Principal) -> Response:
 async def interaction_page(request: Request, principal: Principal) -> Response:
     wanted = request.path_params["interaction_id"]
     visibility = principal.visibility
-    found = await services(request).db.run(lambda repo: repo.interaction_with_feedback(wanted, visibility))
+    found = await services(request).db.read(lambda repo: repo.interaction_with_feedback(wanted, visibility))
     if found is None:
         raise ApiError(404, f"no interaction {wanted!r}", code="interaction_not_found")
     return _page(request, [found], f"Interaction {wanted}", found.get("session_id"))
