@@ -194,3 +194,37 @@ async def test_keys_decide_what_the_console_shows_and_allows(make_settings, star
         {"form_token": form_token(admin), "name": "ops", "scopes": ["read", "review"], "apps": "shop"},
     )
     assert created.status_code == 200 and re.search(r'id="new-secret">lw-', created.text)
+
+
+async def test_a_reviewer_edits_and_merges_lessons_over_the_api_and_the_console(open_console, start) -> None:
+    client = open_console
+    one = (await ask(client, "What is the refund window at Acme?", session="s-1")).json()["id"]
+    two = (await ask(client, "How many days to return things to Acme?", session="s-2")).json()["id"]
+    first = (
+        await feedback(client, one, rating=-1, correction="45 days.", categories=["factually_incorrect"])
+    ).json()
+    second = (
+        await feedback(client, two, rating=-1, comment="wrong window", categories=["incomplete"])
+    ).json()
+    edited = await client.post(
+        f"/v1/lessons/{first['lesson_id']}/edit", json={"correction": "It is 45 days."}
+    )
+    assert edited.status_code == 200 and edited.json()["correction"] == "It is 45 days."
+    assert (await client.post(f"/v1/lessons/{first['lesson_id']}/edit", json={})).status_code == 400
+    assert (await client.post(f"/v1/lessons/{first['lesson_id']}/merge", json={})).status_code == 400
+    assert (
+        await client.post(f"/v1/lessons/{first['lesson_id']}/merge", json={"into": first["lesson_id"]})
+    ).status_code == 400
+    token = form_token(await page(client, f"/ui/lessons/{second['lesson_id']}"))
+    merged = await post_form(
+        client, f"/ui/lessons/{second['lesson_id']}/merge", {"form_token": token, "into": first["lesson_id"]}
+    )
+    assert merged.status_code == 303 and merged.headers["location"] == f"/ui/lessons/{first['lesson_id']}"
+    kept = (await client.get(f"/v1/lessons/{first['lesson_id']}")).json()
+    gone = (await client.get(f"/v1/lessons/{second['lesson_id']}")).json()
+    assert set(kept["categories"]) == {"factually_incorrect", "incomplete"}
+    assert kept["comment"] == "wrong window" and kept["correction"] == "It is 45 days."
+    assert len(kept["feedback_ids"]) == 2
+    assert gone["status"] == "retired" and gone["review_note"] == f"merged into {first['lesson_id']}"
+    again = await client.post(f"/v1/lessons/{second['lesson_id']}/merge", json={"into": first["lesson_id"]})
+    assert again.status_code == 409

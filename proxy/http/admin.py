@@ -16,6 +16,7 @@ from proxy.errors import ApiError
 from proxy.http.access import authorize
 from proxy.http.common import json_response, parse, services
 from proxy.records import SCOPES, Key, Scope
+from proxy.services import Services
 from proxy.storage import TrailRepo, erasure
 from proxy.storage.keys import insert_key, list_keys, revoke_key
 
@@ -60,16 +61,22 @@ def manageable(principal: Principal, key: Key) -> bool:
     return principal.unbounded or all(principal.covers(app) for app in key.apps)
 
 
-async def create_key(request: Request) -> Response:
-    svc = services(request)
-    principal = authorize(request, "admin")
-    wanted = bounded(principal, await parse(request, KeyIn, limit=64 * 1024))
+async def issue_key(svc: Services, principal: Principal, asked: KeyIn) -> tuple[str, Key]:
+    """A new key within what `principal` may grant, stored and working at once; its secret."""
+    wanted = bounded(principal, asked)
     try:
         secret, key = make_key(wanted.name, wanted.scopes, wanted.apps, wanted.tenant, wanted.user_role)
     except ValueError as exc:
         raise ApiError(400, str(exc), code="invalid_key") from None
     await svc.db.run(lambda repo: insert_key(repo, key))
     svc.keys.add(key)
+    return secret, key
+
+
+async def create_key(request: Request) -> Response:
+    principal = authorize(request, "admin")
+    asked = await parse(request, KeyIn, limit=64 * 1024)
+    secret, key = await issue_key(services(request), principal, asked)
     return json_response({**key_json(key), "secret": secret}, status=201)
 
 
@@ -81,10 +88,8 @@ async def get_keys(request: Request) -> Response:
     return json_response({"object": "list", "data": shown})
 
 
-async def post_revoke_key(request: Request) -> Response:
-    svc = services(request)
-    principal = authorize(request, "admin")
-    wanted = request.path_params["key_id"]
+async def revoke_manageable(svc: Services, principal: Principal, wanted: str) -> Key:
+    """Revoke a key `principal` may manage (else the 404 a missing one gets); refused at once."""
 
     def revoke_if_manageable(repo: TrailRepo) -> Key | None:
         keys = list_keys(repo, principal.visibility)
@@ -96,6 +101,12 @@ async def post_revoke_key(request: Request) -> Response:
     if found is None:
         raise ApiError(404, f"no key {wanted!r}", param="key_id", code="key_not_found")
     svc.keys.discard(wanted)
+    return found
+
+
+async def post_revoke_key(request: Request) -> Response:
+    principal = authorize(request, "admin")
+    found = await revoke_manageable(services(request), principal, request.path_params["key_id"])
     return json_response(key_json(found))
 
 

@@ -17,18 +17,24 @@ from proxy.http.common import decode_json, json_response, limit_param, parse, re
 from proxy.learning.effect import lesson_effect
 from proxy.learning.feedback import Authority, FeedbackIn, check_categories, record_feedback
 from proxy.learning.report import build_report
-from proxy.records import LESSON_STATUSES, Feedback, Lesson, LessonStatus
+from proxy.learning.review import ACTIONS, Review, review
+from proxy.records import LESSON_STATUSES, Feedback, Lesson
 from proxy.services import Services
 from proxy.storage import TrailRepo
 from proxy.storage.report_queries import BUCKETS
 
 FEEDBACK_LIMIT = 1 << 20  # a comment and a correction are bounded far below this
-ACTIONS: dict[str, LessonStatus] = {"approve": "active", "reject": "rejected", "retire": "retired"}
 
 
 class ReviewIn(BaseModel):
+    """The body of POST /v1/lessons/{id}/{action}: a note for any action; `correction` and
+    `comment` for `edit`; `into` (the lesson that stays) for `merge`."""
+
     model_config = ConfigDict(extra="forbid")
     note: str | None = Field(None, max_length=5000)
+    correction: str | None = Field(None, max_length=50_000)
+    comment: str | None = Field(None, max_length=20_000)
+    into: str | None = Field(None, min_length=1, max_length=200)
 
 
 def authority_for(svc: Services, principal: Principal, feedback: Feedback) -> tuple[Feedback, Authority]:
@@ -96,13 +102,9 @@ async def review_lesson(request: Request) -> Response:
     if action not in ACTIONS:
         raise ApiError(404, f"unknown lesson action {action!r}; valid: {', '.join(ACTIONS)}")
     raw = await read_body(request, limit=64 * 1024)
-    note = validated(decode_json(raw), ReviewIn).note if raw.strip() else None
-    status = ACTIONS[action]
-    updated = await svc.db.run(
-        lambda repo: repo.set_lesson_status(wanted, status, note, visibility=visibility)
-    )
-    if updated is None:
-        raise ApiError(404, f"no lesson {wanted!r}", param="lesson_id", code="lesson_not_found")
+    body = validated(decode_json(raw), ReviewIn) if raw.strip() else ReviewIn()
+    asked = Review(action, **body.model_dump())
+    updated = await svc.db.run(lambda repo: review(repo, wanted, asked, visibility, svc.redactor))
     await svc.index.sync_quietly(svc.db)
     return json_response(lesson_json(updated))
 

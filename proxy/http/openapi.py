@@ -19,6 +19,7 @@ from proxy.http.admin import KeyIn
 from proxy.http.common import json_response
 from proxy.http.learning import ReviewIn
 from proxy.learning.feedback import FeedbackIn
+from proxy.learning.review import ACTIONS as REVIEW_ACTIONS
 from proxy.records import LESSON_STATUSES
 
 Role = Literal["system", "developer", "user", "assistant", "tool", "function"]
@@ -162,9 +163,9 @@ OPERATIONS: tuple[Operation, ...] = (
         "post",
         "/v1/lessons/{lesson_id}/{action}",
         "review",
-        "Approve, reject or retire a lesson",
+        "Approve, reject, retire, edit or merge a lesson",
         ReviewIn,
-        [_path("lesson_id"), {**_path("action"), "schema": {"enum": ["approve", "reject", "retire"]}}],
+        [_path("lesson_id"), {**_path("action"), "schema": {"enum": list(REVIEW_ACTIONS)}}],
         200,
     ),
     (

@@ -3,11 +3,50 @@ the same thing. Both run as one transaction on the trail DB's thread; the index 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from proxy.errors import ApiError
 from proxy.learning.lessons import bump
 from proxy.privacy import NO_REDACTION, Redactor
-from proxy.records import EVERYTHING, Lesson, Visibility
+from proxy.records import EVERYTHING, Lesson, LessonStatus, Visibility
 from proxy.storage import TrailRepo
+
+STATUS_ACTIONS: dict[str, LessonStatus] = {"approve": "active", "reject": "rejected", "retire": "retired"}
+ACTIONS = (*STATUS_ACTIONS, "edit", "merge")
+
+
+@dataclass(frozen=True)
+class Review:
+    """What a reviewer asks of one lesson (the API's body, or a console form)."""
+
+    action: str
+    note: str | None = None
+    correction: str | None = None  # edit
+    comment: str | None = None  # edit
+    into: str | None = None  # merge: the lesson that stays
+
+
+def review(
+    repo: TrailRepo, lesson_id: str, asked: Review, visibility: Visibility, redactor: Redactor
+) -> Lesson:
+    """Do what `asked` says to a lesson `visibility` allows; the lesson it leaves (for a merge,
+    the one kept). 404 for one out of sight, as for a missing one."""
+    if asked.action in STATUS_ACTIONS:
+        done = repo.set_lesson_status(
+            lesson_id, STATUS_ACTIONS[asked.action], asked.note, visibility=visibility
+        )
+        if done is None:
+            raise _missing(lesson_id)
+        return done
+    if asked.action == "edit":
+        if asked.correction is None and asked.comment is None:
+            raise ApiError(400, "edit takes a correction, a comment or both", param="correction")
+        return edit_lesson(repo, lesson_id, asked.correction, asked.comment, visibility, redactor)
+    if asked.action == "merge":
+        if not asked.into:
+            raise ApiError(400, "merge takes `into`: the id of the lesson that stays", param="into")
+        return merge_lessons(repo, asked.into, lesson_id, visibility)[0]
+    raise ApiError(404, f"unknown lesson action {asked.action!r}; valid: {', '.join(ACTIONS)}")
 
 
 def _missing(lesson_id: str, param: str = "lesson_id") -> ApiError:

@@ -51,13 +51,13 @@ class Proxy:
         self.url = url
 
     def make_key(self, **fields: Any) -> str:
-        made = httpx.post(f"{self.url}/v1/keys", json={"name": "k", **fields}, headers=bearer(MASTER))
+        made = httpx.post(f"{self.url}/v1/keys", json={"name": "reader", **fields}, headers=bearer(MASTER))
         assert made.status_code == 201, made.text
         secret: str = made.json()["secret"]
         return secret
 
-    def ask(self, key: str, question: str, session: str, app: str = "shop") -> str:
-        headers = {**bearer(key), "X-App": app, "X-Session-Id": session, "X-User-Id": "u-1"}
+    def ask(self, key: str, question: str, session: str, app: str = "shop", user: str = "u-1") -> str:
+        headers = {**bearer(key), "X-App": app, "X-Session-Id": session, "X-User-Id": user}
         body = {"model": "gpt-test", "messages": [{"role": "user", "content": question}]}
         answered = httpx.post(f"{self.url}/v1/chat/completions", json=body, headers=headers, timeout=60)
         assert answered.status_code == 200, answered.text
@@ -73,9 +73,29 @@ class Proxy:
 
 
 def settings_for(make_settings: Any, tmp_path: Path) -> Any:
-    return make_settings(
+    """A master key, every lesson reviewed by a person, and prices, so the trail shows cost."""
+    settings = make_settings(
         access={"master_key": MASTER}, policies_dir=str(manual_review_policies(tmp_path / "policies"))
     )
+    prices = {"input_cost_per_token": 1.5e-7, "output_cost_per_token": 6e-7}
+    priced = settings.model_list[0].model_copy(update={"model_info": prices})
+    return settings.model_copy(update={"model_list": [priced]})
+
+
+def other_traffic(proxy: Proxy, key: str) -> None:
+    """What else the app saw meanwhile: other users and sessions, one answer judged bad."""
+    for n, question in enumerate(
+        ("Do you ship to Norway?", "Can I pay with PayPal?", "Where is your office?")
+    ):
+        asked = proxy.ask(key, question, f"s-other-{n}", user=f"u-{n + 2}")
+        verdict = {"rating": -1, "categories": ["incomplete"]} if n == 1 else {"rating": 1}
+        sent = httpx.post(
+            f"{proxy.url}/v1/feedback",
+            json={"interaction_id": asked, **verdict},
+            headers=bearer(key),
+            timeout=30,
+        )
+        assert sent.status_code == 201, sent.text
 
 
 def sign_in(driver: WebDriver, url: str, secret: str, shots: Path | None = None) -> None:
@@ -100,9 +120,10 @@ def test_a_person_teaches_in_place_and_the_next_turn_carries_it(
     driver = browser
     with on_a_socket(create_app(settings_for(make_settings, tmp_path))) as url:  # the real MiniLM
         proxy = Proxy(url)
-        app_key = proxy.make_key(scopes=["chat", "feedback"], apps=["shop"])
+        app_key = proxy.make_key(name="shop-backend", scopes=["chat", "feedback"], apps=["shop"])
+        other_traffic(proxy, app_key)
         first = proxy.ask(app_key, QUESTION, "s-journey")
-        sign_in(driver, url, proxy.make_key(scopes=["read", "review"]), shots)
+        sign_in(driver, url, proxy.make_key(name="support-lead", scopes=["read", "review"]), shots)
 
         shot(driver, shots, "traffic")
         driver.find_element(By.PARTIAL_LINK_TEXT, QUESTION).click()
@@ -119,14 +140,17 @@ def test_a_person_teaches_in_place_and_the_next_turn_carries_it(
         assert "“30 days”" in driver.find_element(By.CLASS_NAME, "span-mark").text
 
         driver.get(f"{url}/ui/review")
-        pending = driver.find_element(By.CSS_SELECTOR, "article.lesson.pending")
+        waiting = driver.find_elements(By.CSS_SELECTOR, "article.lesson.pending")
+        assert len(waiting) == 2  # ours, and the other user's thumbs-down with a category
+        [pending] = [w for w in waiting if "45 days" in w.find_element(By.CLASS_NAME, "correction").text]
         lesson = pending.get_attribute("id")
         assert "The refund window is 45 days." in pending.find_element(By.CLASS_NAME, "correction").text
         assert "Why it waits" in pending.text
         shot(driver, shots, "review")
         pending.find_element(By.CSS_SELECTOR, "button.approve").click()
-        WebDriverWait(driver, 10).until(
-            ec.text_to_be_present_in_element((By.TAG_NAME, "main"), "Nothing waits")
+        WebDriverWait(driver, 10).until(ec.staleness_of(pending))
+        assert not driver.find_elements(By.ID, lesson) and driver.find_elements(
+            By.CSS_SELECTOR, "article.pending"
         )
 
         driver.get(f"{url}/ui/explain")

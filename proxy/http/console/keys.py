@@ -7,15 +7,14 @@ from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from proxy.access.keys import make_key
 from proxy.access.principal import Principal
-from proxy.errors import ApiError, from_validation
-from proxy.http.admin import KeyIn, bounded, manageable
+from proxy.errors import from_validation
+from proxy.http.admin import KeyIn, issue_key, manageable, revoke_manageable
 from proxy.http.common import services
 from proxy.http.console.auth import console, form_value
 from proxy.http.console.render import page
 from proxy.records import SCOPES
-from proxy.storage.keys import insert_key, list_keys, revoke_key
+from proxy.storage.keys import list_keys
 
 
 async def _page(request: Request, principal: Principal, secret: str | None = None) -> Response:
@@ -44,23 +43,11 @@ async def create_key(request: Request, principal: Principal) -> Response:
         )
     except ValidationError as exc:
         raise from_validation(exc) from None
-    wanted = bounded(principal, wanted)
-    try:
-        secret, key = make_key(wanted.name, wanted.scopes, wanted.apps, wanted.tenant, wanted.user_role)
-    except ValueError as exc:
-        raise ApiError(400, str(exc), code="invalid_key") from None
-    await svc.db.run(lambda repo: insert_key(repo, key))
-    svc.keys.add(key)
+    secret, _ = await issue_key(svc, principal, wanted)
     return await _page(request, principal, secret)
 
 
 @console("admin")
 async def revoke(request: Request, principal: Principal) -> Response:
-    svc = services(request)
-    wanted = request.path_params["key_id"]
-    found = await svc.db.read(lambda repo: list_keys(repo, principal.visibility))
-    if not any(k.id == wanted and manageable(principal, k) for k in found):
-        raise ApiError(404, f"no key {wanted!r}", code="key_not_found")
-    await svc.db.run(lambda repo: revoke_key(repo, wanted, principal.visibility))
-    svc.keys.discard(wanted)
+    await revoke_manageable(services(request), principal, request.path_params["key_id"])
     return RedirectResponse("/ui/keys", status_code=303)

@@ -12,9 +12,8 @@ from proxy.errors import ApiError
 from proxy.http.common import services
 from proxy.http.console.auth import console, form_value
 from proxy.http.console.render import page
-from proxy.http.learning import ACTIONS
 from proxy.learning.effect import lesson_effect
-from proxy.learning.review import edit_lesson, merge_lessons
+from proxy.learning.review import Review, review
 from proxy.records import LESSON_STATUSES, Lesson
 from proxy.storage import TrailRepo
 from proxy.storage.console_queries import injected_into
@@ -69,32 +68,27 @@ async def lesson_page(request: Request, principal: Principal) -> Response:
     )
 
 
+def _given(request: Request, name: str) -> str | None:
+    """A field the form sent (blank included), or None when it sent none."""
+    values: list[str] = request.state.form.get(name) or []
+    return values[0] if values else None
+
+
 @console("review")
 async def lesson_action(request: Request, principal: Principal) -> Response:
     svc = services(request)
     wanted = request.path_params["lesson_id"]
     action = request.path_params["action"]
     visibility = principal.visibility
-    note = form_value(request, "note").strip()[:5000] or None
-    target = f"/ui/lessons/{wanted}"
-    if action in ACTIONS:
-        status = ACTIONS[action]
-        done = await svc.db.run(
-            lambda repo: repo.set_lesson_status(wanted, status, note, visibility=visibility)
-        )
-        if done is None:
-            raise ApiError(404, f"no lesson {wanted!r}", code="lesson_not_found")
-    elif action == "edit":
-        correction, comment = form_value(request, "correction"), form_value(request, "comment")
-        await svc.db.run(
-            lambda repo: edit_lesson(repo, wanted, correction, comment, visibility, svc.redactor)
-        )
-    elif action == "merge":
-        into = form_value(request, "into").strip()
-        await svc.db.run(lambda repo: merge_lessons(repo, into, wanted, visibility))
-        target = f"/ui/lessons/{into}"
-    else:
-        raise ApiError(404, f"unknown lesson action {action!r}")
+    asked = Review(
+        action,
+        note=form_value(request, "note").strip()[:5000] or None,
+        correction=_given(request, "correction") if action == "edit" else None,
+        comment=_given(request, "comment") if action == "edit" else None,
+        into=form_value(request, "into").strip() or None,
+    )
+    kept = await svc.db.run(lambda repo: review(repo, wanted, asked, visibility, svc.redactor))
     await svc.index.sync_quietly(svc.db)
     back = form_value(request, "next")
-    return RedirectResponse(back if back in ("/ui/review",) else target, status_code=303)
+    target = "/ui/review" if back == "/ui/review" else f"/ui/lessons/{kept.id}"
+    return RedirectResponse(target, status_code=303)

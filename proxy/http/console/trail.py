@@ -19,13 +19,16 @@ from proxy.http.learning import authority_for
 from proxy.learning.feedback import FeedbackIn, check_categories, record_feedback
 
 
-def _page(request: Request, turns: list[dict[str, Any]], title: str, session_id: str | None) -> Response:
+def _page(
+    request: Request, turns: list[dict[str, Any]], title: str, session_id: str | None, single: bool = False
+) -> Response:
     svc = services(request)
     return page(
         request,
         "trail.html",
         title=title,
         session_id=session_id,
+        single=single,
         turns=[view(t) for t in turns],
         categories=svc.settings.feedback.categories,
     )
@@ -48,7 +51,7 @@ async def interaction_page(request: Request, principal: Principal) -> Response:
     found = await services(request).db.read(lambda repo: repo.interaction_with_feedback(wanted, visibility))
     if found is None:
         raise ApiError(404, f"no interaction {wanted!r}", code="interaction_not_found")
-    return _page(request, [found], f"Interaction {wanted}", found.get("session_id"))
+    return _page(request, [found], f"Interaction {wanted}", found.get("session_id"), single=True)
 
 
 def _integer(request: Request, name: str) -> int:
