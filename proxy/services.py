@@ -19,10 +19,11 @@ from proxy.chat.request import Identity
 from proxy.chat.signals import ConversationSignals, DetectedSignal, implicit_feedback
 from proxy.embeddings import Embedder, FastEmbedder
 from proxy.jobs import default_jobs, follow_keys, run_jobs
-from proxy.learning.feedback import Authority, record_feedback
+from proxy.learning.feedback import Authority, Recorded, record_feedback
 from proxy.learning.index import LessonIndex
 from proxy.metrics import Gauges, Metrics
 from proxy.privacy import Redactor
+from proxy.records import Feedback
 from proxy.settings import Settings, secret_value
 from proxy.storage import TrailDB
 from proxy.upstream import Adapters, Router
@@ -127,6 +128,13 @@ class Services:
 
         self.spawn(rephrased())
 
+    async def record_feedback(self, feedback: Feedback, authority: Authority) -> Recorded:
+        """Feedback through the feedback path, counted in the metrics once it is stored."""
+        recorded = await record_feedback(feedback, self.db, self.policies.current, self.index, authority)
+        if recorded.kept:
+            self.metrics.observe_feedback(recorded.feedback)
+        return recorded
+
     def signal(self, interaction: str, signal: DetectedSignal, related: str | None = None) -> None:
         """Implicit feedback the proxy saw itself, recorded in the background; a failure (the
         interaction erased meanwhile, the DB closing) is logged, never raised."""
@@ -135,9 +143,7 @@ class Services:
 
         async def record() -> None:
             try:
-                policies = self.policies.current
-                stored, _ = await record_feedback(feedback, self.db, policies, self.index, authority)
-                self.metrics.observe_feedback(stored)
+                await self.record_feedback(feedback, authority)
             except Exception as exc:  # noqa: BLE001 - nobody waits on implicit feedback
                 log.warning("implicit %s on %s not recorded: %s", signal, interaction, exc)
 

@@ -212,3 +212,22 @@ async def test_the_access_log_names_a_key_by_its_id_never_its_name(make_settings
     assert (await client.post(CHAT_PATH, json=body, headers=bearer(made.json()["secret"]))).status_code == 200
     line = next(r for r in caplog.records if r.name == "loopwise.access" and r.route == "chat_completions")  # type: ignore[attr-defined]
     assert line.key == made.json()["id"] and "alice" not in line.getMessage()  # type: ignore[attr-defined]
+
+
+async def test_an_implicit_preference_recorded_already_is_neither_stored_nor_counted_again(
+    make_settings, start
+) -> None:
+    client = await start(make_settings())
+    chosen = (await ask(client, "what is the refund window", session="s-p")).json()["id"]
+    rejected = (await ask(client, "what is the refund window", session="s-q")).json()["id"]
+    before = await scrape(client)
+    body = {"source": "implicit", "preferred_over": rejected}
+    first = await feedback(client, chosen, **body)
+    again = await feedback(client, chosen, **body)
+    assert first.status_code == 201 and first.json()["id"]
+    assert again.status_code == 200 and again.json()["id"] is None
+    after = await scrape(client)
+    counted = total(after, "loopwise_feedback_total", source="implicit", kind="preferred")
+    assert counted - total(before, "loopwise_feedback_total", source="implicit", kind="preferred") == 1
+    stored = (await client.get(f"/v1/interactions/{chosen}")).json()["feedback"]
+    assert [f["preferred_over"] for f in stored] == [rejected]

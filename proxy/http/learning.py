@@ -15,7 +15,7 @@ from proxy.errors import ApiError
 from proxy.http.access import authorize, one_visible
 from proxy.http.common import decode_json, json_response, limit_param, parse, read_body, services, validated
 from proxy.learning.effect import lesson_effect
-from proxy.learning.feedback import Authority, FeedbackIn, check_categories, record_feedback
+from proxy.learning.feedback import Authority, FeedbackIn, check_categories
 from proxy.learning.report import build_report
 from proxy.learning.review import ACTIONS, Review, review
 from proxy.records import LESSON_STATUSES, Feedback, Lesson
@@ -61,16 +61,15 @@ async def post_feedback(request: Request) -> Response:
     body = await parse(request, FeedbackIn, limit=FEEDBACK_LIMIT)
     feedback, authority = authority_for(svc, principal, body.to_record())
     check_categories(feedback.categories, svc.settings.feedback.categories)
-    stored, lesson = await record_feedback(feedback, svc.db, svc.policies.current, svc.index, authority)
-    svc.metrics.observe_feedback(stored)
+    stored, lesson, kept = await svc.record_feedback(feedback, authority)
     return json_response(
         {
-            "id": stored.id,
+            "id": stored.id if kept else None,  # None: an implicit preference recorded already
             "interaction_id": stored.interaction_id,
             "lesson_id": lesson.id if lesson else None,
             "lesson_status": lesson.status if lesson else None,
         },
-        status=201,
+        status=201 if kept else 200,
     )
 
 

@@ -7,7 +7,7 @@ import logging
 import time
 from dataclasses import dataclass, replace
 from functools import partial
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -145,6 +145,15 @@ def _not_found(param: str, wanted: str, hint: str = "") -> ApiError:
     return ApiError(404, f"no interaction {wanted!r}{hint}", param=param, code="interaction_not_found")
 
 
+class Recorded(NamedTuple):
+    """What recording a feedback did: the row as stored, its lesson, and whether it was kept (an
+    implicit preference the proxy had recorded already is not stored twice)."""
+
+    feedback: Feedback
+    lesson: Lesson | None
+    kept: bool = True
+
+
 @dataclass(frozen=True)
 class Authority:
     """What the sender of a feedback may do: see which interactions, speak for which user."""
@@ -184,9 +193,7 @@ def _vet(
     return Vetting(held, corroborated, untrusted)
 
 
-def _store(
-    repo: TrailRepo, feedback: Feedback, policies: PolicySet, authority: Authority
-) -> tuple[Feedback, Lesson | None]:
+def _store(repo: TrailRepo, feedback: Feedback, policies: PolicySet, authority: Authority) -> Recorded:
     """Read, decide and write as one transaction: concurrent feedback on one interaction queues
     on the write lock and enriches the same lesson."""
     with repo.transaction():
@@ -221,7 +228,7 @@ def _store(
             "response_text": redactor.redact(interaction.get("response_text") or ""),
         }
         if feedback.source == "implicit" and other in paired(repo, feedback.interaction_id):
-            return feedback, None  # the proxy saw this pair already (continued, then rated)
+            return Recorded(feedback, None, kept=False)  # the proxy saw this pair already
         lesson = None
         if learn_config is not None:
             lesson = learn(feedback, interaction, existing, learn_config, policy_name, vetting)
@@ -236,7 +243,7 @@ def _store(
             repo.count_effect(negative, list(injected), list(shadow))
         if negative is False and other is None:
             _accept_regenerations(repo, interaction)
-    return stored, lesson
+    return Recorded(stored, lesson)
 
 
 def _accept_regenerations(repo: TrailRepo, interaction: dict[str, Any]) -> None:
@@ -258,14 +265,15 @@ async def record_feedback(
     policies: PolicySet,
     index: LessonIndex,
     authority: Authority = Authority(),
-) -> tuple[Feedback, Lesson | None]:
+) -> Recorded:
     """Store ``feedback`` (and its lesson) durably, then index the lesson. Raises ApiError 404
     for an interaction the sender may not see, as for one that does not exist."""
     store = partial(_store, feedback=feedback, policies=policies, authority=authority)
-    stored, lesson = await db.run(store)
+    recorded = await db.run(store)
+    lesson = recorded.lesson
     if lesson is not None:
         try:
             await index.sync(db, only=lesson.id)
         except Exception as exc:  # noqa: BLE001 - committed; the periodic sync retries
             log.warning("lesson %s stored but not indexed yet (%s); the sync retries", lesson.id, exc)
-    return stored, lesson
+    return recorded

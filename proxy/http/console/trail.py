@@ -16,7 +16,7 @@ from proxy.http.console.auth import console, form_value
 from proxy.http.console.render import page
 from proxy.http.console.turns import view
 from proxy.http.learning import authority_for
-from proxy.learning.feedback import FeedbackIn, check_categories, record_feedback
+from proxy.learning.feedback import FeedbackIn, check_categories
 
 
 def _page(
@@ -99,6 +99,5 @@ async def teach(request: Request, principal: Principal) -> Response:
     body = validated(feedback_body(request, interaction_id), FeedbackIn)
     feedback, authority = authority_for(svc, principal, body.to_record())
     check_categories(feedback.categories, svc.settings.feedback.categories)
-    stored, _ = await record_feedback(feedback, svc.db, svc.policies.current, svc.index, authority)
-    svc.metrics.observe_feedback(stored)
+    await svc.record_feedback(feedback, authority)
     return RedirectResponse(back_to(request, interaction_id), status_code=303)
