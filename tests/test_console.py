@@ -9,7 +9,9 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 
+from policies import shipped_policies_dir
 from tests.helpers import ask, feedback
 from tests.test_access import MASTER, bearer, make_key
 
@@ -228,3 +230,87 @@ async def test_a_reviewer_edits_and_merges_lessons_over_the_api_and_the_console(
     assert gone["status"] == "retired" and gone["review_note"] == f"merged into {first['lesson_id']}"
     again = await client.post(f"/v1/lessons/{second['lesson_id']}/merge", json={"into": first["lesson_id"]})
     assert again.status_code == 409
+
+
+async def test_a_merge_carries_no_held_text_and_erasing_an_author_erases_what_holds_their_words(
+    open_console, start
+) -> None:
+    client = open_console
+    dana = (await ask(client, "refund window?", session="s-a", user="dana")).json()["id"]
+    erin = (await ask(client, "refund window please?", session="s-b", user="erin")).json()["id"]
+    held = (await ask(client, "refund window now?", session="s-c", user="fay")).json()["id"]
+    said = {"rating": -1, "source": "reviewer"}
+    kept = (await feedback(client, dana, **said, comment="wrong")).json()["lesson_id"]
+    erins = (await feedback(client, erin, **said, correction="Erin's words.")).json()["lesson_id"]
+    link = (await feedback(client, held, rating=-1, correction="See https://evil.example/x")).json()
+    assert link["lesson_status"] == "pending"  # held by the screen
+
+    merged = await client.post(f"/v1/lessons/{link['lesson_id']}/merge", json={"into": kept})
+    assert merged.status_code == 200 and merged.json()["correction"] == ""  # held text stayed out
+    assert merged.json()["status"] == "active"
+    assert (await client.post(f"/v1/lessons/{erins}/merge", json={"into": kept})).status_code == 200
+    assert (await client.get(f"/v1/lessons/{kept}")).json()["correction"] == "Erin's words."
+    assert (await client.delete("/v1/users/erin")).status_code == 200
+    assert (await client.get(f"/v1/lessons/{kept}")).status_code == 404  # it held Erin's words
+
+
+async def test_lessons_recalled_per_user_are_never_merged_across_users(
+    make_settings, start, upstream, tmp_path
+) -> None:
+    folder = tmp_path / "policies"
+    folder.mkdir()
+    spec = yaml.safe_load((shipped_policies_dir() / "default.yaml").read_text())
+    spec["policies"][0]["recall"]["scope"] = "user"
+    (folder / "default.yaml").write_text(yaml.safe_dump(spec))
+    client = await start(make_settings(policies_dir=str(folder)))
+    said = {"rating": -1, "source": "reviewer"}
+    made = []
+    for user in ("gus", "gus", "hal"):
+        asked = (await ask(client, f"refund window for {user}?", session=f"s-{len(made)}", user=user)).json()[
+            "id"
+        ]
+        made.append(
+            (await feedback(client, asked, **said, correction=f"{user}'s answer.")).json()["lesson_id"]
+        )
+    across = await client.post(f"/v1/lessons/{made[2]}/merge", json={"into": made[0]})
+    assert across.status_code == 400 and "own users" in across.json()["error"]["message"]
+    assert (await client.post(f"/v1/lessons/{made[1]}/merge", json={"into": made[0]})).status_code == 200
+
+
+async def test_console_inputs_out_of_range_are_400s_not_500s(open_console, start) -> None:
+    client = open_console
+    asked = (await ask(client, "How long is the refund window?")).json()["id"]
+    made = (await feedback(client, asked, rating=-1, comment="wrong")).json()["lesson_id"]
+    token = form_token(await page(client, f"/ui/interactions/{asked}"))
+    for start_at in ("²", "9" * 5000, "-1", ""):
+        sent = {"form_token": token, "kind": "span", "span_start": start_at, "span_end": "3"}
+        answered = await post_form(client, f"/ui/interactions/{asked}/feedback", sent)
+        assert answered.status_code == 400, start_at
+    long = await post_form(
+        client, f"/ui/lessons/{made}/edit", {"form_token": token, "correction": "x" * 60_000}
+    )
+    assert long.status_code == 400
+    assert (await client.get(f"/v1/lessons/{made}")).json()["correction"] == ""
+
+
+async def test_signing_out_ends_the_session_and_is_refused_from_another_origin(
+    make_settings, start, upstream
+) -> None:
+    client = await start(make_settings(access={"master_key": MASTER}))
+    assert (await sign_in(client, MASTER)).status_code == 303
+    cookie = client.cookies.get("loopwise_console")
+    assert cookie and MASTER not in cookie
+    evil = await client.post("/ui/logout", headers={"origin": "http://evil.example"})
+    assert evil.status_code == 403
+    assert (await client.get("/ui/traffic")).status_code == 200
+    assert (await client.post("/ui/logout")).status_code == 303
+    client.cookies.set("loopwise_console", cookie, path="/ui")  # a copy of the cookie
+    assert (await client.get("/ui/traffic")).status_code == 303
+
+
+async def test_an_open_console_is_not_readable_from_a_cors_origin_listed_for_feedback(
+    make_settings, start, upstream
+) -> None:
+    client = await start(make_settings(access={"cors_origins": ["https://app.example"]}))
+    assert (await client.get("/ui/traffic", headers={"origin": "https://app.example"})).status_code == 403
+    assert (await client.get("/ui/traffic")).status_code == 200

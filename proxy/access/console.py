@@ -1,8 +1,10 @@
 """Console sign-in: a person pastes a key once; the browser then holds a signed session cookie,
 `lwc.<expiry>.<subject>.<fingerprint>.<HMAC>`, never the key itself. The subject is the key's id
-(or `master`), the fingerprint a piece of the key's hash, so a revoked or rotated key ends every
-session signed in with it at the next request. Each form carries a token derived from the
-cookie, which a page of another site cannot read (the cookie is also SameSite=Strict)."""
+(or `master`), the fingerprint a keyed digest of the key's hash (it reveals nothing of the key),
+so a revoked or rotated key ends every session signed in with it at the next request. Each form
+carries a token derived from the cookie, which a page of another site cannot read (the cookie
+is also SameSite=Strict). Signing out ends the session in this process at once; other replicas
+refuse it when it expires or its key is revoked."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from dataclasses import dataclass
 PREFIX = "lwc."
 COOKIE = "loopwise_console"
 OPEN_SUBJECT = "open"  # no key configured: the console on loopback signs nobody in
+SIGNED_OUT_KEPT = 10_000  # sessions remembered as signed out (each until it would expire)
 
 
 @dataclass(frozen=True)
@@ -25,23 +28,24 @@ class ConsoleSession:
     expires: int
 
 
-def fingerprint(key_hash: str) -> str:
-    return key_hash[:16]
-
-
-def master_fingerprint(master: str) -> str:
-    return fingerprint(hashlib.sha256(master.encode()).hexdigest())
-
-
 class ConsoleSessions:
     def __init__(self, secret: bytes | None, ttl_s: float = 12 * 3600) -> None:
         base = secret or secrets.token_bytes(32)  # per process when none is configured
         self._secret = hmac.new(base, b"loopwise console sessions", hashlib.sha256).digest()
         self.ttl_s = ttl_s
+        self._signed_out: dict[str, int] = {}  # cookie MAC -> when the cookie would expire
 
     def _mac(self, text: str) -> str:
         digest = hmac.new(self._secret, text.encode(), hashlib.sha256).digest()
         return base64.urlsafe_b64encode(digest[:24]).decode().rstrip("=")
+
+    def fingerprint(self, key_hash: str) -> str:
+        """What a session keeps of its key: enough to notice a rotated key, nothing to test
+        guesses of it against."""
+        return self._mac(f"key.{key_hash}")[:16]
+
+    def master_fingerprint(self, master: str) -> str:
+        return self.fingerprint(hashlib.sha256(master.encode()).hexdigest())
 
     def issue(self, subject: str, fingerprint: str) -> str:
         expires = int(time.time() + self.ttl_s)
@@ -49,7 +53,8 @@ class ConsoleSessions:
         return f"{PREFIX}{body}.{self._mac(body)}"
 
     def read(self, cookie: str | None) -> ConsoleSession | None:
-        """The session a cookie holds, if this proxy signed it and it has not expired."""
+        """The session a cookie holds, if this proxy signed it, it has not expired and it was not
+        signed out here."""
         if not cookie or not cookie.startswith(PREFIX) or len(cookie) > 512:
             return None
         body, _, mac = cookie.removeprefix(PREFIX).rpartition(".")
@@ -57,9 +62,21 @@ class ConsoleSessions:
         if len(parts) != 3 or not hmac.compare_digest(mac.encode(), self._mac(body).encode()):
             return None
         expires, subject, print_ = parts
-        if not expires.isdigit() or int(expires) < time.time():
+        if not expires.isdigit() or int(expires) < time.time() or mac in self._signed_out:
             return None
         return ConsoleSession(subject, print_, int(expires))
+
+    def sign_out(self, cookie: str) -> None:
+        """End a session in this process, even for a copy of its cookie."""
+        session = self.read(cookie)
+        if session is None:
+            return
+        now = time.time()
+        if len(self._signed_out) >= SIGNED_OUT_KEPT:
+            self._signed_out = {m: e for m, e in self._signed_out.items() if e > now}
+            while len(self._signed_out) >= SIGNED_OUT_KEPT:  # still full: forget the soonest to expire
+                del self._signed_out[min(self._signed_out, key=self._signed_out.__getitem__)]
+        self._signed_out[cookie.rpartition(".")[2]] = session.expires
 
     def form_token(self, cookie: str) -> str:
         """The token every form of this session posts back (double submit, signed)."""

@@ -19,7 +19,7 @@ def error_response(error: ApiError) -> Response:
         orjson.dumps(error.body()),
         status_code=error.status,
         media_type="application/json",
-        headers=error.headers,
+        headers={"X-Content-Type-Options": "nosniff", **error.headers},
     )
 
 

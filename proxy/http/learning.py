@@ -103,7 +103,8 @@ async def review_lesson(request: Request) -> Response:
     raw = await read_body(request, limit=64 * 1024)
     body = validated(decode_json(raw), ReviewIn) if raw.strip() else ReviewIn()
     asked = Review(action, **body.model_dump())
-    updated = await svc.db.run(lambda repo: review(repo, wanted, asked, visibility, svc.redactor))
+    policies = svc.policies.current
+    updated = await svc.db.run(lambda repo: review(repo, wanted, asked, visibility, svc.redactor, policies))
     await svc.index.sync_quietly(svc.db)
     return json_response(lesson_json(updated))
 

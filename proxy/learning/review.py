@@ -3,14 +3,17 @@ the same thing. Both run as one transaction on the trail DB's thread; the index 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
+from policies import PolicySet
 from proxy.errors import ApiError
 from proxy.learning.lessons import bump
 from proxy.privacy import NO_REDACTION, Redactor
 from proxy.records import EVERYTHING, Lesson, LessonStatus, Visibility
 from proxy.storage import TrailRepo
 
+MAX_CORRECTION, MAX_COMMENT = 50_000, 20_000  # as for feedback: the text reaches prompts
 STATUS_ACTIONS: dict[str, LessonStatus] = {"approve": "active", "reject": "rejected", "retire": "retired"}
 ACTIONS = (*STATUS_ACTIONS, "edit", "merge")
 
@@ -26,8 +29,20 @@ class Review:
     into: str | None = None  # merge: the lesson that stays
 
 
+def per_user(policies: PolicySet, lesson: Lesson) -> bool:
+    """Whether a lesson is recalled for its own user only (its policy's `recall.scope: user`; a
+    policy gone since counts as such)."""
+    policy = policies.by_name(lesson.policy) if lesson.policy else None
+    return policy is None or policy.spec.recall.scope == "user"
+
+
 def review(
-    repo: TrailRepo, lesson_id: str, asked: Review, visibility: Visibility, redactor: Redactor
+    repo: TrailRepo,
+    lesson_id: str,
+    asked: Review,
+    visibility: Visibility,
+    redactor: Redactor,
+    policies: PolicySet,
 ) -> Lesson:
     """Do what `asked` says to a lesson `visibility` allows; the lesson it leaves (for a merge,
     the one kept). 404 for one out of sight, as for a missing one."""
@@ -45,7 +60,7 @@ def review(
     if asked.action == "merge":
         if not asked.into:
             raise ApiError(400, "merge takes `into`: the id of the lesson that stays", param="into")
-        return merge_lessons(repo, asked.into, lesson_id, visibility)[0]
+        return merge_lessons(repo, asked.into, lesson_id, visibility, lambda x: per_user(policies, x))[0]
     raise ApiError(404, f"unknown lesson action {asked.action!r}; valid: {', '.join(ACTIONS)}")
 
 
@@ -64,6 +79,9 @@ def edit_lesson(
     """A reviewer's own words for the correction and the comment (None leaves one as it was).
     The reviewer vouches for them, so they pass no screen; the status stays as it was (approve
     to make a pending lesson live). Personal data is redacted as in any lesson."""
+    for given, most, name in ((correction, MAX_CORRECTION, "correction"), (comment, MAX_COMMENT, "comment")):
+        if given is not None and len(given) > most:
+            raise ApiError(400, f"{name} is longer than {most} characters", param=name)
     with repo.transaction():
         lesson = repo.get_lesson(lesson_id, visibility)
         if lesson is None:
@@ -81,11 +99,18 @@ def edit_lesson(
 
 
 def merge_lessons(
-    repo: TrailRepo, keep_id: str, merged_id: str, visibility: Visibility = EVERYTHING
+    repo: TrailRepo,
+    keep_id: str,
+    merged_id: str,
+    visibility: Visibility = EVERYTHING,
+    user_scoped: Callable[[Lesson], bool] = lambda lesson: True,
 ) -> tuple[Lesson, Lesson]:
     """`merged_id` folded into `keep_id`: the kept lesson takes the other's provenance (feedback)
-    and categories, and its correction or comment where it has none; the other is retired with
-    a note naming the kept one. Both must be of one app and tenant. Returns (kept, retired)."""
+    and categories, and, from a live (active) one only, its correction or comment where it has
+    none; the other is retired with a note naming the kept one. Both must be of one app and
+    tenant, and, where either is recalled for its own user only (`user_scoped`), of one user: no
+    user's words reach another's prompts this way, and no held text goes live without an
+    approval. Returns (kept, retired)."""
     if keep_id == merged_id:
         raise ApiError(400, "a lesson cannot be merged into itself", param="into")
     with repo.transaction():
@@ -97,14 +122,19 @@ def merge_lessons(
             raise _missing(merged_id)
         if (keep.app, keep.tenant) != (merged.app, merged.tenant):
             raise ApiError(400, "only lessons of one app and tenant can be merged", param="into")
+        if keep.user_id != merged.user_id and (user_scoped(keep) or user_scoped(merged)):
+            raise ApiError(
+                400, "these lessons are recalled for their own users: merge one user's only", param="into"
+            )
         if merged.status == "retired" and (merged.review_note or "").startswith("merged into"):
             raise ApiError(409, f"lesson {merged_id} was merged already", code="lesson_merged")
+        live = merged.status == "active"
         kept = bump(
             keep,
             feedback_ids=tuple(dict.fromkeys((*keep.feedback_ids, *merged.feedback_ids))),
             categories=tuple(dict.fromkeys((*keep.categories, *merged.categories))),
-            correction=keep.correction or merged.correction,
-            comment=keep.comment or merged.comment,
+            correction=keep.correction or (merged.correction if live else ""),
+            comment=keep.comment or (merged.comment if live else ""),
         )
         repo.save_lesson(kept)
         retired = repo.set_lesson_status(

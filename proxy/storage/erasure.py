@@ -27,10 +27,12 @@ def _fill(repo: TrailRepo, interactions: Clause, feedback: Clause, lessons: Clau
         f"interaction_id IN (SELECT id FROM gone_interactions) OR ({feedback[0]})",
         feedback[1],
     )
-    conn.execute(
+    conn.execute(  # a lesson holding a gone feedback, also through a merge, carries its words
         "INSERT INTO gone_lessons SELECT id FROM lessons WHERE "
         "interaction_id IN (SELECT id FROM gone_interactions) OR id IN "
-        f"(SELECT lesson_id FROM feedback WHERE id IN (SELECT id FROM gone_feedback)) OR ({lessons[0]})",
+        f"(SELECT lesson_id FROM feedback WHERE id IN (SELECT id FROM gone_feedback)) OR ({lessons[0]}) "
+        "OR EXISTS (SELECT 1 FROM json_each(lessons.feedback_ids_json) j WHERE j.value IN "
+        "(SELECT id FROM gone_feedback))",
         lessons[1],
     )
 

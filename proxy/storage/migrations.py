@@ -179,26 +179,27 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         """,
     ),
     (
-        "m008_text_search",
+        "m008_text_search",  # the first 2,000 characters of each question and answer, as words
         """
         CREATE VIRTUAL TABLE interactions_text USING fts5(
             question, response_text, content='interactions', content_rowid='rowid',
             tokenize='unicode61 remove_diacritics 2'
         );
-        INSERT INTO interactions_text (interactions_text) VALUES ('rebuild');
+        INSERT INTO interactions_text (rowid, question, response_text)
+            SELECT rowid, substr(question, 1, 2000), substr(response_text, 1, 2000) FROM interactions;
         CREATE TRIGGER interactions_text_insert AFTER INSERT ON interactions BEGIN
             INSERT INTO interactions_text (rowid, question, response_text)
-            VALUES (new.rowid, new.question, new.response_text);
+            VALUES (new.rowid, substr(new.question, 1, 2000), substr(new.response_text, 1, 2000));
         END;
         CREATE TRIGGER interactions_text_delete AFTER DELETE ON interactions BEGIN
             INSERT INTO interactions_text (interactions_text, rowid, question, response_text)
-            VALUES ('delete', old.rowid, old.question, old.response_text);
+            VALUES ('delete', old.rowid, substr(old.question, 1, 2000), substr(old.response_text, 1, 2000));
         END;
         CREATE TRIGGER interactions_text_update AFTER UPDATE OF question, response_text ON interactions BEGIN
             INSERT INTO interactions_text (interactions_text, rowid, question, response_text)
-            VALUES ('delete', old.rowid, old.question, old.response_text);
+            VALUES ('delete', old.rowid, substr(old.question, 1, 2000), substr(old.response_text, 1, 2000));
             INSERT INTO interactions_text (rowid, question, response_text)
-            VALUES (new.rowid, new.question, new.response_text);
+            VALUES (new.rowid, substr(new.question, 1, 2000), substr(new.response_text, 1, 2000));
         END
         """,
     ),

@@ -12,7 +12,7 @@ from urllib.parse import parse_qsl, quote
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from proxy.access.console import COOKIE, OPEN_SUBJECT, ConsoleSession, fingerprint, master_fingerprint
+from proxy.access.console import COOKIE, OPEN_SUBJECT, ConsoleSession, ConsoleSessions
 from proxy.access.keys import KeyRing
 from proxy.access.principal import MASTER, OPEN, Principal, of_key
 from proxy.errors import ApiError
@@ -40,24 +40,25 @@ class SignInFirst(Exception):
     """No valid console session: the route answers with a redirect to the sign-in page."""
 
 
-def session_principal(session: ConsoleSession, ring: KeyRing) -> Principal | None:
+def session_principal(session: ConsoleSession, ring: KeyRing, sessions: ConsoleSessions) -> Principal | None:
     """The principal a session acts as, if its key is still the one it was signed in with."""
     if session.subject == "master":
         master = ring.master
-        return MASTER if master and session.fingerprint == master_fingerprint(master) else None
+        return MASTER if master and session.fingerprint == sessions.master_fingerprint(master) else None
     key = ring.by_id(session.subject)
-    return of_key(key) if key is not None and fingerprint(key.hash) == session.fingerprint else None
+    return of_key(key) if key is not None and sessions.fingerprint(key.hash) == session.fingerprint else None
 
 
 def signed_in(request: Request, scope: str) -> Principal:
     svc = services(request)
     if not svc.keys.enforced:
-        local_only(request, svc.settings.access)
+        # loopback only, as the API; the CORS origins listed for feedback never read the console
+        local_only(request, svc.settings.access.model_copy(update={"cors_origins": ()}))
         principal, cookie = OPEN, OPEN_SUBJECT
     else:
         cookie = request.cookies.get(COOKIE, "")
         session = svc.console.read(cookie)
-        found = session_principal(session, svc.keys) if session else None
+        found = session_principal(session, svc.keys, svc.console) if session else None
         if found is None:
             raise SignInFirst
         principal = found
@@ -70,11 +71,14 @@ def signed_in(request: Request, scope: str) -> Principal:
 
 
 def same_origin(request: Request) -> None:
-    """A form post must come from the console's own pages."""
+    """A form post must come from the console's own pages: its Origin names this host (the
+    scheme aside, which a TLS-terminating proxy in front changes)."""
     fetch_site = request.headers.get("sec-fetch-site")
     origin = request.headers.get("origin")
-    own = f"{request.url.scheme}://{request.headers.get('host', '')}"
-    if (fetch_site and fetch_site not in ("same-origin", "none")) or (origin and origin != own):
+    host = request.headers.get("host", "")
+    if (fetch_site and fetch_site not in ("same-origin", "none")) or (
+        origin and origin.partition("://")[2] != host
+    ):
         raise ApiError(
             403, "console forms are accepted from the console's own pages only", code="cross_origin"
         )

@@ -87,7 +87,8 @@ async def lesson_action(request: Request, principal: Principal) -> Response:
         comment=_given(request, "comment") if action == "edit" else None,
         into=form_value(request, "into").strip() or None,
     )
-    kept = await svc.db.run(lambda repo: review(repo, wanted, asked, visibility, svc.redactor))
+    policies = svc.policies.current
+    kept = await svc.db.run(lambda repo: review(repo, wanted, asked, visibility, svc.redactor, policies))
     await svc.index.sync_quietly(svc.db)
     back = form_value(request, "next")
     target = "/ui/review" if back == "/ui/review" else f"/ui/lessons/{kept.id}"

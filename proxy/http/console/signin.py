@@ -6,7 +6,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from proxy.access.console import COOKIE, fingerprint, master_fingerprint
+from proxy.access.console import COOKIE
 from proxy.access.tokens import PREFIX as TOKEN_PREFIX
 from proxy.errors import ApiError
 from proxy.http.access import local_only
@@ -41,12 +41,12 @@ async def login(request: Request) -> Response:
     target = _next((form.get("next") or [""])[0])
     ring = svc.keys
     if ring.master and ring.is_master(secret):
-        subject, print_, scopes = "master", master_fingerprint(ring.master), None
+        subject, print_, scopes = "master", svc.console.master_fingerprint(ring.master), None
     else:
         key = ring.find(secret) if secret and not secret.startswith(TOKEN_PREFIX) else None
         if key is None:
             return page(request, "login.html", http_status=401, next=target, error="unknown or revoked key")
-        subject, print_, scopes = key.id, fingerprint(key.hash), key.scopes
+        subject, print_, scopes = key.id, svc.console.fingerprint(key.hash), key.scopes
     if scopes is not None and "read" not in scopes:
         message = "this key lacks the `read` scope the console needs"
         return page(request, "login.html", http_status=403, next=target, error=message)
@@ -64,6 +64,13 @@ async def login(request: Request) -> Response:
 
 
 async def logout(request: Request) -> Response:
+    """Sign out: the session ends here at once (a copy of its cookie too), and the browser
+    forgets it."""
+    try:
+        same_origin(request)
+    except ApiError as exc:
+        return page(request, "error.html", http_status=exc.status, error=exc)
+    services(request).console.sign_out(request.cookies.get(COOKIE, ""))
     response = RedirectResponse("/ui/login", status_code=303)
     response.delete_cookie(COOKIE, path="/ui")
     return response

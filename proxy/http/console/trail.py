@@ -56,7 +56,7 @@ async def interaction_page(request: Request, principal: Principal) -> Response:
 
 def _integer(request: Request, name: str) -> int:
     raw = form_value(request, name)
-    if not raw.isdigit():
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 9):
         raise ApiError(400, "select the part of the answer to mark first", param=name, code="invalid_span")
     return int(raw)
 
