@@ -314,3 +314,11 @@ async def test_an_open_console_is_not_readable_from_a_cors_origin_listed_for_fee
     client = await start(make_settings(access={"cors_origins": ["https://app.example"]}))
     assert (await client.get("/ui/traffic", headers={"origin": "https://app.example"})).status_code == 403
     assert (await client.get("/ui/traffic")).status_code == 200
+
+
+async def test_the_console_ships_its_own_script_and_styles(open_console) -> None:
+    script = await open_console.get("/ui/static/console.js")
+    assert script.status_code == 200 and "span_start" in script.text
+    styles = await open_console.get("/ui/static/console.css")
+    assert styles.status_code == 200 and "text/css" in styles.headers["content-type"]
+    assert (await open_console.get("/ui/static/../app.py")).status_code == 404

@@ -50,7 +50,9 @@ class AccessLog:
 
     def _done(self, scope: Scope, seen: dict[str, Any], seconds: float) -> None:
         endpoint = scope.get("endpoint")
-        route = getattr(endpoint, "__name__", "unmatched") if endpoint is not None else "unmatched"
+        route = "unmatched"
+        if endpoint is not None:  # a function's name, or a mounted app's class (StaticFiles)
+            route = getattr(endpoint, "__name__", None) or type(endpoint).__name__
         state = scope.get("state") or {}
         services = state.get("services")
         if services is not None:
