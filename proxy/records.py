@@ -57,6 +57,7 @@ class Interaction:
     upstream_id: str | None = None  # the provider's own response id
     chat_messages: list[dict[str, Any]] | None = None  # a translated API's conversation, as chat
     recall_stage: str | None = None  # which stage of recall decided: scope | gate | model
+    key_id: str | None = None  # the key that made the call (`master`; `open` without keys)
 
 
 # A span of an answer, in Unicode code points of its text (`response_text`): where it starts and

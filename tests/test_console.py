@@ -322,3 +322,29 @@ async def test_the_console_ships_its_own_script_and_styles(open_console) -> None
     styles = await open_console.get("/ui/static/console.css")
     assert styles.status_code == 200 and "text/css" in styles.headers["content-type"]
     assert (await open_console.get("/ui/static/../app.py")).status_code == 404
+
+
+async def test_each_call_records_its_key_and_the_console_shows_cost_per_key(
+    make_settings, start, upstream
+) -> None:
+    settings = make_settings(access={"master_key": MASTER})
+    prices = {"input_cost_per_token": 1e-6, "output_cost_per_token": 2e-6}
+    priced = settings.model_list[0].model_copy(update={"model_info": prices})
+    client = await start(settings.model_copy(update={"model_list": [priced]}))
+    secrets = [await make_key(client, scopes=["chat"]) for _ in range(2)]
+    keys = (await client.get("/v1/keys", headers=bearer(MASTER))).json()["data"]
+    for secret, times in zip(secrets, (1, 3), strict=True):
+        for _ in range(times):
+            body = {"model": "gpt-test", "messages": [{"role": "user", "content": "hello there"}]}
+            assert (
+                await client.post("/v1/chat/completions", json=body, headers=bearer(secret))
+            ).status_code == 200
+    await start.services(client).db.flush()
+    busiest = next(k["id"] for k in keys if k["prefix"] == secrets[1][:7])
+    listed = (await client.get(f"/v1/interactions?key_id={busiest}", headers=bearer(MASTER))).json()["data"]
+    assert len(listed) == 3 and {row["key_id"] for row in listed} == {busiest}
+    assert (await sign_in(client, MASTER)).status_code == 303
+    assert (await page(client, f"/ui/traffic?key={busiest}")).count("/ui/interactions/chatcmpl-") == 3
+    report = await page(client, "/ui/report?days=1")
+    section = report[report.index("Cost by key") :]
+    assert section.index(busiest) < section.index("</table>")  # the costliest key, listed first

@@ -19,6 +19,7 @@ class Identity:
     app: str
     tenant: str | None
     metadata: Mapping[str, Any]
+    key_id: str | None = None  # the key it came with (`master`, or `open` without keys)
 
 
 def _clean(value: Any) -> str | None:
@@ -45,6 +46,7 @@ def identify(
         app=principal.app_for(_clean(headers.get("x-app") or metadata.get("app"))),
         tenant=principal.tenant_for(_clean(headers.get("x-tenant-id") or metadata.get("tenant"))),
         metadata=metadata,
+        key_id=principal.key_id or (principal.name if principal.unbounded else None),
     )
 
 

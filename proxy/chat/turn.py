@@ -163,6 +163,7 @@ class Turn:
             user_role=self.identity.user_role,
             app=self.identity.app,
             tenant=self.identity.tenant,
+            key_id=self.identity.key_id,
             requested_model=self.body["model"],
             served_model=outcome.served_model,
             policy=plan.policy.name if plan.policy else None,

@@ -16,6 +16,7 @@ from proxy.storage.rows import Fields, decode
 TRAFFIC_FILTERS = {
     "app": "app", "user_id": "user_id", "model": "requested_model", "policy": "policy", "arm": "arm",
     "status": "status", "endpoint": "endpoint", "session_id": "session_id", "recall": "recall_status",
+    "key": "key_id",
 }  # fmt: skip
 FEEDBACK_FILTERS = {
     "any": "EXISTS (SELECT 1 FROM feedback f WHERE f.interaction_id = i.id)",
@@ -24,7 +25,8 @@ FEEDBACK_FILTERS = {
     "none": "NOT EXISTS (SELECT 1 FROM feedback f WHERE f.interaction_id = i.id)",
 }
 _TRAFFIC_COLUMNS = (
-    "i.id, i.created_at, i.session_id, i.user_id, i.app, i.requested_model, i.policy, i.arm, i.status, "
+    "i.id, i.created_at, i.session_id, i.user_id, i.key_id, i.app, i.requested_model, i.policy, i.arm, "
+    "i.status, "
     "i.endpoint, i.recall_status, i.latency_ms, i.overhead_ms, i.prompt_tokens, i.completion_tokens, "
     "i.cost_usd, json_array_length(i.injected_json) AS lessons, substr(i.question, 1, 160) AS question, "
     "(SELECT count(*) FROM feedback f WHERE f.interaction_id = i.id) AS feedback, "
@@ -95,7 +97,7 @@ def cost_by(
     repo: TrailRepo, column: str, since: float, visibility: Visibility = EVERYTHING, top: int = 10
 ) -> list[Fields]:
     """The costliest values of `column` (model, user, app) since `since`."""
-    assert column in ("requested_model", "user_id", "app")
+    assert column in ("requested_model", "user_id", "app", "key_id")
     where, params = visible(visibility)
     sql = (
         f"SELECT coalesce({column}, '-') AS key, count(*) AS n, coalesce(sum(cost_usd), 0) AS cost_usd, "

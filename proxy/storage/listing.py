@@ -9,9 +9,10 @@ from proxy.storage.rows import Fields
 LISTED_COLUMNS = (
     "id", "created_at", "session_id", "user_id", "app", "endpoint", "requested_model", "served_model",
     "status", "question", "latency_ms", "prompt_tokens", "completion_tokens", "cost_usd", "attempts",
+    "key_id",
 )  # fmt: skip
 FILTERS = {"app": "app", "user_id": "user_id", "session_id": "session_id", "endpoint": "endpoint",
-           "status": "status", "model": "requested_model"}  # fmt: skip
+           "status": "status", "model": "requested_model", "key_id": "key_id"}  # fmt: skip
 
 
 def latest_interactions(

@@ -157,8 +157,9 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
     (
         "m007_console",
         """
+        ALTER TABLE interactions ADD COLUMN key_id TEXT;
         CREATE INDEX interactions_report ON interactions (
-            created_at, app, tenant, requested_model, policy, arm, recall_status, user_id,
+            created_at, app, tenant, requested_model, policy, arm, recall_status, user_id, key_id,
             prompt_tokens, completion_tokens, cost_usd, id
         );
         DROP INDEX interactions_created;

@@ -74,11 +74,12 @@ async def report_page(request: Request, principal: Principal) -> Response:
             "themes": group(lesson_vectors(repo, visibility)),
         }  # fmt: skip
 
-    def by_user(repo: TrailRepo) -> list[dict[str, Any]]:  # from the trail: users are not in the cells
-        return cost_by(repo, "user_id", since, visibility)
+    def costliest(repo: TrailRepo) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """From the trail (its covering index): users and keys are not in the cells."""
+        return cost_by(repo, "user_id", since, visibility), cost_by(repo, "key_id", since, visibility)
 
-    # two reader threads, side by side: the cells and the themes; the costliest users
-    found, users = await asyncio.gather(svc.db.read(totals), svc.db.read(by_user))
+    # two reader threads, side by side: the cells and the themes; the costliest users and keys
+    found, (users, keys) = await asyncio.gather(svc.db.read(totals), svc.db.read(costliest))
     return page(
         request,
         "report.html",
@@ -94,5 +95,6 @@ async def report_page(request: Request, principal: Principal) -> Response:
         cost_chart=found["cost_chart"],
         by_model=found["by_model"],
         by_user=users,
+        by_key=keys,
         themes=found["themes"],
     )
