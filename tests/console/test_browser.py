@@ -109,7 +109,8 @@ def sign_in(driver: WebDriver, url: str, secret: str, shots: Path | None = None)
 
 
 def shot(driver: WebDriver, shots: Path, name: str) -> None:
-    driver.set_window_size(1400, max(1000, driver.execute_script("return document.body.scrollHeight")))
+    height = driver.execute_script("return document.documentElement.scrollHeight")
+    driver.set_window_size(1400, max(1000, height + 160))  # the page whole, and the window's own edge
     driver.save_screenshot(str(shots / f"{name}.png"))
     driver.set_window_size(1400, 1000)
 

@@ -39,7 +39,11 @@ def _frame(buckets: Sequence[str], top: float, label: str, body: list[str], lege
 
 
 def _tick(value: float) -> str:
-    return f"{value:.2g}" if value < 10 else f"{value:,.0f}"
+    if value >= 10:
+        return f"{value:,.0f}"
+    if value == 0 or value >= 0.01:
+        return f"{value:.2g}"
+    return f"{value:.7f}".rstrip("0")  # small amounts (a cost in USD) without an exponent
 
 
 def _x(i: int, n: int) -> float:
