@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 
 from proxy import __version__
 from proxy.cli.main import app
+from proxy.storage.db import connect
 
 CONFIGS = Path(__file__).parent / "data" / "litellm_configs"
 runner = CliRunner()
@@ -76,3 +77,14 @@ def test_serve_prints_config_errors_without_a_traceback(tmp_path: Path) -> None:
     config.write_text("port: lots\n")
     result = runner.invoke(app, ["serve", "--config", str(config)])
     assert result.exit_code == 2 and result.output.strip().startswith(f"error: {config}: port: ")
+
+
+def test_a_trail_db_an_older_version_wrote_is_refused_for_reading_with_what_to_do(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    conn = connect(data / "trail.db")
+    conn.execute("DELETE FROM migrations WHERE name = 'm009_rollups'")  # as an older version left it
+    conn.close()
+    result = runner.invoke(app, ["report", "--data-dir", str(data)])
+    assert result.exit_code == 1
+    assert "older Loopwise" in result.output and "m009_rollups" in result.output
+    assert "loopwise serve" in result.output

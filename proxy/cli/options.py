@@ -9,7 +9,7 @@ import typer
 from pydantic import ValidationError
 
 from proxy.settings import ConfigError, Settings, load_settings
-from proxy.storage.db import DatabaseError, connect
+from proxy.storage.db import DatabaseError, connect, pending
 from proxy.storage.repo import TrailRepo
 
 ConfigOption = Annotated[
@@ -46,6 +46,13 @@ def fail_all(problems: list[str], code: int = 1) -> NoReturn:
 
 def repo_or_exit(settings: Settings, *, write: bool = False) -> TrailRepo:
     try:
-        return TrailRepo(connect(settings.db_path, readonly=not write))
+        repo = TrailRepo(connect(settings.db_path, readonly=not write))
     except (FileNotFoundError, DatabaseError) as exc:
         fail(exc)
+    missing = pending(repo.conn)
+    if missing:  # only a read-only open gets here: a write migrates
+        fail(
+            f"the trail DB at {settings.db_path} was written by an older Loopwise (it lacks "
+            f"{', '.join(missing)}): start `loopwise serve` of this version once, which migrates it"
+        )
+    return repo

@@ -12,7 +12,7 @@ from policies.schema import RetireConfig
 from proxy.learning.effect import compare, lesson_effect, rate, retire_reason
 from proxy.records import EVERYTHING, Lesson, Visibility
 from proxy.storage.repo import TrailRepo
-from proxy.storage.report_queries import BUCKETS, arms, by_category, by_dimensions
+from proxy.storage.report_queries import BUCKETS, arms, by_category, by_dimensions, window_start
 
 MAX_LESSONS = 200
 log = logging.getLogger("loopwise.retire")
@@ -68,7 +68,7 @@ def build_report(
     """The report over what `visibility` allows (a key sees its own apps and tenant only)."""
     if bucket not in BUCKETS:
         raise ValueError(f"bucket must be one of {', '.join(BUCKETS)}")
-    since = time.time() - days * 86400
+    since = window_start(time.time() - days * 86400, bucket)  # whole hours or days, as the cells
     series = {d: _with_rate(rows) for d, rows in by_dimensions(repo, since, bucket, visibility).items()}
     interactions = sum(row["interactions"] for row in series["app"])
     negative = sum(row["negative"] for row in series["app"])

@@ -66,6 +66,15 @@ def _statements(sql: str) -> Iterator[str]:
             buffer = ""
 
 
+def pending(conn: Connection) -> list[str]:
+    """The migrations a trail DB has not had yet (an older Loopwise wrote it)."""
+    try:
+        done = {row[0] for row in conn.execute("SELECT name FROM migrations")}
+    except sqlite3.OperationalError:  # no migrations table: nothing applied
+        done = set()
+    return [name for name, _ in MIGRATIONS if name not in done]
+
+
 def migrate(conn: Connection) -> list[str]:
     """Apply every migration not yet recorded; returns the names applied."""
     conn.execute("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at REAL)")

@@ -45,6 +45,17 @@ SUMMED = "sum(interactions), sum(with_feedback), sum(negative), sum(cost_usd), s
 SUMS = ("interactions", "with_feedback", "negative", "cost_usd", "tokens")
 
 
+def _table(bucket: str | None) -> str:
+    return "traffic_hourly" if bucket == "hour" else "traffic_daily"
+
+
+def window_start(since: float, bucket: str | None) -> float:
+    """Where a window counted in cells begins: the start of the hour (hour buckets) or of the
+    day (day and week buckets, and the whole window) holding `since`."""
+    span = rollups.SPANS[_table(bucket)]
+    return since // span * span
+
+
 def summed(
     repo: TrailRepo,
     since: float,
@@ -52,14 +63,14 @@ def summed(
     by: tuple[str, ...] = (),
     visibility: Visibility = EVERYTHING,
 ) -> list[dict[str, Any]]:
-    """The cells (`storage/rollups`) from the bucket holding `since` on, summed per `bucket`
-    (None: the whole window) and the columns `by`: hours from the hourly cells, days and weeks
-    from the daily ones, the first bucket counted whole. Each row: `bucket` (its label), the
+    """The cells (`storage/rollups`) from `window_start` on, summed per `bucket` (None: the
+    whole window) and the columns `by`: hours from the hourly cells, days and weeks from the
+    daily ones. Each row: `bucket` (its label), the
     columns `by`, and SUMS. Summed in SQL over the cells, never over the trail."""
     assert bucket is None or bucket in BUCKETS
     assert set(by) <= set(GROUPABLE)
-    table = "traffic_hourly" if bucket == "hour" else "traffic_daily"
-    first = int(since // rollups.SPANS[table])
+    table = _table(bucket)
+    first = int(window_start(since, bucket) // rollups.SPANS[table])
     number = "(bucket + 3) / 7" if bucket == "week" else "bucket"  # a week from its days, Monday first
     keys = ([number] if bucket else []) + list(by)
     where, params = visible(visibility, blank_tenant=True)
@@ -116,7 +127,7 @@ def by_category(
         f"""SELECT {bucket_sql(bucket, "i.created_at")}, c.value, count(DISTINCT f.interaction_id)
            FROM feedback f JOIN interactions i ON i.id = f.interaction_id, json_each(f.categories_json) c
            WHERE i.created_at >= ? AND f.negative = 1 AND {where} GROUP BY 1, 2 ORDER BY 1, 2""",
-        (since, *params),
+        (window_start(since, bucket), *params),
     )
     out = []
     for number, key, negative in rows:

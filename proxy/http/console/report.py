@@ -20,7 +20,7 @@ from proxy.learning.report import build_report
 from proxy.learning.themes import group
 from proxy.storage import TrailRepo
 from proxy.storage.console_queries import cost_by, lesson_vectors
-from proxy.storage.report_queries import BUCKETS, DIMENSIONS, summed
+from proxy.storage.report_queries import BUCKETS, DIMENSIONS, summed, window_start
 
 SPANS = {"1": 1.0, "7": 7.0, "30": 30.0, "90": 90.0}
 SERIES_SHOWN = 8
@@ -53,7 +53,7 @@ async def report_page(request: Request, principal: Principal) -> Response:
         message = f"days: {', '.join(SPANS)}; bucket: {', '.join(BUCKETS)}; by: {', '.join(DIMENSIONS)}"
         raise ApiError(400, message, param="days")
     days = SPANS[days_raw]
-    since = time.time() - days * 86400
+    since = window_start(time.time() - days * 86400, bucket)  # whole hours or days, as the cells
     visibility = principal.visibility
     policies = svc.policies.current
 
