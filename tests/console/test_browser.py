@@ -105,7 +105,7 @@ def sign_in(driver: WebDriver, url: str, secret: str, shots: Path | None = None)
         driver.save_screenshot(str(shots / "login.png"))
     driver.find_element(By.NAME, "key").send_keys(secret)
     driver.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
-    WebDriverWait(driver, 10).until(ec.url_contains("/ui/traffic"))
+    WebDriverWait(driver, 10).until(ec.presence_of_element_located((By.ID, "traffic")))  # loaded
 
 
 def shot(driver: WebDriver, shots: Path, name: str) -> None:
@@ -128,7 +128,8 @@ def test_a_person_teaches_in_place_and_the_next_turn_carries_it(
 
         shot(driver, shots, "traffic")
         driver.find_element(By.PARTIAL_LINK_TEXT, QUESTION).click()
-        WebDriverWait(driver, 10).until(ec.url_contains("/ui/sessions/s-journey"))
+        answer = (By.CSS_SELECTOR, f'.answer[data-interaction="{first}"]')
+        WebDriverWait(driver, 10).until(ec.presence_of_element_located(answer))
         driver.execute_script(SELECT_TEXT, first, "30 days")
         form = driver.find_element(By.CSS_SELECTOR, f'form.teach[data-for="{first}"]')
         assert "Marking “30 days”" in form.find_element(By.CLASS_NAME, "selection").text
