@@ -60,10 +60,6 @@ class Interaction:
     key_id: str | None = None  # the key that made the call (`master`; `open` without keys)
 
 
-# A span of an answer, in Unicode code points of its text (`response_text`): where it starts and
-# ends, the text it covered, and what it should have said instead (None when only marked wrong).
-SPAN_FIELDS = ("start", "end", "text", "correction")
-
 # The APIs a client may call; every one but chat is translated to or relayed beside it.
 ENDPOINTS = ("chat.completions", "responses", "messages", "completions", "embeddings")
 
@@ -89,7 +85,9 @@ class Feedback:
     metadata: dict[str, Any] = field(default_factory=dict)
     lesson_id: str | None = None
     negative: bool | None = None  # the verdict the effect counters used, fixed when recorded
-    span: dict[str, Any] | None = None  # the part of the answer it is about: SPAN_FIELDS
+    # the part of the answer it is about, in code points of `response_text`: start, end, the text
+    # there, and what it should have said (None when only marked wrong)
+    span: dict[str, Any] | None = None
 
     @property
     def normalised_score(self) -> float | None:

@@ -4,7 +4,7 @@ which every API with recall and injection (chat, Responses, Anthropic messages) 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from starlette.requests import Request
@@ -108,7 +108,15 @@ async def post_explain(request: Request) -> Response:
     svc = services(request)
     principal = authorize(request, "read")  # it shows lessons: other users' words
     body = client_fields(await json_body(request))
+    return json_response(await explain(svc, principal, request.headers, body))
+
+
+async def explain(
+    svc: Services, principal: Principal, headers: Mapping[str, str], body: dict[str, Any]
+) -> dict[str, Any]:
+    """What Loopwise would do with a chat body: the plan and the messages, no provider call and
+    no trail row (the API's explain and the console's)."""
     validate_chat(body)
-    identity = identify(request.headers, body, principal, svc.settings.access.trusted_roles)
+    identity = identify(headers, body, principal, svc.settings.access.trusted_roles)
     planned = await plan(svc.policies.current, svc.embedder, svc.index, body, identity)
-    return json_response(explanation(planned, identity))
+    return explanation(planned, identity)

@@ -15,10 +15,10 @@ from proxy.errors import ApiError
 from proxy.http.access import authorize, one_visible
 from proxy.http.common import decode_json, json_response, limit_param, parse, read_body, services, validated
 from proxy.learning.effect import lesson_effect
-from proxy.learning.feedback import Authority, FeedbackIn, check_categories
+from proxy.learning.feedback import Authority, FeedbackIn, Recorded, check_categories
 from proxy.learning.report import build_report
-from proxy.learning.review import ACTIONS, Review, review
-from proxy.records import LESSON_STATUSES, Feedback, Lesson
+from proxy.learning.review import ACTIONS, MAX_COMMENT, MAX_CORRECTION, Review, review
+from proxy.records import LESSON_STATUSES, Feedback, Lesson, LessonStatus
 from proxy.services import Services
 from proxy.storage import TrailRepo
 from proxy.storage.report_queries import BUCKETS
@@ -32,8 +32,8 @@ class ReviewIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     note: str | None = Field(None, max_length=5000)
-    correction: str | None = Field(None, max_length=50_000)
-    comment: str | None = Field(None, max_length=20_000)
+    correction: str | None = Field(None, max_length=MAX_CORRECTION)
+    comment: str | None = Field(None, max_length=MAX_COMMENT)
     into: str | None = Field(None, min_length=1, max_length=200)
 
 
@@ -54,14 +54,19 @@ def authority_for(svc: Services, principal: Principal, feedback: Feedback) -> tu
     return replace(feedback, user_role=role), authority
 
 
+async def submit_feedback(svc: Services, principal: Principal, body: FeedbackIn) -> Recorded:
+    """A checked feedback body from `principal` through the feedback path (API and console)."""
+    feedback, authority = authority_for(svc, principal, body.to_record())
+    check_categories(feedback.categories, svc.settings.feedback.categories)
+    return await svc.record_feedback(feedback, authority)
+
+
 async def post_feedback(request: Request) -> Response:
     """201 only after the feedback (and its lesson) is committed."""
     svc = services(request)
     principal = authorize(request, "feedback")
     body = await parse(request, FeedbackIn, limit=FEEDBACK_LIMIT)
-    feedback, authority = authority_for(svc, principal, body.to_record())
-    check_categories(feedback.categories, svc.settings.feedback.categories)
-    stored, lesson, kept = await svc.record_feedback(feedback, authority)
+    stored, lesson, kept = await submit_feedback(svc, principal, body)
     return json_response(
         {
             "id": stored.id if kept else None,  # None: an implicit preference recorded already
@@ -73,6 +78,14 @@ async def post_feedback(request: Request) -> Response:
     )
 
 
+def status_param(request: Request) -> LessonStatus | None:
+    """The `status` a lesson listing asks for (none: every status), or a 400 naming the valid ones."""
+    status = request.query_params.get("status")
+    if status is not None and status not in LESSON_STATUSES:
+        raise ApiError(400, f"unknown status {status!r}; valid: {', '.join(LESSON_STATUSES)}", param="status")
+    return status
+
+
 def lesson_json(lesson: Lesson) -> dict[str, Any]:
     return {"object": "lesson", **asdict(lesson), "effect": lesson_effect(lesson).as_dict()}
 
@@ -80,9 +93,7 @@ def lesson_json(lesson: Lesson) -> dict[str, Any]:
 async def list_lessons(request: Request) -> Response:
     svc = services(request)
     visibility = authorize(request, "read").visibility
-    status = request.query_params.get("status")
-    if status is not None and status not in LESSON_STATUSES:
-        raise ApiError(400, f"unknown status {status!r}; valid: {', '.join(LESSON_STATUSES)}", param="status")
+    status = status_param(request)
     app = request.query_params.get("app")
     limit = limit_param(request, default=100)
     found = await svc.db.run(lambda repo: repo.list_lessons(status, app, limit, visibility))

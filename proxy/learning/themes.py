@@ -1,8 +1,8 @@
 """Failure themes: the lessons grouped by what they are about, so a product team sees what to fix
 at the source (a prompt, a document, a tool) rather than lesson by lesson.
 
-Grouping is greedy and single-pass over the newest lessons: each joins the first theme whose
-first lesson (its leader) it is near, else starts one. A hand-written leader clustering, not a
+Grouping is greedy and single-pass over the newest lessons: each joins the theme whose first
+lesson (its leader) it is nearest, if near enough, else starts one. A hand-written leader clustering, not a
 library's: the lessons' vectors are already normalised model embeddings, a few thousand at most,
 and one matrix product groups them in milliseconds with numpy alone."""
 

@@ -1,6 +1,6 @@
 """The SQL behind the console's pages that the JSON routes do not already have: the traffic
-table (filters, text search, a page at a time), where a lesson was injected, recall outcomes and
-cost over time, and the lessons' vectors for failure themes. Every read is bounded by a
+table (filters, text search, a page at a time), where a lesson was injected, the costliest users
+and keys, and the lessons' vectors for failure themes. Every read is bounded by a
 `Visibility`, as in `repo`."""
 
 from __future__ import annotations
@@ -65,9 +65,10 @@ def traffic(
     if before is not None:
         where += " AND i.created_at < ?"
         params.append(before)
-    if text and words_query(text):  # the words of questions and answers (the index m008 keeps)
+    words = words_query(text)
+    if words:  # the words of questions and answers (the index m008 keeps)
         where += " AND i.rowid IN (SELECT rowid FROM interactions_text WHERE interactions_text MATCH ?)"
-        params.append(words_query(text))
+        params.append(words)
     sql = f"SELECT {_TRAFFIC_COLUMNS} FROM interactions i WHERE {where} ORDER BY i.created_at DESC LIMIT ?"
     return [dict(r) for r in repo.conn.execute(sql, (*params, limit))]
 
@@ -96,7 +97,7 @@ def injected_into(
 def cost_by(
     repo: TrailRepo, column: str, since: float, visibility: Visibility = EVERYTHING, top: int = 10
 ) -> list[Fields]:
-    """The costliest values of `column` (model, user, app) since `since`."""
+    """The costliest values of `column` (model, user, app or key) since `since`."""
     assert column in ("requested_model", "user_id", "app", "key_id")
     where, params = visible(visibility)
     sql = (

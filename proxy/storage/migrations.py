@@ -2,6 +2,41 @@
 
 from __future__ import annotations
 
+# m009: one table of cells per span, hourly and daily (the same columns); frozen with m009.
+_ROLLUP_TABLE = """
+        CREATE TABLE {table} (
+            bucket INTEGER NOT NULL,
+            app TEXT NOT NULL,
+            tenant TEXT NOT NULL,
+            requested_model TEXT NOT NULL,
+            policy TEXT NOT NULL,
+            arm TEXT NOT NULL,
+            recall_status TEXT NOT NULL,
+            interactions INTEGER NOT NULL DEFAULT 0,
+            with_feedback INTEGER NOT NULL DEFAULT 0,
+            negative INTEGER NOT NULL DEFAULT 0,
+            cost_usd REAL NOT NULL DEFAULT 0,
+            tokens INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (bucket, app, tenant, requested_model, policy, arm, recall_status)
+        );
+        INSERT INTO {table} (bucket, app, tenant, requested_model, policy, arm, recall_status,
+                interactions, with_feedback, negative, cost_usd, tokens)
+            SELECT bucket, app, tenant, requested_model, policy, arm, recall_status, count(*),
+                count(verdict), coalesce(sum(verdict), 0), coalesce(sum(cost_usd), 0),
+                coalesce(sum(tokens), 0)
+            FROM (
+                SELECT CAST(i.created_at / {span} AS INTEGER) AS bucket, i.app AS app,
+                    coalesce(i.tenant, '') AS tenant, i.requested_model AS requested_model,
+                    coalesce(i.policy, '-') AS policy, i.arm AS arm, i.recall_status AS recall_status,
+                    i.cost_usd, coalesce(i.prompt_tokens, 0) + coalesce(i.completion_tokens, 0) AS tokens,
+                    (SELECT max(f.negative) FROM feedback f
+                     WHERE f.interaction_id = i.id AND f.negative IS NOT NULL) AS verdict
+                FROM interactions i
+            )
+            GROUP BY 1, 2, 3, 4, 5, 6, 7
+"""
+
+
 MIGRATIONS: tuple[tuple[str, str], ...] = (
     (
         "m001_initial",
@@ -206,67 +241,9 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
     ),
     (
         "m009_rollups",  # proxy/storage/rollups.py keeps these cells as the trail is written
-        """
-        CREATE TABLE traffic_hourly (
-            bucket INTEGER NOT NULL,
-            app TEXT NOT NULL,
-            tenant TEXT NOT NULL,
-            requested_model TEXT NOT NULL,
-            policy TEXT NOT NULL,
-            arm TEXT NOT NULL,
-            recall_status TEXT NOT NULL,
-            interactions INTEGER NOT NULL DEFAULT 0,
-            with_feedback INTEGER NOT NULL DEFAULT 0,
-            negative INTEGER NOT NULL DEFAULT 0,
-            cost_usd REAL NOT NULL DEFAULT 0,
-            tokens INTEGER NOT NULL DEFAULT 0,
-            PRIMARY KEY (bucket, app, tenant, requested_model, policy, arm, recall_status)
-        );
-        INSERT INTO traffic_hourly (bucket, app, tenant, requested_model, policy, arm, recall_status,
-                interactions, with_feedback, negative, cost_usd, tokens)
-            SELECT bucket, app, tenant, requested_model, policy, arm, recall_status, count(*),
-                count(verdict), coalesce(sum(verdict), 0), coalesce(sum(cost_usd), 0),
-                coalesce(sum(tokens), 0)
-            FROM (
-                SELECT CAST(i.created_at / 3600 AS INTEGER) AS bucket, i.app AS app,
-                    coalesce(i.tenant, '') AS tenant, i.requested_model AS requested_model,
-                    coalesce(i.policy, '-') AS policy, i.arm AS arm, i.recall_status AS recall_status,
-                    i.cost_usd, coalesce(i.prompt_tokens, 0) + coalesce(i.completion_tokens, 0) AS tokens,
-                    (SELECT max(f.negative) FROM feedback f
-                     WHERE f.interaction_id = i.id AND f.negative IS NOT NULL) AS verdict
-                FROM interactions i
-            )
-            GROUP BY 1, 2, 3, 4, 5, 6, 7;
-        CREATE TABLE traffic_daily (
-            bucket INTEGER NOT NULL,
-            app TEXT NOT NULL,
-            tenant TEXT NOT NULL,
-            requested_model TEXT NOT NULL,
-            policy TEXT NOT NULL,
-            arm TEXT NOT NULL,
-            recall_status TEXT NOT NULL,
-            interactions INTEGER NOT NULL DEFAULT 0,
-            with_feedback INTEGER NOT NULL DEFAULT 0,
-            negative INTEGER NOT NULL DEFAULT 0,
-            cost_usd REAL NOT NULL DEFAULT 0,
-            tokens INTEGER NOT NULL DEFAULT 0,
-            PRIMARY KEY (bucket, app, tenant, requested_model, policy, arm, recall_status)
-        );
-        INSERT INTO traffic_daily (bucket, app, tenant, requested_model, policy, arm, recall_status,
-                interactions, with_feedback, negative, cost_usd, tokens)
-            SELECT bucket, app, tenant, requested_model, policy, arm, recall_status, count(*),
-                count(verdict), coalesce(sum(verdict), 0), coalesce(sum(cost_usd), 0),
-                coalesce(sum(tokens), 0)
-            FROM (
-                SELECT CAST(i.created_at / 86400 AS INTEGER) AS bucket, i.app AS app,
-                    coalesce(i.tenant, '') AS tenant, i.requested_model AS requested_model,
-                    coalesce(i.policy, '-') AS policy, i.arm AS arm, i.recall_status AS recall_status,
-                    i.cost_usd, coalesce(i.prompt_tokens, 0) + coalesce(i.completion_tokens, 0) AS tokens,
-                    (SELECT max(f.negative) FROM feedback f
-                     WHERE f.interaction_id = i.id AND f.negative IS NOT NULL) AS verdict
-                FROM interactions i
-            )
-            GROUP BY 1, 2, 3, 4, 5, 6, 7
-        """,
+        ";\n".join(
+            _ROLLUP_TABLE.format(table=table, span=span)
+            for table, span in (("traffic_hourly", 3600), ("traffic_daily", 86400))
+        ),
     ),
 )

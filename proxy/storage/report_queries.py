@@ -19,13 +19,6 @@ BUCKETS = {"hour": "%Y-%m-%dT%H:00", "day": "%Y-%m-%d", "week": "%Y-W%W"}
 SECONDS = {"hour": 3600, "day": 86400, "week": 7 * 86400}
 WEEK_SHIFT = 3 * 86400  # the epoch was a Thursday: weeks start on Monday, as %W counts them
 
-_VERDICTS = """
-    WITH verdict AS (
-        SELECT interaction_id, max(negative) AS negative FROM feedback
-        WHERE negative IS NOT NULL GROUP BY interaction_id
-    )
-"""
-
 
 def bucket_sql(bucket: str, column: str) -> str:
     """A bucket as an integer, counted in SQL (strftime on every row took most of a scan)."""
@@ -65,8 +58,8 @@ def summed(
 ) -> list[dict[str, Any]]:
     """The cells (`storage/rollups`) from `window_start` on, summed per `bucket` (None: the
     whole window) and the columns `by`: hours from the hourly cells, days and weeks from the
-    daily ones. Each row: `bucket` (its label), the
-    columns `by`, and SUMS. Summed in SQL over the cells, never over the trail."""
+    daily ones. Each row: `bucket` (its label), the columns `by`, and SUMS. Summed in SQL over
+    the cells, never over the trail."""
     assert bucket is None or bucket in BUCKETS
     assert set(by) <= set(GROUPABLE)
     table = _table(bucket)

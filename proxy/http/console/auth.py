@@ -127,6 +127,14 @@ def console(scope: str) -> Callable[[Handler], Callable[[Request], Awaitable[Res
     return wrap
 
 
+def console_path(raw: str | None, default: str) -> str:
+    """`raw` if it is a path of the console (a redirect never leaves for another site), else
+    `default`."""
+    if raw and (raw == "/ui" or raw.startswith("/ui/")) and "\\" not in raw:
+        return raw
+    return default
+
+
 def form_value(request: Request, name: str, default: str = "") -> str:
     values: list[str] = request.state.form.get(name) or [default]
     return values[0]

@@ -8,8 +8,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from proxy.access.principal import Principal
-from proxy.chat.pipeline import explain_body, explanation, plan
-from proxy.chat.request import identify, validate_chat
+from proxy.chat.pipeline import explain_body
+from proxy.http.chat import explain
 from proxy.http.common import services
 from proxy.http.console.auth import console
 from proxy.http.console.render import page
@@ -28,15 +28,10 @@ async def explain_page(request: Request, principal: Principal) -> Response:
     if asked["q"]:
         svc.router.deployments(asked["model"])  # an unknown model: the 404 naming the known ones
         body = explain_body(asked["q"], asked["model"], asked["system"] or None)
-        validate_chat(body)
         headers = {
             "x-app": asked["app"], "x-user-role": asked["role"], "x-user-id": asked["user"],
             "x-tenant-id": asked["tenant"],
         }  # fmt: skip
-        identity = identify(
-            {k: v for k, v in headers.items() if v}, body, principal, svc.settings.access.trusted_roles
-        )
-        planned = await plan(svc.policies.current, svc.embedder, svc.index, body, identity)
-        result = explanation(planned, identity)
-        messages = sent_messages(body["messages"], planned.messages)
+        result = await explain(svc, principal, {k: v for k, v in headers.items() if v}, body)
+        messages = sent_messages(body["messages"], result["messages"])
     return page(request, "explain.html", asked=asked, models=models, result=result, messages=messages)

@@ -12,6 +12,7 @@ from proxy.errors import ApiError
 from proxy.http.common import services
 from proxy.http.console.auth import console, form_value
 from proxy.http.console.render import page
+from proxy.http.learning import status_param
 from proxy.learning.effect import lesson_effect
 from proxy.learning.review import Review, review
 from proxy.records import LESSON_STATUSES, Lesson
@@ -40,9 +41,7 @@ async def review_page(request: Request, principal: Principal) -> Response:
 
 @console("read")
 async def lessons_page(request: Request, principal: Principal) -> Response:
-    status = request.query_params.get("status") or None
-    if status is not None and status not in LESSON_STATUSES:
-        raise ApiError(400, f"unknown status {status!r}; valid: {', '.join(LESSON_STATUSES)}", param="status")
+    status = status_param(request)
     visibility = principal.visibility
     found = await services(request).db.read(lambda repo: repo.list_lessons(status, None, LISTED, visibility))
     return page(request, "lessons.html", rows=_rows(found), status=status, statuses=LESSON_STATUSES)

@@ -11,15 +11,8 @@ from proxy.access.tokens import PREFIX as TOKEN_PREFIX
 from proxy.errors import ApiError
 from proxy.http.access import local_only
 from proxy.http.common import services
-from proxy.http.console.auth import read_form, same_origin
+from proxy.http.console.auth import console_path, read_form, same_origin
 from proxy.http.console.render import page
-
-
-def _next(raw: str | None) -> str:
-    """Where to go after signing in: a console path only (never another site)."""
-    if raw and raw.startswith("/ui") and not raw.startswith("//") and "\\" not in raw:
-        return raw
-    return "/ui/traffic"
 
 
 async def login_page(request: Request) -> Response:
@@ -28,6 +21,11 @@ async def login_page(request: Request) -> Response:
         local_only(request, svc.settings.access)
         return RedirectResponse(_next(request.query_params.get("next")), status_code=303)
     return page(request, "login.html", next=_next(request.query_params.get("next")), error=None)
+
+
+def _next(raw: str | None) -> str:
+    """Where to go after signing in."""
+    return console_path(raw, "/ui/traffic")
 
 
 async def login(request: Request) -> Response:

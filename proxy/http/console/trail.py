@@ -12,11 +12,11 @@ from starlette.responses import RedirectResponse, Response
 from proxy.access.principal import Principal
 from proxy.errors import ApiError
 from proxy.http.common import services, validated
-from proxy.http.console.auth import console, form_value
+from proxy.http.console.auth import console, console_path, form_value
 from proxy.http.console.render import page
 from proxy.http.console.turns import view
-from proxy.http.learning import authority_for
-from proxy.learning.feedback import FeedbackIn, check_categories
+from proxy.http.learning import submit_feedback
+from proxy.learning.feedback import FeedbackIn
 
 
 def _page(
@@ -87,9 +87,8 @@ def feedback_body(request: Request, interaction_id: str) -> dict[str, Any]:
 
 
 def back_to(request: Request, interaction_id: str) -> str:
-    target = form_value(request, "next")
-    safe = target.startswith("/ui/") and not target.startswith("//") and "\\" not in target
-    return f"{target if safe else '/ui/interactions/' + interaction_id}#{interaction_id}"
+    target = console_path(form_value(request, "next"), f"/ui/interactions/{interaction_id}")
+    return f"{target}#{interaction_id}"
 
 
 @console("review")
@@ -97,7 +96,5 @@ async def teach(request: Request, principal: Principal) -> Response:
     svc = services(request)
     interaction_id = request.path_params["interaction_id"]
     body = validated(feedback_body(request, interaction_id), FeedbackIn)
-    feedback, authority = authority_for(svc, principal, body.to_record())
-    check_categories(feedback.categories, svc.settings.feedback.categories)
-    await svc.record_feedback(feedback, authority)
+    await submit_feedback(svc, principal, body)
     return RedirectResponse(back_to(request, interaction_id), status_code=303)
