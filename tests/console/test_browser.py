@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import yaml
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support import expected_conditions as ec
@@ -105,7 +106,13 @@ def sign_in(driver: WebDriver, url: str, secret: str, shots: Path | None = None)
         driver.save_screenshot(str(shots / "login.png"))
     driver.find_element(By.NAME, "key").send_keys(secret)
     driver.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
-    WebDriverWait(driver, 10).until(ec.presence_of_element_located((By.ID, "traffic")))  # loaded
+    loaded(driver, ec.presence_of_element_located((By.ID, "traffic")))
+
+
+def loaded(driver: WebDriver, condition: Any, timeout: float = 10) -> Any:
+    """Wait for `condition` after a click that navigates. While the page is replaced, Chrome can
+    answer a query about an element with an unknown error rather than a stale one: retried."""
+    return WebDriverWait(driver, timeout, ignored_exceptions=(WebDriverException,)).until(condition)
 
 
 def shot(driver: WebDriver, shots: Path, name: str) -> None:
@@ -129,7 +136,7 @@ def test_a_person_teaches_in_place_and_the_next_turn_carries_it(
         shot(driver, shots, "traffic")
         driver.find_element(By.PARTIAL_LINK_TEXT, QUESTION).click()
         answer = (By.CSS_SELECTOR, f'.answer[data-interaction="{first}"]')
-        WebDriverWait(driver, 10).until(ec.presence_of_element_located(answer))
+        loaded(driver, ec.presence_of_element_located(answer))
         driver.execute_script(SELECT_TEXT, first, "30 days")
         form = driver.find_element(By.CSS_SELECTOR, f'form.teach[data-for="{first}"]')
         assert "Marking “30 days”" in form.find_element(By.CLASS_NAME, "selection").text
@@ -138,7 +145,7 @@ def test_a_person_teaches_in_place_and_the_next_turn_carries_it(
         form.find_element(By.NAME, "comment").send_keys("the policy changed in March")
         shot(driver, shots, "teach")
         form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-        WebDriverWait(driver, 10).until(ec.presence_of_element_located((By.CLASS_NAME, "span-mark")))
+        loaded(driver, ec.presence_of_element_located((By.CLASS_NAME, "span-mark")))
         assert "“30 days”" in driver.find_element(By.CLASS_NAME, "span-mark").text
 
         driver.get(f"{url}/ui/review")
@@ -150,16 +157,15 @@ def test_a_person_teaches_in_place_and_the_next_turn_carries_it(
         assert "Why it waits" in pending.text
         shot(driver, shots, "review")
         pending.find_element(By.CSS_SELECTOR, "button.approve").click()
-        WebDriverWait(driver, 10).until(ec.staleness_of(pending))
-        assert not driver.find_elements(By.ID, lesson) and driver.find_elements(
-            By.CSS_SELECTOR, "article.pending"
-        )
+        loaded(driver, ec.staleness_of(pending))
+        loaded(driver, ec.presence_of_element_located((By.CSS_SELECTOR, "article.pending")))
+        assert not driver.find_elements(By.ID, lesson)  # approved; the other one still waits
 
         driver.get(f"{url}/ui/explain")
         driver.find_element(By.NAME, "q").send_keys(PARAPHRASE)
         driver.find_element(By.NAME, "app").send_keys("shop")
         driver.find_element(By.CSS_SELECTOR, "#explain button[type=submit]").click()
-        recalled = WebDriverWait(driver, 30).until(ec.presence_of_element_located((By.ID, "recalled")))
+        recalled = loaded(driver, ec.presence_of_element_located((By.ID, "recalled")), 30)
         assert lesson in recalled.text and "corrections" in recalled.text
         injected = driver.find_elements(By.CSS_SELECTOR, ".message.injected")
         assert any("45 days" in message.text for message in injected)
