@@ -348,3 +348,42 @@ async def test_each_call_records_its_key_and_the_console_shows_cost_per_key(
     report = await page(client, "/ui/report?days=1")
     section = report[report.index("Cost by key") :]
     assert section.index(busiest) < section.index("</table>")  # the costliest key, listed first
+
+
+async def test_a_key_gets_nothing_of_another_app_or_tenant_on_lessons_report_or_explain(
+    make_settings, start, upstream
+) -> None:
+    client = await start(make_settings(access={"master_key": MASTER}))
+    chats = {t: bearer(await make_key(client, scopes=["chat", "feedback"], tenant=t)) for t in ("t1", "t2")}
+    made = {}
+    for app, tenant in (("shop", "t1"), ("bank", "t1"), ("shop", "t2")):
+        chat = chats[tenant]
+        headers = {**chat, "X-App": app, "X-Session-Id": f"s-{app}-{tenant}"}
+        body = {"model": "gpt-test", "messages": [{"role": "user", "content": f"{app} {tenant} question"}]}
+        asked = (await client.post("/v1/chat/completions", json=body, headers=headers)).json()["id"]
+        sent = {"interaction_id": asked, "rating": -1, "comment": f"wrong for {app} {tenant}"}
+        made[app, tenant] = (await client.post("/v1/feedback", json=sent, headers=chat)).json()["lesson_id"]
+    mine = made["shop", "t1"]
+    secret = await make_key(client, scopes=["read", "review"], apps=["shop"], tenant="t1")
+    assert (await sign_in(client, secret)).status_code == 303
+    token = form_token(await page(client, f"/ui/lessons/{mine}"))
+    listed = await page(client, "/ui/lessons")
+    report = await page(client, "/ui/report?days=1")
+    for other in (made["bank", "t1"], made["shop", "t2"]):
+        assert other not in listed and other not in report
+        await page(client, f"/ui/lessons/{other}", status=404)
+        for action in ("approve", "reject", "retire", "edit"):
+            done = await post_form(
+                client, f"/ui/lessons/{other}/{action}", {"form_token": token, "comment": "x"}
+            )
+            assert done.status_code == 404, action
+        into = await post_form(client, f"/ui/lessons/{mine}/merge", {"form_token": token, "into": other})
+        assert into.status_code == 404
+        api = await client.post(f"/v1/lessons/{other}/edit", json={"comment": "x"}, headers=bearer(secret))
+        assert api.status_code == 404
+    assert "bank" not in report and "wrong for shop t2" not in report
+    assert await page(client, "/ui/explain?q=bank+question&app=bank", status=403)
+    assert await page(client, "/ui/explain?q=shop+question&tenant=t2", status=403)
+    for other in (made["bank", "t1"], made["shop", "t2"]):  # untouched by any of it
+        lesson = (await client.get(f"/v1/lessons/{other}", headers=bearer(MASTER))).json()
+        assert lesson["status"] == "active" and lesson["comment"].startswith("wrong for")
