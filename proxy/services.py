@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
+import uuid
 from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
@@ -47,6 +49,23 @@ def open_vector_index(settings: Settings, dims: int, tidy: bool = False) -> Vect
     for stale in generations.remove_stale(settings.vector_path) if tidy else ():
         logging.getLogger("loopwise.index").info("removed %s, an index generation no longer served", stale)
     return EdgeIndex(settings.vector_path, dims)
+
+
+def index_identity(settings: Settings) -> str:
+    """The configured index's name in the DB's cursors (`storage/changes`): a Qdrant server's
+    collection, shared by every replica that names it; an embedded index's own id, kept in its
+    directory (a new directory is a new, empty index, which follows the DB from the start)."""
+    store = settings.vector_store
+    if store.url:
+        return "qdrant-" + hashlib.sha256(f"{store.url}\x00{store.collection}".encode()).hexdigest()[:24]
+    marker = settings.vector_path / "index-id"
+    try:
+        return marker.read_text().strip()
+    except FileNotFoundError:
+        settings.vector_path.mkdir(parents=True, exist_ok=True)
+        identity = f"edge-{uuid.uuid4().hex}"
+        marker.write_text(identity)
+        return identity
 
 
 @dataclass
@@ -170,10 +189,11 @@ async def open_services(
         await fast.start()
         embedder = fast
     vectors = vector_index or open_vector_index(settings, embedder.dims, tidy=background)
-    index = LessonIndex(vectors, embedder, settings.vector_store.graph_after)
+    identity = None if vector_index is not None else index_identity(settings)
+    index = LessonIndex(vectors, embedder, settings.vector_store.graph_after, identity)
     privacy = settings.privacy
     redactor = Redactor(privacy.redact, privacy.phone_region)
-    db = TrailDB(settings.db_path, redactor.interaction if privacy.redact_trail and privacy.redact else None)
+    db = TrailDB(settings.database, redactor.interaction if privacy.redact_trail and privacy.redact else None)
     await db.open()
     adapters = Adapters(settings.upstream)
     if background:

@@ -163,6 +163,10 @@ class Settings(BaseSettings):
 
     model_list: list[Deployment] = Field(default_factory=list)
     data_dir: Path = Path("loopwise-data")
+    database_url: SecretStr | None = Field(
+        None,
+        description="postgresql://...: the system of record replicas share (unset: SQLite under data_dir)",
+    )
     policies_dir: Path | None = None
     host: str = "127.0.0.1"
     port: int = Field(4000, ge=0, le=65535)
@@ -203,17 +207,46 @@ class Settings(BaseSettings):
     def vector_path(self) -> Path:
         return self.vector_store.path or self.data_dir / "vectors"
 
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_only(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith(
+            ("postgresql://", "postgres://", ENV_REFERENCE)
+        ):
+            raise ValueError(
+                "database_url must be a postgresql:// URL (SQLite is the default under data_dir)"
+            )
+        return value
+
     @property
     def db_path(self) -> Path:
         return self.data_dir / "trail.db"
+
+    @property
+    def database(self) -> Path | str:
+        """The trail DB: the PostgreSQL URL when one is set, else the SQLite file."""
+        url = secret_value(self.database_url)
+        if url is not None and not url.startswith(("postgresql://", "postgres://")):
+            raise ValueError("database_url must be a postgresql:// URL")
+        return url if url is not None else self.db_path
+
+    @property
+    def shared_database(self) -> bool:
+        """Several replicas may share this DB (PostgreSQL)."""
+        return self.database_url is not None
 
 
 def _check_own_secrets(raw: dict[str, Any]) -> list[str]:
     """Loopwise's own secrets that name an unset variable fail at load (a LiteLLM master key
     does not: LiteLLM then runs without one)."""
     problems = []
-    for section, key in (("access", "master_key"), ("access", "token_secret"), ("vector_store", "api_key")):
-        values = raw.get(section)
+    for section, key in (
+        ("access", "master_key"),
+        ("access", "token_secret"),
+        ("vector_store", "api_key"),
+        ("", "database_url"),
+    ):
+        values = raw.get(section) if section else raw
         value = values.get(key) if isinstance(values, dict) else None
         name = (
             value[len(ENV_REFERENCE) :]
@@ -221,7 +254,7 @@ def _check_own_secrets(raw: dict[str, Any]) -> list[str]:
             else None
         )
         if name is not None and name not in os.environ:
-            problems.append(f"{section}.{key}: environment variable {name} is not set")
+            problems.append(f"{section}.{key}: environment variable {name} is not set".lstrip("."))
     return problems
 
 

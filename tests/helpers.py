@@ -70,3 +70,18 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def stored_bytes(settings: Any) -> bytes:
+    """Everything the trail DB holds, as bytes: SQLite's files, or each PostgreSQL table's rows."""
+    if not settings.shared_database:
+        return b"".join(p.read_bytes() for p in settings.data_dir.glob("trail.db*"))
+    from proxy.storage.db import connect
+
+    conn = connect(settings.database, readonly=True)
+    try:
+        tables = [r[0] for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")]
+        rows = [str(r[0]) for t in tables for r in conn.execute(f"SELECT t::text FROM {t} t")]
+        return "\n".join(rows).encode()
+    finally:
+        conn.close()

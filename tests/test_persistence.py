@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 import sqlite3
 
-from tests.helpers import ask, feedback
+from tests.helpers import ask, feedback, stored_bytes
 
 QUESTION = "what is the refund window at acme"
 
@@ -35,7 +35,7 @@ async def test_secrets_never_reach_the_trail(make_settings, start, provider) -> 
     assert response.status_code == 200
     await start.services(client).db.flush()
     await start.stop(client)
-    stored = b"".join(p.read_bytes() for p in settings.data_dir.glob("trail.db*"))
+    stored = stored_bytes(settings)
     assert b"hi" in stored
     assert b"sk-client-should-not-be-stored" not in stored
     assert b"sk-test-secret-123" not in stored  # the provider key from os.environ/FAKE_PROVIDER_KEY
@@ -43,7 +43,7 @@ async def test_secrets_never_reach_the_trail(make_settings, start, provider) -> 
 
 def test_upgrading_a_first_version_trail_keeps_and_classifies_its_feedback(tmp_path) -> None:
     from proxy.storage.db import connect, migrate
-    from proxy.storage.migrations import MIGRATIONS
+    from proxy.storage.schema import MIGRATIONS
 
     path = tmp_path / "trail.db"
     conn = sqlite3.connect(path, isolation_level=None)

@@ -55,7 +55,7 @@ async def run_explain(
         return await _ask(configured, body, headers)
     except httpx.TransportError:
         pass  # nothing listens there: look at the data directory itself
-    if not settings.db_path.exists():
+    if not settings.shared_database and not settings.db_path.exists():
         raise ExplainError(
             f"no proxy answers at {configured} and {settings.data_dir} holds no trail yet; start one "
             "with `loopwise serve`, or pass --config / --data-dir for the proxy you mean"

@@ -44,15 +44,20 @@ def fail_all(problems: list[str], code: int = 1) -> NoReturn:
     raise typer.Exit(code)
 
 
+def where(settings: Settings) -> str:
+    """The trail DB, in words (never the URL: it may hold a password)."""
+    return "in PostgreSQL (database_url)" if settings.shared_database else f"at {settings.db_path}"
+
+
 def repo_or_exit(settings: Settings, *, write: bool = False) -> TrailRepo:
     try:
-        repo = TrailRepo(connect(settings.db_path, readonly=not write))
-    except (FileNotFoundError, DatabaseError) as exc:
+        repo = TrailRepo(connect(settings.database, readonly=not write))
+    except (FileNotFoundError, *DatabaseError) as exc:
         fail(exc)
     missing = pending(repo.conn)
     if missing:  # only a read-only open gets here: a write migrates
         fail(
-            f"the trail DB at {settings.db_path} was written by an older Loopwise (it lacks "
+            f"the trail DB {where(settings)} was written by an older Loopwise (it lacks "
             f"{', '.join(missing)}): start `loopwise serve` of this version once, which migrates it"
         )
     return repo

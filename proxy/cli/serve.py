@@ -25,7 +25,7 @@ from proxy.cli.config import problems
 from proxy.cli.options import ConfigOption, DataDirOption, fail, fail_all, settings_or_exit
 from proxy.settings import Settings, secret_value
 from proxy.storage import TrailRepo
-from proxy.storage.db import connect
+from proxy.storage.db import DatabaseError, connect
 from proxy.storage.keys import active_keys
 
 try:
@@ -131,9 +131,15 @@ def _loopback(host: str) -> bool:
 def _keys_configured(settings: Settings) -> bool:
     if secret_value(settings.access.master_key):
         return True
-    if not settings.db_path.exists():
+    if not settings.shared_database and not settings.db_path.exists():
         return False
-    return bool(active_keys(TrailRepo(connect(settings.db_path, readonly=True))))
+    conn = connect(settings.database, readonly=True)
+    try:
+        return bool(active_keys(TrailRepo(conn)))
+    except DatabaseError:  # a PostgreSQL DB not migrated yet holds no keys
+        return False
+    finally:
+        conn.close()
 
 
 def check_exposure(settings: Settings) -> None:

@@ -273,7 +273,7 @@ async def record_feedback(
     lesson = recorded.lesson
     if lesson is not None:
         try:
-            await index.sync(db, only=lesson.id)
+            await index.sync(db)
         except Exception as exc:  # noqa: BLE001 - committed; the periodic sync retries
             log.warning("lesson %s stored but not indexed yet (%s); the sync retries", lesson.id, exc)
     return recorded

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
@@ -16,7 +17,7 @@ from proxy.embeddings.static import StaticModel
 from proxy.learning.gate import Gate
 from proxy.learning.graph import GraphBuild
 from proxy.records import Lesson
-from proxy.storage import TrailDB, TrailRepo
+from proxy.storage import TrailDB, TrailRepo, changes
 from proxy.vectors import GraphBuilds, Hit, Point, VectorIndex
 
 log = logging.getLogger("loopwise.index")
@@ -24,8 +25,15 @@ T = TypeVar("T")
 
 
 class LessonIndex:
-    def __init__(self, index: VectorIndex, embedder: Embedder, graph_after: int = 0) -> None:
+    def __init__(
+        self, index: VectorIndex, embedder: Embedder, graph_after: int = 0, identity: str | None = None
+    ) -> None:
+        """`identity` names the index in the DB's cursors (`storage/changes`): the same for one
+        index across restarts; None, a new one each time (an index that starts empty)."""
         self.index = index
+        self.identity = identity or f"memory-{uuid.uuid4().hex}"
+        self._seen = 0  # the latest change applied by this process (a retry applies some again)
+        self._failed: set[str] = set()  # lessons that could not be embedded yet
         self.embedder = embedder
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="loopwise-index")
         self._syncing = asyncio.Lock()  # one sync at a time: a slower one must not undo a newer
@@ -86,16 +94,18 @@ class LessonIndex:
 
         await self.on_index_thread(work)
 
-    async def sync(self, db: TrailDB, only: str | None = None) -> int:
-        """Push every lesson whose index entry is behind the DB (or just lesson `only`); returns
-        how many were pushed.
+    async def sync(self, db: TrailDB) -> int:
+        """Apply every lesson change the DB numbered after this index's cursor (`storage/changes`),
+        then advance the cursor; returns how many changes were new to this process.
 
         Only `active` lessons live in the index (recall filters on status too, as a second
-        guard); other statuses are removed. A lesson without a stored embedding is embedded; one
-        that cannot be is skipped (and named in `sync_error`) so it holds up no other lesson.
+        guard); other statuses and removed lessons are deleted from it. A lesson without a
+        stored embedding is embedded; one that cannot be is skipped (and named in
+        `sync_error`) so it holds up no other lesson, and the cursor stays before it, so the
+        next sync tries it again.
         """
         async with self._syncing:
-            return await self._sync(db, only)
+            return await self._sync(db)
 
     async def _embedded(self, db: TrailDB, lesson: Lesson) -> list[float] | None:
         try:
@@ -108,33 +118,43 @@ class LessonIndex:
         await db.run(partial(TrailRepo.set_embedding, lesson_id=lesson.id, vector=vector, model=model))
         return vector
 
-    async def _sync(self, db: TrailDB, only: str | None) -> int:
-        pushed = 0
-        failed: list[str] = []
+    async def _sync(self, db: TrailDB) -> int:
+        applied = 0
+        failed_at: int | None = None  # the first change that could not be applied
+        seq = await db.run(partial(changes.cursor, index_id=self.identity))
         while True:
-            batch = await db.run(partial(TrailRepo.lessons_to_index, skip=tuple(failed), only=only))
+            batch = await db.run(partial(changes.after, seq=seq))
             if not batch:
-                if not failed and only is None:  # a whole sync came through clean
+                if failed_at is None:  # a whole sync came through clean
                     self.sync_error = None
-                return pushed
+                return applied
             upserts: list[Point] = []
             deletes: list[str] = []
-            done: list[tuple[str, int]] = []
-            for lesson, vector in batch:
-                if lesson.status == "active" and vector is None:
+            failed: set[str] = set()
+            for change in batch:
+                lesson, vector = change.lesson, change.vector
+                if lesson is None or lesson.status != "active":
+                    deletes.append(change.lesson_id)
+                    continue
+                if vector is None:
                     vector = await self._embedded(db, lesson)
-                    if vector is None:
-                        failed.append(lesson.id)
-                        continue
-                if lesson.status == "active" and vector is not None:
-                    upserts.append(Point(lesson.id, vector, lesson.payload()))
-                else:
-                    deletes.append(lesson.id)
-                done.append((lesson.id, lesson.version))
+                if vector is None:
+                    failed_at = change.seq if failed_at is None else failed_at
+                    failed.add(change.lesson_id)
+                    continue
+                upserts.append(Point(lesson.id, vector, lesson.payload()))
             await self._apply(upserts, deletes)
             self._follow(upserts, deletes)
-            await db.run(partial(TrailRepo.mark_indexed, versions=done))
-            pushed += len(done)
+            seq = batch[-1].seq
+            done = seq if failed_at is None else failed_at - 1
+            await db.run(partial(changes.advance, index_id=self.identity, seq=done))
+            # counted: what is new to this process, or failed before (not what a retry applies again)
+            fresh = {c.lesson_id for c in batch if c.seq > self._seen} | (
+                self._failed & {p.id for p in upserts}
+            )
+            applied += len(fresh - failed)
+            self._failed = (self._failed | failed) - {p.id for p in upserts}
+            self._seen = max(self._seen, seq)
 
     def _follow(self, upserts: Sequence[Point], deletes: Sequence[str]) -> None:
         """The gate follows; if it cannot, it is switched off (recall runs the model on every
@@ -153,10 +173,10 @@ class LessonIndex:
 
     async def reconcile(self, db: TrailDB) -> None:
         """At start: if the index and the DB disagree (a lost or new index), rebuild it."""
-        expected = await db.run(lambda repo: repo.indexed_active_count())
+        expected = await db.run(partial(changes.active_applied, index_id=self.identity))
         if await self.count() != expected:
             log.warning("vector index out of step with the trail DB; rebuilding it from the DB")
-            await db.run(lambda repo: repo.forget_indexing())
+            await db.run(partial(changes.reset, index_id=self.identity))
         await self.sync(db)
 
     async def sync_quietly(self, db: TrailDB) -> None:

@@ -34,10 +34,16 @@ _TRAFFIC_COLUMNS = (
 )
 
 
-def words_query(text: str) -> str:
-    """What a person typed as an FTS5 query: every word, each as a prefix, all required; each
-    is quoted, so no character of it is query syntax."""
+# PostgreSQL's text index (m008): the same expression as the index, so a search uses it
+_POSTGRES_TEXT = "to_tsvector('simple', left(i.question, 2000) || ' ' || left(i.response_text, 2000))"
+
+
+def words_query(text: str, dialect: str = "sqlite") -> str:
+    """What a person typed as a text query (FTS5's, or PostgreSQL's tsquery): every word, each
+    as a prefix, all required; each is quoted, so no character of it is query syntax."""
     words = [w for w in re.findall(r"\w+", text) if w][:12]
+    if dialect == "postgresql":
+        return " & ".join("'" + w.replace("'", "''") + "':*" for w in words)
     return " ".join('"' + w.replace('"', '""') + '"*' for w in words)
 
 
@@ -65,8 +71,11 @@ def traffic(
     if before is not None:
         where += " AND i.created_at < ?"
         params.append(before)
-    words = words_query(text)
-    if words:  # the words of questions and answers (the index m008 keeps)
+    words = words_query(text, repo.conn.dialect)
+    if words and repo.conn.dialect == "postgresql":
+        where += f" AND {_POSTGRES_TEXT} @@ to_tsquery('simple', ?)"
+        params.append(words)
+    elif words:  # the words of questions and answers (the index m008 keeps)
         where += " AND i.rowid IN (SELECT rowid FROM interactions_text WHERE interactions_text MATCH ?)"
         params.append(words)
     sql = f"SELECT {_TRAFFIC_COLUMNS} FROM interactions i WHERE {where} ORDER BY i.created_at DESC LIMIT ?"

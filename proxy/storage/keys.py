@@ -18,7 +18,7 @@ def insert_key(repo: TrailRepo, key: Key) -> None:
 
 
 def _tenant(visibility: Visibility) -> tuple[str, tuple[str | None, ...]]:
-    return ("1", ()) if visibility.all_tenants else ("tenant IS ?", (visibility.tenant,))
+    return ("1 = 1", ()) if visibility.all_tenants else ("tenant IS ?", (visibility.tenant,))
 
 
 def list_keys(repo: TrailRepo, visibility: Visibility = EVERYTHING) -> list[Key]:

@@ -1,9 +1,23 @@
-"""Numbered, append-only schema migrations. Never edit one that shipped: add the next."""
+"""Numbered, append-only schema migrations, as they landed in SQLite (m001-m009). Never edit one
+that shipped: add the next in `schema`, which also holds their PostgreSQL forms."""
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
+
+class Migration(NamedTuple):
+    """A migration's SQL for SQLite, and for PostgreSQL where that differs from the same DDL in
+    PostgreSQL's types (`schema.postgres_ddl`): a backfill of rows a new PostgreSQL DB cannot
+    have, a text index, a trigger."""
+
+    name: str
+    sql: str
+    postgresql: str | None = None
+
+
 # m009: one table of cells per span, hourly and daily (the same columns); frozen with m009.
-_ROLLUP_TABLE = """
+ROLLUP_TABLE = """
         CREATE TABLE {table} (
             bucket INTEGER NOT NULL,
             app TEXT NOT NULL,
@@ -37,8 +51,8 @@ _ROLLUP_TABLE = """
 """
 
 
-MIGRATIONS: tuple[tuple[str, str], ...] = (
-    (
+LANDED: tuple[Migration, ...] = (
+    Migration(
         "m001_initial",
         """
         CREATE TABLE interactions (
@@ -127,7 +141,7 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         CREATE INDEX feedback_interaction ON feedback (interaction_id, created_at);
         """,
     ),
-    (
+    Migration(
         "m002_effect",
         """
         ALTER TABLE interactions ADD COLUMN shadow_json TEXT NOT NULL DEFAULT '[]';
@@ -146,7 +160,7 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         CREATE INDEX feedback_created ON feedback (created_at)
         """,
     ),
-    (
+    Migration(
         "m003_access",
         """
         CREATE TABLE keys (
@@ -167,7 +181,7 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         CREATE INDEX feedback_user ON feedback (user_id)
         """,
     ),
-    (
+    Migration(
         "m004_endpoints",
         """
         ALTER TABLE interactions ADD COLUMN endpoint TEXT NOT NULL DEFAULT 'chat.completions';
@@ -177,19 +191,19 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         ALTER TABLE interactions ADD COLUMN chat_messages_json TEXT
         """,
     ),
-    (
+    Migration(
         "m005_recall_stage",
         """
         ALTER TABLE interactions ADD COLUMN recall_stage TEXT
         """,
     ),
-    (
+    Migration(
         "m006_spans",
         """
         ALTER TABLE feedback ADD COLUMN span_json TEXT
         """,
     ),
-    (
+    Migration(
         "m007_console",
         """
         ALTER TABLE interactions ADD COLUMN key_id TEXT;
@@ -214,7 +228,7 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
             FROM interactions i, json_each(i.shadow_json) j
         """,
     ),
-    (
+    Migration(
         "m008_text_search",  # the first 2,000 characters of each question and answer, as words
         """
         CREATE VIRTUAL TABLE interactions_text USING fts5(
@@ -239,10 +253,10 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         END
         """,
     ),
-    (
+    Migration(
         "m009_rollups",  # proxy/storage/rollups.py keeps these cells as the trail is written
         ";\n".join(
-            _ROLLUP_TABLE.format(table=table, span=span)
+            ROLLUP_TABLE.format(table=table, span=span)
             for table, span in (("traffic_hourly", 3600), ("traffic_daily", 86400))
         ),
     ),

@@ -42,12 +42,13 @@ def visible(visibility: Visibility, table: str = "", blank_tenant: bool = False)
     params: list[Any] = []
     if visibility.apps is not None:
         matches = " OR ".join(f"{column}app GLOB ?" for _ in visibility.apps)
-        clauses.append(f"({matches})" if matches else "0")
+        clauses.append(f"({matches})" if matches else "1 = 0")
         params += visibility.apps
     if not visibility.all_tenants:
-        clauses.append(f"{column}tenant IS ?")
-        params.append(visibility.tenant or "" if blank_tenant else visibility.tenant)
-    return (" AND ".join(clauses) or "1"), params
+        tenant = visibility.tenant or "" if blank_tenant else visibility.tenant
+        clauses.append(f"{column}tenant IS NULL" if tenant is None else f"{column}tenant = ?")
+        params += [] if tenant is None else [tenant]
+    return (" AND ".join(clauses) or "1 = 1"), params
 
 
 class TrailRepo:
@@ -68,7 +69,8 @@ class TrailRepo:
         # where each lesson was recalled: (lesson, interaction, when, injected or held out)
         arms = [(i, arm, lessons) for i in batch for arm, lessons in ((1, i.injected), (0, i.shadow))]
         used = [(x, i.id, i.created_at, arm) for i, arm, ls in arms for x in {y.lesson_id for y in ls}]
-        with self.transaction() as conn:
+        used.sort()  # rows locked in one order by every replica's writer: no deadlock between them
+        with transaction(self.conn, exclusive=False) as conn:  # no fleet-wide lock: rows alone
             conn.executemany(rows.insert("interactions", values[0], or_ignore=True), values)
             counter = "UPDATE lessons SET {0} = {0} + 1 WHERE id = ?"
             conn.executemany(counter.format("times_injected"), [(u[0],) for u in used if u[3]])
@@ -203,7 +205,7 @@ class TrailRepo:
         return self._lessons(
             f"WHERE status = 'active' AND times_injected >= ? AND {where} "
             "ORDER BY times_injected DESC LIMIT ?",
-            (min_injections, *params, limit),
+            (min_injections, *params, limit if limit >= 0 else 2**62),
         )
 
     def set_lesson_status(
@@ -223,48 +225,13 @@ class TrailRepo:
                 return None
             conn.execute(
                 "UPDATE lessons SET status = ?, review_note = coalesce(?, review_note), updated_at = ?, "
-                "reviewed_at = CASE WHEN ? THEN ? ELSE reviewed_at END, version = version + 1 WHERE id = ?",
+                "reviewed_at = CASE WHEN ? = 1 THEN ? ELSE reviewed_at END, version = version + 1 "
+                "WHERE id = ?",
                 (status, note, now, by_person, now, lesson_id),
             )
         return self.get_lesson(lesson_id)
 
     # -- the vector index follows these lessons ------------------------------------------
-
-    def lessons_to_index(
-        self, limit: int = 256, skip: Sequence[str] = (), only: str | None = None
-    ) -> list[tuple[Lesson, list[float] | None]]:
-        """Lessons whose index entry is behind the DB (the index follows the system of record),
-        leaving out `skip`; with `only`, that one lesson if it is behind."""
-        where = "indexed_version != version"
-        params: list[Any] = []
-        if only is not None:
-            where += " AND id = ?"
-            params.append(only)
-        if skip:
-            where += f" AND id NOT IN ({','.join('?' * len(skip))})"
-            params += skip
-        found = self.conn.execute(
-            f"SELECT {LESSON_COLUMNS}, embedding FROM lessons WHERE {where} LIMIT ?", (*params, limit)
-        ).fetchall()
-        out = []
-        for row in found:
-            decoded = rows.decode(row)
-            blob = decoded.pop("embedding")
-            out.append((rows.to_record(Lesson, decoded), rows.decode_vector(blob) if blob else None))
-        return out
-
-    def mark_indexed(self, versions: Sequence[tuple[str, int]]) -> None:
-        with self.transaction() as conn:
-            conn.executemany(
-                "UPDATE lessons SET indexed_version = ? WHERE id = ? AND version = ?",
-                [(version, lesson_id, version) for lesson_id, version in versions],
-            )
-
-    def indexed_active_count(self) -> int:
-        row = self.conn.execute(
-            "SELECT count(*) FROM lessons WHERE status = 'active' AND indexed_version = version"
-        ).fetchone()
-        return int(row[0])
 
     def active_embeddings(self) -> list[tuple[str, str, str, bytes]]:
         """(id, app, tenant, embedding as stored: float32 bytes) of every embedded active lesson:
@@ -275,11 +242,6 @@ class TrailRepo:
             "WHERE status = 'active' AND embedding IS NOT NULL"
         )
         return [(r[0], r[1], r[2], bytes(r[3])) for r in self.conn.execute(sql)]
-
-    def forget_indexing(self) -> None:
-        """Mark every lesson as not indexed, so the next sync rebuilds the index."""
-        with self.transaction() as conn:
-            conn.execute("UPDATE lessons SET indexed_version = 0")
 
     def set_embedding(self, lesson_id: str, vector: Sequence[float], model: str) -> None:
         with self.transaction() as conn:

@@ -33,7 +33,7 @@ def key_sql(span: int) -> str:
 
 def _upsert(table: str) -> str:
     columns = (*KEY, *SUMS)
-    added = ", ".join(f"{c} = {c} + excluded.{c}" for c in SUMS)
+    added = ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in SUMS)
     return (
         f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}) "
         f"ON CONFLICT ({', '.join(KEY)}) DO UPDATE SET {added}"
@@ -51,7 +51,9 @@ def add_interactions(conn: Connection, batch: Sequence[Interaction]) -> None:
             cell[0] += 1
             cell[3] += i.cost_usd or 0.0
             cell[4] += (i.prompt_tokens or 0) + (i.completion_tokens or 0)
-        conn.executemany(_upsert(table), [(*key, *sums) for key, sums in cells.items()])
+        conn.executemany(
+            _upsert(table), [(*key, *sums) for key, sums in sorted(cells.items())]
+        )  # one lock order
 
 
 def add_verdict(conn: Connection, interaction_id: str, negative: bool) -> None:
@@ -92,7 +94,7 @@ def _recount(table: str, span: int, source: str) -> str:
         f"SELECT {key_sql(span)}, i.cost_usd, "
         f"coalesce(i.prompt_tokens, 0) + coalesce(i.completion_tokens, 0) AS tokens, {_VERDICT} AS verdict "
         f"FROM {source}"
-        ") "
+        ") AS rows "
         "GROUP BY 1, 2, 3, 4, 5, 6, 7"
     )
 

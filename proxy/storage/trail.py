@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from proxy.records import Interaction
-from proxy.storage.db import connect
+from proxy.storage.db import connect, is_url, read_only
 from proxy.storage.repo import TrailRepo
 
 T = TypeVar("T")
@@ -39,8 +39,9 @@ def unprepared(interaction: Interaction, reason: str) -> Interaction:
 
 
 class TrailDB:
-    def __init__(self, path: Path, prepare: Callable[[Interaction], Interaction] | None = None) -> None:
-        """`prepare` runs on each interaction on the DB thread, before it is stored (redaction)."""
+    def __init__(self, path: Path | str, prepare: Callable[[Interaction], Interaction] | None = None) -> None:
+        """`path`: a SQLite file, or a PostgreSQL URL. `prepare` runs on each interaction on the
+        DB thread, before it is stored (redaction)."""
         self._prepare = prepare
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="loopwise-db")
         self._path = path
@@ -75,11 +76,13 @@ class TrailDB:
     def _reader(self) -> TrailRepo:
         """This reader thread's own connection, opened on first use, refusing any write."""
         repo: TrailRepo | None = getattr(self._reader_local, "repo", None)
+        if repo is None and is_url(self._path) and self._reader_repos:
+            repo = self._reader_repos[0]  # one read-only pool, shared by the reader threads
         if repo is None:
-            repo = TrailRepo(connect(self._path))
-            repo.conn.execute("PRAGMA query_only = ON")
-            self._reader_local.repo = repo
+            repo = TrailRepo(connect(self._path, readonly=is_url(self._path), pool=READERS))
+            read_only(repo.conn)
             self._reader_repos.append(repo)
+        self._reader_local.repo = repo
         return repo
 
     async def read(self, fn: Callable[[TrailRepo], T]) -> T:

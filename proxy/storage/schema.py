@@ -1,0 +1,140 @@
+"""The schema on both backends: the migrations in order (`MIGRATIONS`), each with its SQLite
+SQL and its PostgreSQL form (m010 on is written for both), and the DDL types PostgreSQL reads."""
+
+from __future__ import annotations
+
+import re
+
+from proxy.storage.migrations import LANDED, ROLLUP_TABLE, Migration
+
+
+def postgres_ddl(sql: str) -> str:
+    """SQLite DDL in PostgreSQL's types: REAL is 4 bytes there (a timestamp would lose minutes),
+    so DOUBLE PRECISION; every INTEGER a BIGINT (a sum of tokens outgrows 32 bits); BLOB is BYTEA."""
+    for sqlite_type, postgres_type in (
+        ("REAL", "DOUBLE PRECISION"),
+        ("INTEGER", "BIGINT"),
+        ("BLOB", "BYTEA"),
+    ):
+        sql = re.sub(rf"\b{sqlite_type}\b", postgres_type, sql)
+    return sql
+
+
+# PostgreSQL support came with m010: a PostgreSQL DB is new when these run, so they leave out
+# the backfills of m002, m007 and m009 (no rows yet), and m008's text index is PostgreSQL's own.
+_POSTGRES = {
+    "m002_effect": postgres_ddl(
+        """
+        ALTER TABLE interactions ADD COLUMN shadow_json TEXT NOT NULL DEFAULT '[]';
+        ALTER TABLE feedback ADD COLUMN negative INTEGER;
+        ALTER TABLE lessons ADD COLUMN times_held_out INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE lessons ADD COLUMN control_negative INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE lessons ADD COLUMN control_positive INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE lessons ADD COLUMN reviewed_at REAL;
+        CREATE INDEX feedback_created ON feedback (created_at)
+        """
+    ),
+    "m007_console": postgres_ddl(
+        """
+        ALTER TABLE interactions ADD COLUMN key_id TEXT;
+        CREATE INDEX interactions_report ON interactions (
+            created_at, app, tenant, requested_model, policy, arm, recall_status, user_id, key_id,
+            prompt_tokens, completion_tokens, cost_usd, id
+        );
+        DROP INDEX interactions_created;
+        CREATE TABLE injections (
+            lesson_id TEXT NOT NULL,
+            interaction_id TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            injected INTEGER NOT NULL
+        );
+        CREATE INDEX injections_lesson ON injections (lesson_id, created_at);
+        CREATE INDEX injections_interaction ON injections (interaction_id)
+        """
+    ),
+    "m008_text_search": """
+        CREATE INDEX interactions_text ON interactions USING gin (
+            to_tsvector('simple', left(question, 2000) || ' ' || left(response_text, 2000))
+        )
+    """,
+    "m009_rollups": ";\n".join(
+        postgres_ddl(ROLLUP_TABLE.format(table=table, span=0).split("INSERT INTO")[0].rstrip(" \n;"))
+        for table in ("traffic_hourly", "traffic_daily")
+    ),
+}
+
+# m010: replicas. Each lesson change (a new lesson, a new version, a removal) takes the next
+# number of one sequence, and each index (an embedded one per replica, or a shared server)
+# keeps in `index_cursors` the last number it applied: an index follows the DB by reading what
+# came after. Fleet-wide jobs note their last run in `job_runs`; the implicit signals keep each
+# session's latest request in `session_heads`, so a session's turns may land on any replica.
+_REPLICAS_COMMON = """
+        CREATE INDEX lessons_changed ON lessons (changed_seq);
+        DROP INDEX lessons_unindexed;
+        CREATE TABLE lesson_removals (lesson_id TEXT NOT NULL, changed_seq INTEGER NOT NULL);
+        CREATE INDEX lesson_removals_changed ON lesson_removals (changed_seq);
+        CREATE TABLE index_cursors (index_id TEXT PRIMARY KEY, seq INTEGER NOT NULL);
+        CREATE TABLE job_runs (name TEXT PRIMARY KEY, last_run_at REAL NOT NULL);
+        CREATE TABLE session_heads (
+            key TEXT PRIMARY KEY,
+            interaction_id TEXT NOT NULL,
+            seen_at REAL NOT NULL,
+            size INTEGER NOT NULL,
+            whole BLOB NOT NULL,
+            asked BLOB,
+            regenerated TEXT
+        );
+        CREATE INDEX session_heads_seen ON session_heads (seen_at)
+"""
+_NEXT_CHANGE = "UPDATE change_seq SET seq = seq + 1"
+_REPLICAS_SQLITE = f"""
+        ALTER TABLE lessons ADD COLUMN changed_seq INTEGER NOT NULL DEFAULT 0;
+        UPDATE lessons SET changed_seq = rowid;
+        CREATE TABLE change_seq (id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL);
+        INSERT INTO change_seq VALUES (1, (SELECT coalesce(max(rowid), 0) FROM lessons));
+        CREATE TRIGGER lessons_changed_insert AFTER INSERT ON lessons BEGIN
+            {_NEXT_CHANGE};
+            UPDATE lessons SET changed_seq = (SELECT seq FROM change_seq) WHERE id = new.id;
+        END;
+        CREATE TRIGGER lessons_changed_update AFTER UPDATE OF version ON lessons
+        WHEN new.version IS NOT old.version BEGIN
+            {_NEXT_CHANGE};
+            UPDATE lessons SET changed_seq = (SELECT seq FROM change_seq) WHERE id = new.id;
+        END;
+        CREATE TRIGGER lessons_removed AFTER DELETE ON lessons BEGIN
+            {_NEXT_CHANGE};
+            INSERT INTO lesson_removals VALUES (old.id, (SELECT seq FROM change_seq));
+        END;
+        {_REPLICAS_COMMON}
+"""
+# the trigger takes the write lock before it numbers a change and holds it to the commit, so
+# changes commit in the order of their numbers and a follower reading past N misses none
+_REPLICAS_POSTGRES = postgres_ddl(
+    """
+        ALTER TABLE lessons ADD COLUMN changed_seq INTEGER NOT NULL DEFAULT 0;
+        CREATE SEQUENCE lesson_changes;
+        CREATE FUNCTION lesson_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            IF TG_OP = 'DELETE' THEN
+                PERFORM pg_advisory_xact_lock(7370001);
+                INSERT INTO lesson_removals VALUES (OLD.id, nextval('lesson_changes'));
+                RETURN OLD;
+            END IF;
+            IF TG_OP = 'INSERT' OR NEW.version IS DISTINCT FROM OLD.version THEN
+                PERFORM pg_advisory_xact_lock(7370001);
+                NEW.changed_seq := nextval('lesson_changes');
+            END IF;
+            RETURN NEW;
+        END $$;
+    """
+    + _REPLICAS_COMMON
+    + """;
+        CREATE TRIGGER lesson_changed BEFORE INSERT OR UPDATE OR DELETE ON lessons
+            FOR EACH ROW EXECUTE FUNCTION lesson_changed()
+    """
+)
+
+MIGRATIONS: tuple[Migration, ...] = (
+    *(m._replace(postgresql=_POSTGRES.get(m.name)) for m in LANDED),
+    Migration("m010_replicas", _REPLICAS_SQLITE, _REPLICAS_POSTGRES),
+)
