@@ -1,8 +1,10 @@
 """The proxy's periodic work, as a list of small named jobs (mitmproxy's `default_addons()` is
 the model): each says what it does and how often, and `run_jobs` runs them until shutdown.
 
-All are per-process: each replica reloads its own keys and policies and follows the trail DB
-with its own index; auto-retiring or purging twice is harmless (the second finds nothing).
+Most are per process: each replica reloads its own keys and policies and follows the trail DB
+with its own index. Those marked `fleet` (auto-retire, retention, forgetting quiet sessions)
+run once per period across every replica sharing the DB: each run is claimed in the DB first
+(`storage/fleet`), and the replica that wins it does the work.
 """
 
 from __future__ import annotations
@@ -12,13 +14,14 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from policies import PolicyStore
 from proxy.access.keys import KeyRing
 from proxy.learning.index import LessonIndex
 from proxy.learning.report import retire_unhelpful
-from proxy.storage import TrailDB
+from proxy.storage import TrailDB, fleet, heads
 from proxy.storage.erasure import purge_before
 from proxy.storage.keys import active_keys, keys_stamp
 
@@ -30,6 +33,7 @@ class Job:
     name: str
     every_s: float
     run: Callable[[], Awaitable[object]]
+    fleet: bool = False  # once per period across the replicas, not once per replica
 
 
 async def follow_keys(db: TrailDB, ring: KeyRing) -> None:
@@ -50,7 +54,12 @@ async def purge_expired(db: TrailDB, index: LessonIndex, retention_days: float) 
 
 
 def default_jobs(
-    policies: PolicyStore, db: TrailDB, index: LessonIndex, keys: KeyRing, retention_days: float | None = None
+    policies: PolicyStore,
+    db: TrailDB,
+    index: LessonIndex,
+    keys: KeyRing,
+    retention_days: float | None = None,
+    session_window_s: float = 0.0,
 ) -> list[Job]:
     async def reload_policies() -> None:
         """Edited policy files go live; a broken edit keeps the last good set (see /readyz)."""
@@ -79,25 +88,32 @@ def default_jobs(
         if retention_days is not None:
             await purge_expired(db, index, retention_days)
 
+    async def forget_sessions() -> None:
+        """Sessions quiet for longer than any signal reaches back are forgotten (`session_heads`)."""
+        await db.run(partial(heads.purge, before=time.time() - session_window_s))
+
     return [
         Job("key-refresh", 1.0, reload_keys),
-        Job("retention", 300.0, retention),
+        Job("retention", 300.0, retention, fleet=True),
         Job("policy-reload", 1.0, reload_policies),
-        Job("index-sync", 1.0, follow_db),
+        Job("index-sync", 0.5, follow_db),  # a lesson learned on another replica recalls here within ~1 s
         Job("index-graph", 30.0, build_graph),
-        Job("auto-retire", 30.0, retire),
+        Job("auto-retire", 30.0, retire, fleet=True),
+        Job("session-heads", 300.0, forget_sessions, fleet=True),
     ]
 
 
-async def _every(job: Job) -> None:
+async def _every(job: Job, db: TrailDB) -> None:
     while True:
         await asyncio.sleep(job.every_s)
         try:
+            if job.fleet and not await db.run(partial(fleet.claim, name=job.name, every_s=job.every_s)):
+                continue  # another replica has this period's run
             await job.run()
         except Exception:
             log.exception("job %s failed; it runs again in %g s", job.name, job.every_s)
 
 
-def run_jobs(jobs: Sequence[Job]) -> list[asyncio.Task[None]]:
+def run_jobs(jobs: Sequence[Job], db: TrailDB) -> list[asyncio.Task[None]]:
     """Start each job's loop; cancel the tasks to stop them."""
-    return [asyncio.create_task(_every(job), name=f"loopwise-{job.name}") for job in jobs]
+    return [asyncio.create_task(_every(job, db), name=f"loopwise-{job.name}") for job in jobs]

@@ -9,6 +9,7 @@ import logging
 import uuid
 from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from injectors import load_registry
@@ -18,7 +19,7 @@ from proxy.access.keys import KeyRing
 from proxy.access.tokens import FeedbackTokens, token_secret
 from proxy.chat.rephrase import cosine, says_again
 from proxy.chat.request import Identity
-from proxy.chat.signals import ConversationSignals, DetectedSignal, implicit_feedback
+from proxy.chat.signals import ConversationSignals, DetectedSignal, Observation, Seen, implicit_feedback
 from proxy.embeddings import Embedder, FastEmbedder
 from proxy.jobs import default_jobs, follow_keys, run_jobs
 from proxy.learning.feedback import Authority, Recorded, record_feedback
@@ -27,7 +28,7 @@ from proxy.metrics import Gauges, Metrics
 from proxy.privacy import Redactor
 from proxy.records import Feedback
 from proxy.settings import Settings, secret_value
-from proxy.storage import TrailDB
+from proxy.storage import TrailDB, heads
 from proxy.upstream import Adapters, Router
 from proxy.vectors import VectorIndex
 
@@ -115,10 +116,43 @@ class Services:
         raises: a request does not fail for its signals."""
         try:
             scope = (identity.tenant, identity.app, identity.user_id)
+            if self.settings.shared_database:  # a session's turns may reach any replica
+                read = self.signals.read(identity.session_id, messages, turn_id, scope)
+                if read is not None:
+                    self.spawn(self._observe_shared(*read, messages, question, embedded))
+                return
             seen = self.signals.observe(identity.session_id, messages, turn_id, scope)
         except Exception:  # contained: the request goes on without signals
             log.exception("implicit signals skipped for %s", turn_id)
             return
+        self._act(seen, turn_id, question, embedded)
+
+    async def _observe_shared(
+        self, key: str, current: Seen, messages: list[dict[str, Any]], question: str, embedded: bool
+    ) -> None:
+        """`observe` with the session's latest request in the shared DB (`storage/heads`), off the
+        request path: read it, compare, keep this one."""
+        try:
+            found: list[Observation] = []
+
+            def follow(head: dict[str, Any] | None) -> dict[str, Any]:  # on the DB thread
+                previous = (
+                    Seen(**{"at" if k == "seen_at" else k: v for k, v in head.items()}) if head else None
+                )
+                found.append(self.signals.compare(key, previous, current, messages))
+                return {c: getattr(current, "at" if c == "seen_at" else c) for c in heads.COLUMNS}
+
+            await self.db.run(partial(heads.swap, key=key, follow=follow))
+            seen = found[0]
+        except Exception as exc:  # noqa: BLE001 - a signal is never worth a failure
+            log.warning(
+                "implicit signals skipped for %s: %s: %s", current.interaction_id, type(exc).__name__, exc
+            )
+            return
+        self._act(seen, current.interaction_id, question, embedded)
+
+    def _act(self, seen: Observation, turn_id: str, question: str, embedded: bool) -> None:
+        """Record what an observation found; check a rephrase off the request path."""
         if seen.regenerates:
             self.signal(seen.regenerates, "regenerate", related=turn_id)
         accepted, candidate = seen.accepted, seen.rephrase
@@ -216,8 +250,9 @@ async def open_services(
         await index.reconcile(db)
     except Exception as exc:  # noqa: BLE001 - serve anyway; the periodic sync retries
         index.sync_error = f"{type(exc).__name__}: {exc}"
-    jobs = default_jobs(policies, db, index, services.keys, privacy.retention_days)
-    running = run_jobs(jobs) if background else []
+    window = settings.feedback.regenerate_window_s
+    jobs = default_jobs(policies, db, index, services.keys, privacy.retention_days, window)
+    running = run_jobs(jobs, db) if background else []
     if isinstance(embedder, FastEmbedder):
         static = embedder.load_static()
         running.append(asyncio.create_task(index.start_gate(db, static, settings.embedding.window_tokens)))

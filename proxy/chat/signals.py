@@ -4,10 +4,11 @@ mid-stream) is raised by the forwarder and only passes through here as feedback.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from injectors.text import message_text
@@ -32,8 +33,10 @@ def _calls_tools(message: Any) -> bool:
 
 
 @dataclass
-class _Seen:
-    """What the detector keeps of a session's latest request."""
+class Seen:
+    """What the detector keeps of a session's latest request (in memory, or in the shared DB's
+    `session_heads` with several replicas: then `question` comes from the trail, `vector` stays
+    None)."""
 
     interaction_id: str
     at: float
@@ -43,6 +46,7 @@ class _Seen:
     question: str  # the last user turn's text
     regenerated: str | None = None  # the interaction this one regenerated, until accepted
     vector: list[float] | None = None  # the question's embedding, once known
+    chain: list[bytes] = field(default_factory=list, repr=False)  # this request's prefix digests (not kept)
 
 
 @dataclass(frozen=True)
@@ -100,7 +104,7 @@ class ConversationSignals:
     def __init__(self, window_s: float, max_sessions: int = 50_000) -> None:
         self.window_s = window_s
         self.max_sessions = max_sessions
-        self._last: OrderedDict[str, _Seen] = OrderedDict()
+        self._last: OrderedDict[str, Seen] = OrderedDict()
         self._digests: dict[bytes, bytes] = {}  # the hash of a message's exact bytes -> its digest
 
     def observe(
@@ -112,34 +116,59 @@ class ConversationSignals:
     ) -> Observation:
         """Record this request; say what it means for the session's previous one. `scope`
         (tenant, app, user) keeps one client's session ids from reaching another's."""
-        if not session_id or self.window_s <= 0 or not messages:
+        read = self.read(session_id, messages, interaction_id, scope)
+        if read is None:
             return Observation()
-        key = "\x00".join(str(part) for part in (*scope, session_id))
+        key, current = read
+        previous = self._last.pop(key, None)
+        self._last[key] = current
+        if len(self._last) > self.max_sessions:
+            self._last.popitem(last=False)
+        return self.compare(key, previous, current, messages)
+
+    def compare(self, key: str, previous: Seen | None, current: Seen, messages: Sequence[Any]) -> Observation:
+        """What `current` (of `messages`) says of the session's `previous` request."""
+        try:
+            return self._compare(key, previous, current, messages)
+        finally:
+            current.chain = []  # what is kept of a request is its ends, not every prefix
+
+    def read(
+        self,
+        session_id: str | None,
+        messages: Sequence[Any],
+        interaction_id: str,
+        scope: Iterable[str | None] = (),
+    ) -> tuple[str, Seen] | None:
+        """The session's key (a digest: no user id in it) and what to keep of this request;
+        None when no signal can come of it."""
+        if not session_id or self.window_s <= 0 or not messages:
+            return None
+        key = hashlib.sha256("\x00".join(str(part) for part in (*scope, session_id)).encode()).hexdigest()
         if len(self._digests) > MAX_DIGESTS:
             self._digests.clear()
         chain = prefix_digests(messages, self._digests)
         last_user = next((i for i in range(len(messages) - 1, -1, -1) if _role(messages[i]) == "user"), None)
         ends_at_user = last_user == len(messages) - 1
         question = message_text(messages[last_user]) if last_user is not None else ""
-        now = time.monotonic()
         asked = chain[-1] if ends_at_user else None
-        current = _Seen(interaction_id, now, len(messages), chain[-1], asked, question)
-        previous = self._last.pop(key, None)
-        self._last[key] = current
-        if len(self._last) > self.max_sessions:
-            self._last.popitem(last=False)
-        embeds = ends_at_user and bool(question.strip())
-        if previous is None or now - previous.at > self.window_s:
+        return key, Seen(interaction_id, time.time(), len(messages), chain[-1], asked, question, chain=chain)
+
+    def _compare(
+        self, key: str, previous: Seen | None, current: Seen, messages: Sequence[Any]
+    ) -> Observation:
+        embeds = current.asked is not None and bool(current.question.strip())
+        if previous is None or not 0 <= current.at - previous.at <= self.window_s:
             return Observation(key=key, embeds=embeds)
         if current.asked is not None and current.asked == previous.asked:
             current.regenerated = previous.interaction_id
             return Observation(regenerates=previous.interaction_id, key=key, embeds=embeds)
-        continues = len(messages) > previous.size and chain[previous.size] == previous.whole
+        continues = len(messages) > previous.size and current.chain[previous.size] == previous.whole
         accepted = None
         if continues and previous.regenerated:
             accepted = (previous.interaction_id, previous.regenerated)
         candidate = None
-        if continues and ends_at_user and embeds and previous.question.strip():
+        if continues and embeds and previous.question.strip():
             answer = messages[previous.size : len(messages) - 1]
             if (
                 answer
