@@ -3,6 +3,7 @@ HTTP feedback and the implicit signals the proxy sees itself share it."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass, replace
@@ -129,6 +130,9 @@ def check_categories(categories: tuple[str, ...], taxonomy: tuple[str, ...]) -> 
             param="categories",
             code="invalid_category",
         )
+
+
+ANOTHER_WRITER_S = 1.0  # how long feedback waits for a turn another replica answered
 
 
 def _learn_config(policies: PolicySet, interaction: dict[str, Any]) -> tuple[LearnConfig | None, str | None]:
@@ -269,7 +273,17 @@ async def record_feedback(
     """Store ``feedback`` (and its lesson) durably, then index the lesson. Raises ApiError 404
     for an interaction the sender may not see, as for one that does not exist."""
     store = partial(_store, feedback=feedback, policies=policies, authority=authority)
-    recorded = await db.run(store)
+    # with replicas, the turn may have been answered by another one whose writer has not
+    # committed it yet (milliseconds): look again for a moment before answering 404
+    deadline = time.monotonic() + (ANOTHER_WRITER_S if db.shared else 0.0)
+    while True:
+        try:
+            recorded = await db.run(store)
+            break
+        except ApiError as exc:
+            if exc.code != "interaction_not_found" or time.monotonic() >= deadline:
+                raise
+            await asyncio.sleep(ANOTHER_WRITER_S / 4)
     lesson = recorded.lesson
     if lesson is not None:
         try:

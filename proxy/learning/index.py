@@ -18,7 +18,7 @@ from proxy.learning.gate import Gate
 from proxy.learning.graph import GraphBuild
 from proxy.records import Lesson
 from proxy.storage import TrailDB, TrailRepo, changes
-from proxy.vectors import GraphBuilds, Hit, Point, VectorIndex
+from proxy.vectors import GraphBuilds, Hit, ListsIds, Point, VectorIndex
 
 log = logging.getLogger("loopwise.index")
 T = TypeVar("T")
@@ -174,10 +174,20 @@ class LessonIndex:
     async def reconcile(self, db: TrailDB) -> None:
         """At start: if the index and the DB disagree (a lost or new index), rebuild it."""
         expected = await db.run(partial(changes.active_applied, index_id=self.identity))
-        if await self.count() != expected:
-            log.warning("vector index out of step with the trail DB; rebuilding it from the DB")
-            await db.run(partial(changes.reset, index_id=self.identity))
+        if await self.count() == expected:
+            await self.sync(db)
+            return
+        log.warning("vector index out of step with the trail DB; rebuilding it from the DB")
+        await db.run(partial(changes.reset, index_id=self.identity))
         await self.sync(db)
+        if isinstance(self.index, ListsIds):  # points of lessons this DB does not have (another DB's)
+            held = await self.on_index_thread(self.index.ids)
+            active = await db.run(changes.active_ids)
+            strays = [i for i in held if i not in active]
+            if strays:
+                log.warning("dropped %d index entries of lessons the trail DB does not hold", len(strays))
+                await self._apply([], strays)
+                self._follow([], strays)
 
     async def sync_quietly(self, db: TrailDB) -> None:
         try:

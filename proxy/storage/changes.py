@@ -78,6 +78,10 @@ def reset(repo: TrailRepo, index_id: str) -> None:
     repo.conn.execute("DELETE FROM index_cursors WHERE index_id = ?", (index_id,))
 
 
+def active_ids(repo: TrailRepo) -> set[str]:
+    return {row[0] for row in repo.conn.execute("SELECT id FROM lessons WHERE status = 'active'")}
+
+
 def active_applied(repo: TrailRepo, index_id: str) -> int:
     """How many active, embedded lessons an index that applied up to its cursor should hold."""
     row = repo.conn.execute(

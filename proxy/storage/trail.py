@@ -164,6 +164,11 @@ class TrailDB:
             log.exception("could not write interaction %s to the trail", interaction.id)
 
     @property
+    def shared(self) -> bool:
+        """The DB is PostgreSQL, which other replicas may write too."""
+        return is_url(self._path)
+
+    @property
     def queued(self) -> int:
         """Interactions recorded and not yet committed."""
         return self._unwritten

@@ -41,6 +41,13 @@ class VectorIndex(Protocol):
 
 
 @runtime_checkable
+class ListsIds(Protocol):
+    """An index that can list what it holds (to drop what its DB does not have)."""
+
+    def ids(self) -> list[str]: ...
+
+
+@runtime_checkable
 class GraphBuilds(Protocol):
     """An index whose graph the proxy builds itself, in the background (Qdrant Edge; a Qdrant
     server builds its own): `begin_build` and `finish_build` run on the index's updating thread,

@@ -198,6 +198,17 @@ class EdgeIndex:
     def count(self) -> int:
         return int(self.shard.info().points_count)
 
+    def ids(self) -> list[str]:
+        found: list[str] = []
+        offset = None
+        while True:
+            page, offset = self.shard.scroll(
+                qe.ScrollRequest(offset=offset, limit=1024, with_payload=False, with_vector=False)
+            )
+            found += [str(r.id) for r in page]
+            if offset is None:
+                return found
+
     def close(self) -> None:
         self.abandon_build()
         self.release()
