@@ -9,7 +9,10 @@ one and two replicas serve, and how fast the trail is written to PostgreSQL.
   answer on B that carries it (p50, p99).
 - throughput: production-like bodies (bench/questions.mix_bodies, recall on) through wrk at
   one replica pinned to core 0, then spread over two replicas pinned to cores 0 and 1 (one wrk
-  each, as a round-robin balancer would): requests per second, and the ratio.
+  each, as a round-robin balancer would): requests per second, and the ratio; and two replicas
+  on core 0 alone, whose CPU per request against one replica's says whether replicas slow each
+  other (on a two-core machine the provider, PostgreSQL and wrk share the replicas' cores, so
+  the ratio of the first two says more about the machine than about Loopwise).
 - trail write: the writer's batches (256 rows) into PostgreSQL: interactions per second.
 
 Each run makes its own database on the server and drops it. The harness (`Fleet`) is what
@@ -38,14 +41,14 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import load, questions  # noqa: E402
-from bench.harness import free_port, machine, pinned, wait_ready  # noqa: E402
-from proxy.storage import postgres  # noqa: E402
+from bench import load, questions
+from bench.harness import cpu_seconds, free_port, machine, pinned, wait_ready
+from proxy.storage import postgres
 
 HERE = Path(__file__).resolve().parent
 SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
-FRUITS = "saffron quince medlar loquat damson rowan sloe yuzu".split()
-BIRDS = "heron avocet plover curlew dunlin godwit".split()
+FRUITS = ["saffron", "quince", "medlar", "loquat", "damson", "rowan", "sloe", "yuzu"]
+BIRDS = ["heron", "avocet", "plover", "curlew", "dunlin", "godwit"]
 
 
 @dataclass
@@ -74,7 +77,9 @@ class Fleet:
     work: Path
     database_url: str | None
     upstream: str
+    upstream_pid: int = 0
     replicas: list[Replica] = field(default_factory=list)
+    master_key: str | None = None  # set before `start`: every route then needs a key
 
     def config(self, name: str, port: int) -> Path:
         deployment = {
@@ -88,6 +93,7 @@ class Fleet:
             "log_level": "warning",
             "access_log": False,
             "port": port,
+            **({"access": {"master_key": self.master_key}} if self.master_key else {}),
         }
         path = self.work / f"{name}.yaml"
         path.write_text(yaml.safe_dump(settings))
@@ -133,6 +139,7 @@ class Fleet:
 @contextlib.contextmanager
 def fleet(work: Path, server: str = SERVER) -> Iterator[Fleet]:
     """A new database on `server` and a fake provider; dropped and stopped after."""
+    work.mkdir(parents=True, exist_ok=True)
     name = f"lw_fleet_{uuid.uuid4().hex[:12]}"
     postgres.create_database(server, name)
     port = free_port()
@@ -141,7 +148,9 @@ def fleet(work: Path, server: str = SERVER) -> Iterator[Fleet]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    group = Fleet(work, postgres.with_database(server, name), f"http://127.0.0.1:{port}/v1")
+    group = Fleet(
+        work, postgres.with_database(server, name), f"http://127.0.0.1:{port}/v1", upstream_pid=upstream.pid
+    )
     try:
         wait_ready(f"http://127.0.0.1:{port}/v1/models", upstream, timeout=30)
         yield group
@@ -203,16 +212,27 @@ def freshness(group: Fleet, count: int) -> dict[str, Any]:
     }
 
 
-def throughput(work: Path, server: str, replicas: int, seconds: int, connections: int) -> dict[str, Any]:
-    """Requests per second of `replicas` replicas, one core each, under wrk (one per replica)."""
-    with fleet(work / f"throughput-{replicas}", server) as group:
-        started = group.start(replicas, cores=list(range(replicas)))
+def throughput(
+    work: Path,
+    server: str,
+    replicas: int,
+    seconds: int,
+    connections: int,
+    cores: list[int | None] | None = None,
+) -> dict[str, Any]:
+    """Requests per second of `replicas` replicas under wrk (one per replica), each pinned to its
+    core in `cores` (default: one core each, 0, 1, ...)."""
+    cores = cores or list(range(replicas))
+    with fleet(work / f"throughput-{replicas}-{'-'.join(map(str, cores))}", server) as group:
+        started = group.start(replicas, cores=cores)
         bodies = questions.mix_bodies(400, "gpt-test", False, uuid.uuid4().hex[:6])
         lua = load.script(work / f"bodies-{replicas}.lua", bodies, {"X-App": "shop"}, "/v1/chat/completions")
         with httpx.Client(timeout=30) as client:  # every replica warm before the clock starts
             for replica in started:
                 for _ in range(20):
                     ask(client, replica, "warm up", "warm").raise_for_status()
+        cpu_before = [cpu_seconds(r.proc.pid) for r in started]
+        helpers_before = cpu_seconds(group.upstream_pid) + postgres_cpu()
         wrks = [
             subprocess.Popen(
                 [load.ensure_wrk(), "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "30s", "-s", str(lua),
@@ -227,14 +247,32 @@ def throughput(work: Path, server: str, replicas: int, seconds: int, connections
             out, _ = wrk.communicate(timeout=seconds + 60)
             line = next(x for x in out.splitlines() if x.startswith("WRKJSON "))
             results.append(json.loads(line[len("WRKJSON ") :]))
+        replica_cpu = sum(cpu_seconds(r.proc.pid) for r in started) - sum(cpu_before)
+        helpers_cpu = cpu_seconds(group.upstream_pid) + postgres_cpu() - helpers_before
+    requests = sum(r["requests"] for r in results)
     rps = sum(r["requests"] / (r["duration_us"] / 1e6) for r in results)
     errors = sum(r["errors"] + r["non2xx"] for r in results)
     return {
         "replicas": replicas,
+        "cores": cores,
         "rps": round(rps, 1),
         "errors": errors,
         "p50_ms": [r["p50_us"] / 1000 for r in results],
+        # CPU per request: each replica's own, and the fake provider's + PostgreSQL's, which
+        # share the same two cores on a small machine
+        "replica_cpu_ms_per_request": round(replica_cpu / requests * 1000, 3),
+        "provider_and_postgres_cpu_ms_per_request": round(helpers_cpu / requests * 1000, 3),
     }
+
+
+def postgres_cpu() -> float:
+    """CPU seconds of every PostgreSQL process on this machine (the server and its backends)."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            if "(postgres)" in stat.read_text():
+                total += cpu_seconds(int(stat.parent.name))
+    return total
 
 
 def trail_write(server: str, rows: int) -> dict[str, Any]:
@@ -272,7 +310,16 @@ def main() -> None:
     print(json.dumps(report["freshness"]), flush=True)
     one = throughput(args.work, args.postgres, 1, args.seconds, args.connections)
     two = throughput(args.work, args.postgres, 2, args.seconds, args.connections)
-    report["throughput"] = {"one": one, "two": two, "ratio": round(two["rps"] / one["rps"], 2)}
+    shared = throughput(args.work, args.postgres, 2, args.seconds, args.connections, cores=[0, 0])
+    report["throughput"] = {
+        "one": one,
+        "two": two,
+        "two_on_one_core": shared,
+        "ratio": round(two["rps"] / one["rps"], 2),
+        "cpu_per_request_two_on_one_core_vs_one": round(
+            shared["replica_cpu_ms_per_request"] / one["replica_cpu_ms_per_request"], 2
+        ),
+    }
     print(json.dumps(report["throughput"]), flush=True)
     report["trail_write"] = trail_write(args.postgres, args.trail_rows)
     print(json.dumps(report["trail_write"]), flush=True)
