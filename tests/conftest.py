@@ -112,6 +112,26 @@ def database(
     postgres.drop_database(POSTGRES_SERVER, name)
 
 
+def postgres_or_skip() -> None:
+    """Skip without a PostgreSQL server to test against; under CI (which runs one), fail."""
+    try:
+        connect(POSTGRES_SERVER, readonly=True).close()
+    except Exception:  # noqa: BLE001 - any failure means no server to test against
+        if os.environ.get("CI"):
+            pytest.fail(f"CI needs PostgreSQL at {POSTGRES_SERVER}")
+        pytest.skip(f"no PostgreSQL at {POSTGRES_SERVER}")
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A new, empty PostgreSQL database of this test's own (whichever --database), dropped after."""
+    postgres_or_skip()
+    name = f"lw_own_{uuid.uuid4().hex[:16]}"
+    postgres.create_database(POSTGRES_SERVER, name)
+    yield postgres.with_database(POSTGRES_SERVER, name)
+    postgres.drop_database(POSTGRES_SERVER, name)
+
+
 @pytest.fixture(params=["relay"])
 def adapter(request: pytest.FixtureRequest) -> str:
     """Which adapter the default deployment takes; tests of shared behaviour ask for both."""

@@ -9,7 +9,6 @@ skip, except under CI, where they fail."""
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
 import uuid
@@ -21,29 +20,17 @@ import pytest
 
 from bench.replicas import Fleet, Replica, ask, fleet, injected_within, teach, throughput
 from proxy.storage import fleet as fleet_jobs
-from proxy.storage import postgres
 from proxy.storage.db import connect
 from proxy.storage.repo import TrailRepo
-from tests.conftest import POSTGRES_SERVER
+from tests.conftest import POSTGRES_SERVER, postgres_or_skip
 
 pytestmark = pytest.mark.model
 QUESTION = "What is the refund window for orders placed at Acme Corp?"
 
 
-def _reachable() -> bool:
-    try:
-        connect(POSTGRES_SERVER, readonly=True).close()
-    except Exception:  # noqa: BLE001 - any failure means no server to test against
-        return False
-    return True
-
-
 @pytest.fixture(scope="module", autouse=True)
 def _postgres() -> None:
-    if not _reachable():
-        if os.environ.get("CI"):
-            pytest.fail(f"CI needs PostgreSQL at {POSTGRES_SERVER} for the replica tests")
-        pytest.skip(f"no PostgreSQL at {POSTGRES_SERVER}")
+    postgres_or_skip()
 
 
 @pytest.fixture
@@ -196,28 +183,22 @@ def test_the_same_load_over_one_and_two_replicas(tmp_path: Path, request: pytest
         assert point["rps"] > 50, measured
 
 
-def test_a_fleet_job_runs_once_per_period_whichever_replicas_ask() -> None:
-    name = f"lw_claim_{uuid.uuid4().hex[:12]}"
-    postgres.create_database(POSTGRES_SERVER, name)
-    url = postgres.with_database(POSTGRES_SERVER, name)
-    try:
-        repos = [TrailRepo(connect(url)) for _ in range(4)]
-        wins: list[bool] = []
-        barrier = threading.Barrier(len(repos))
+def test_a_fleet_job_runs_once_per_period_whichever_replicas_ask(postgres_url: str) -> None:
+    repos = [TrailRepo(connect(postgres_url)) for _ in range(4)]
+    wins: list[bool] = []
+    barrier = threading.Barrier(len(repos))
 
-        def claim(repo: TrailRepo) -> None:
-            barrier.wait()
-            wins.append(fleet_jobs.claim(repo, "auto-retire", 30.0))
+    def claim(repo: TrailRepo) -> None:
+        barrier.wait()
+        wins.append(fleet_jobs.claim(repo, "auto-retire", 30.0))
 
-        threads = [threading.Thread(target=claim, args=(r,)) for r in repos]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        assert sorted(wins) == [False, False, False, True]
-        assert not fleet_jobs.claim(repos[0], "auto-retire", 30.0)  # this period is taken
-        assert fleet_jobs.claim(repos[0], "auto-retire", 30.0, now=time.time() + 31)  # the next is not
-        for repo in repos:
-            repo.conn.close()
-    finally:
-        postgres.drop_database(POSTGRES_SERVER, name)
+    threads = [threading.Thread(target=claim, args=(r,)) for r in repos]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(wins) == [False, False, False, True]
+    assert not fleet_jobs.claim(repos[0], "auto-retire", 30.0)  # this period is taken
+    assert fleet_jobs.claim(repos[0], "auto-retire", 30.0, now=time.time() + 31)  # the next is not
+    for repo in repos:
+        repo.conn.close()

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from proxy import __version__
-from proxy.cli import access, insights, render, serve
+from proxy.cli import access, insights, migrate, render, serve
 from proxy.cli.config import config_app
 from proxy.cli.options import ConfigOption, DataDirOption, JsonOption, fail, repo_or_exit, settings_or_exit
 from proxy.records import LESSON_STATUSES, LessonStatus
@@ -33,6 +33,7 @@ app.add_typer(access.keys_app, name="keys")
 app.add_typer(access.users_app, name="users")
 app.add_typer(config_app, name="config")
 app.command("serve")(serve.serve)
+app.command("migrate")(migrate.migrate)
 app.command("report")(insights.report)
 app.command("export")(insights.export)
 

@@ -185,6 +185,7 @@ class PgConnection:
             check=ConnectionPool.check_connection,  # a connection PostgreSQL dropped is replaced
             name=name,
             open=False,
+            timeout=5.0,  # a statement waits this long for a connection (PostgreSQL gone: it fails)
         )
         self._pool.open(wait=True, timeout=30)
         self._local = threading.local()
