@@ -275,19 +275,21 @@ def postgres_cpu() -> float:
     return total
 
 
-def trail_write(server: str, rows: int) -> dict[str, Any]:
-    """Interactions per second the writer's batches put into PostgreSQL."""
+def trail_write(server: str | None, rows: int) -> dict[str, Any]:
+    """Interactions per second the writer's batches put into PostgreSQL (None: a SQLite file)."""
     name = f"lw_trail_{uuid.uuid4().hex[:12]}"
-    postgres.create_database(server, name)
+    if server is not None:
+        postgres.create_database(server, name)
+    target = ["--database", postgres.with_database(server, name)] if server is not None else []
     try:
         out = subprocess.run(
-            [sys.executable, str(HERE / "trail_write.py"), "--database", postgres.with_database(server, name),
-             "--rows", str(rows), "--runs", "3", "--json"],
+            [sys.executable, str(HERE / "trail_write.py"), *target, "--rows", str(rows), "--runs", "3", "--json"],
             capture_output=True, text=True, check=True, timeout=1800,
         ).stdout  # fmt: skip
         return dict(json.loads(out.strip().splitlines()[-1]))
     finally:
-        postgres.drop_database(server, name)
+        if server is not None:
+            postgres.drop_database(server, name)
 
 
 def main() -> None:
@@ -321,7 +323,10 @@ def main() -> None:
         ),
     }
     print(json.dumps(report["throughput"]), flush=True)
-    report["trail_write"] = trail_write(args.postgres, args.trail_rows)
+    report["trail_write"] = {
+        "postgresql": trail_write(args.postgres, args.trail_rows),
+        "sqlite": trail_write(None, args.trail_rows),
+    }
     print(json.dumps(report["trail_write"]), flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "replicas-bench.json").write_text(json.dumps(report, indent=2) + "\n")

@@ -18,10 +18,11 @@ from functools import partial
 from typing import Any
 
 from policies import PolicyStore
+from proxy.access.console import ConsoleSessions
 from proxy.access.keys import KeyRing
 from proxy.learning.index import LessonIndex
 from proxy.learning.report import retire_unhelpful
-from proxy.storage import TrailDB, fleet, heads
+from proxy.storage import TrailDB, fleet, heads, signouts
 from proxy.storage.erasure import purge_before
 from proxy.storage.keys import active_keys, keys_stamp
 
@@ -36,11 +37,14 @@ class Job:
     fleet: bool = False  # once per period across the replicas, not once per replica
 
 
-async def follow_keys(db: TrailDB, ring: KeyRing) -> None:
-    """Reload the key ring when a key was created or revoked (by the CLI, or another replica)."""
+async def follow_keys(db: TrailDB, ring: KeyRing, console: ConsoleSessions | None = None) -> None:
+    """Reload the key ring when a key was created or revoked (by the CLI, or another replica),
+    and the console sessions signed out anywhere."""
     stamp = await db.run(keys_stamp)
     if stamp != ring.stamp:
         ring.replace(await db.run(active_keys), stamp)
+    if console is not None:
+        console.forbid(await db.run(partial(signouts.current, now=time.time())))
 
 
 async def purge_expired(db: TrailDB, index: LessonIndex, retention_days: float) -> dict[str, Any]:
@@ -60,6 +64,7 @@ def default_jobs(
     keys: KeyRing,
     retention_days: float | None = None,
     session_window_s: float = 0.0,
+    console: ConsoleSessions | None = None,
 ) -> list[Job]:
     async def reload_policies() -> None:
         """Edited policy files go live; a broken edit keeps the last good set (see /readyz)."""
@@ -81,7 +86,7 @@ def default_jobs(
 
     async def reload_keys() -> None:
         """Keys created or revoked elsewhere (CLI, admin API on another replica) apply here."""
-        await follow_keys(db, keys)
+        await follow_keys(db, keys, console)
 
     async def retention() -> None:
         """Interactions, feedback and lessons older than `privacy.retention_days` are erased."""

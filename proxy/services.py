@@ -251,7 +251,7 @@ async def open_services(
     except Exception as exc:  # noqa: BLE001 - serve anyway; the periodic sync retries
         index.sync_error = f"{type(exc).__name__}: {exc}"
     window = settings.feedback.regenerate_window_s
-    jobs = default_jobs(policies, db, index, services.keys, privacy.retention_days, window)
+    jobs = default_jobs(policies, db, index, services.keys, privacy.retention_days, window, services.console)
     running = run_jobs(jobs, db) if background else []
     if isinstance(embedder, FastEmbedder):
         static = embedder.load_static()

@@ -92,6 +92,28 @@ def test_keys_made_and_revoked_on_one_replica_apply_on_the_others(tmp_path: Path
                 time.sleep(0.05)
 
 
+def test_a_console_session_signed_out_on_one_replica_ends_on_the_others(tmp_path: Path) -> None:
+    with fleet(tmp_path, POSTGRES_SERVER) as group:
+        group.master_key = "sk-master-replicas"
+        first, second = group.start(2)
+        with httpx.Client(timeout=30) as client:
+            signed = client.post(
+                f"{first.base}/ui/login", data={"key": group.master_key, "next": "/ui/traffic"}
+            )
+            assert signed.status_code == 303, signed.text
+            cookie = {"loopwise_console": signed.cookies["loopwise_console"]}
+            page = client.get(f"{second.base}/ui/traffic", cookies=cookie)  # the signing key is shared
+            assert page.status_code == 200
+            origin = {"origin": first.base}
+            assert client.post(f"{first.base}/ui/logout", cookies=cookie, headers=origin).status_code == 303
+            since = time.monotonic()
+            while client.get(f"{second.base}/ui/traffic", cookies=cookie).status_code == 200:
+                assert time.monotonic() - since < 2.0, (
+                    "a signed-out console session went on on another replica"
+                )
+                time.sleep(0.05)
+
+
 def test_a_session_is_one_conversation_across_replicas(three: Fleet) -> None:
     first, second, third = three.replicas
     with httpx.Client(timeout=30) as client:

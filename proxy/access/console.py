@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import secrets
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 PREFIX = "lwc."
@@ -62,21 +63,29 @@ class ConsoleSessions:
         if len(parts) != 3 or not hmac.compare_digest(mac.encode(), self._mac(body).encode()):
             return None
         expires, subject, print_ = parts
-        if not expires.isdigit() or int(expires) < time.time() or mac in self._signed_out:
+        if not expires.isdigit() or int(expires) < time.time() or _ended(mac) in self._signed_out:
             return None
         return ConsoleSession(subject, print_, int(expires))
 
-    def sign_out(self, cookie: str) -> None:
-        """End a session in this process, even for a copy of its cookie."""
+    def sign_out(self, cookie: str) -> tuple[str, int] | None:
+        """End a session in this process, even for a copy of its cookie; returns what other
+        replicas need to end it too (`forbid`): a digest of its MAC and when it expires."""
         session = self.read(cookie)
         if session is None:
-            return
+            return None
+        ended = (_ended(cookie.rpartition(".")[2]), session.expires)
+        self.forbid([ended])
+        return ended
+
+    def forbid(self, ended: Iterable[tuple[str, int]]) -> None:
+        """Sessions signed out (here, or on another replica) stay refused until they expire."""
         now = time.time()
-        if len(self._signed_out) >= SIGNED_OUT_KEPT:
-            self._signed_out = {m: e for m, e in self._signed_out.items() if e > now}
-            while len(self._signed_out) >= SIGNED_OUT_KEPT:  # still full: forget the soonest to expire
-                del self._signed_out[min(self._signed_out, key=self._signed_out.__getitem__)]
-        self._signed_out[cookie.rpartition(".")[2]] = session.expires
+        for digest, expires in ended:
+            if len(self._signed_out) >= SIGNED_OUT_KEPT and digest not in self._signed_out:
+                self._signed_out = {m: e for m, e in self._signed_out.items() if e > now}
+                while len(self._signed_out) >= SIGNED_OUT_KEPT:  # still full: forget the soonest to expire
+                    del self._signed_out[min(self._signed_out, key=self._signed_out.__getitem__)]
+            self._signed_out[digest] = int(expires)
 
     def form_token(self, cookie: str) -> str:
         """The token every form of this session posts back (double submit, signed)."""
@@ -84,3 +93,8 @@ class ConsoleSessions:
 
     def form_token_valid(self, cookie: str, token: str) -> bool:
         return hmac.compare_digest(token.encode("utf-8", "replace"), self.form_token(cookie).encode())
+
+
+def _ended(mac: str) -> str:
+    """What is kept of a signed-out session: a digest of its MAC (the MAC itself never leaves)."""
+    return hashlib.sha256(mac.encode()).hexdigest()

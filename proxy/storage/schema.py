@@ -67,7 +67,8 @@ _POSTGRES = {
 # number of one sequence, and each index (an embedded one per replica, or a shared server)
 # keeps in `index_cursors` the last number it applied: an index follows the DB by reading what
 # came after. Fleet-wide jobs note their last run in `job_runs`; the implicit signals keep each
-# session's latest request in `session_heads`, so a session's turns may land on any replica.
+# session's latest request in `session_heads`, so a session's turns may land on any replica;
+# `console_signouts` ends a signed-out console session on every replica.
 _REPLICAS_COMMON = """
         CREATE INDEX lessons_changed ON lessons (changed_seq);
         DROP INDEX lessons_unindexed;
@@ -84,7 +85,8 @@ _REPLICAS_COMMON = """
             asked BLOB,
             regenerated TEXT
         );
-        CREATE INDEX session_heads_seen ON session_heads (seen_at)
+        CREATE INDEX session_heads_seen ON session_heads (seen_at);
+        CREATE TABLE console_signouts (digest TEXT PRIMARY KEY, expires_at INTEGER NOT NULL)
 """
 _NEXT_CHANGE = "UPDATE change_seq SET seq = seq + 1"
 _REPLICAS_SQLITE = f"""

@@ -3,6 +3,8 @@ signing out."""
 
 from __future__ import annotations
 
+from functools import partial
+
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
@@ -13,6 +15,7 @@ from proxy.http.access import local_only
 from proxy.http.common import services
 from proxy.http.console.auth import console_path, read_form, same_origin
 from proxy.http.console.render import page
+from proxy.storage import signouts
 
 
 async def login_page(request: Request) -> Response:
@@ -62,13 +65,16 @@ async def login(request: Request) -> Response:
 
 
 async def logout(request: Request) -> Response:
-    """Sign out: the session ends here at once (a copy of its cookie too), and the browser
-    forgets it."""
+    """Sign out: the session ends here at once (a copy of its cookie too), on the other replicas
+    within a second, and the browser forgets it."""
     try:
         same_origin(request)
     except ApiError as exc:
         return page(request, "error.html", http_status=exc.status, error=exc)
-    services(request).console.sign_out(request.cookies.get(COOKIE, ""))
+    svc = services(request)
+    ended = svc.console.sign_out(request.cookies.get(COOKIE, ""))
+    if ended is not None:  # every other replica refuses the cookie too, from its next key refresh
+        await svc.db.run(partial(signouts.add, digest=ended[0], expires=ended[1]))
     response = RedirectResponse("/ui/login", status_code=303)
     response.delete_cookie(COOKIE, path="/ui")
     return response
