@@ -1,8 +1,10 @@
 """What storing the trail costs the writer, per interaction: production-shaped rows written in
-the writer's batches (256) to a fresh SQLite trail, timed. `--tree` imports Loopwise from another
-checkout, to compare two versions side by side in one run:
+the writer's batches (256) to a fresh SQLite trail (or the PostgreSQL database `--database`
+names), timed: the writer's CPU per row and interactions stored per second. `--tree` imports
+Loopwise from another checkout, to compare two versions side by side in one run:
 
     git worktree add /tmp/before <rev> && python bench/trail_write.py --tree /tmp/before --tree .
+    python bench/trail_write.py --database postgresql://postgres@127.0.0.1:5432/bench
 """
 
 from __future__ import annotations

@@ -29,6 +29,7 @@ from proxy.privacy import Redactor
 from proxy.records import Feedback
 from proxy.settings import Settings, secret_value
 from proxy.storage import TrailDB, heads
+from proxy.storage.db import describe
 from proxy.upstream import Adapters, Router
 from proxy.vectors import VectorIndex
 
@@ -249,7 +250,7 @@ async def open_services(
     try:
         await index.reconcile(db)
     except Exception as exc:  # noqa: BLE001 - serve anyway; the periodic sync retries
-        index.sync_error = f"{type(exc).__name__}: {exc}"
+        index.sync_error = describe(exc)
     window = settings.feedback.regenerate_window_s
     jobs = default_jobs(policies, db, index, services.keys, privacy.retention_days, window, services.console)
     running = run_jobs(jobs, db) if background else []

@@ -5,6 +5,8 @@ from __future__ import annotations
 import shutil
 import sqlite3
 
+import pytest
+
 from tests.helpers import ask, feedback, stored_bytes
 
 QUESTION = "what is the refund window at acme"
@@ -72,3 +74,20 @@ def test_upgrading_a_first_version_trail_keeps_and_classifies_its_feedback(tmp_p
     found = dict(upgraded.execute("SELECT id, negative FROM feedback").fetchall())
     assert found == {"f1": 1, "f2": 0, "f3": 1, "f4": 1, "f5": 1, "f6": None}
     assert upgraded.execute("SELECT shadow_json FROM interactions").fetchone()[0] == "[]"
+
+
+@pytest.mark.sqlite_only  # two trail DBs, one index directory
+async def test_an_index_that_followed_another_trail_keeps_none_of_its_lessons(
+    make_settings, start, tmp_path
+) -> None:
+    vectors = str(tmp_path / "shared-vectors")
+    first = make_settings(data_dir=str(tmp_path / "one"), vector_store={"path": vectors})
+    client = await start(first)
+    answer = (await ask(client, QUESTION, session="s-1")).json()["id"]
+    await feedback(client, answer, rating=-1, correction="It is 45 days.")
+    assert await start.services(client).index.count() == 1
+    await start.stop(client)
+
+    client = await start(make_settings(data_dir=str(tmp_path / "two"), vector_store={"path": vectors}))
+    assert await start.services(client).index.count() == 0  # the other trail's lesson is gone
+    assert (await ask(client, QUESTION, session="s-2")).headers["x-loopwise-lessons"] == ""

@@ -101,13 +101,14 @@ def test_a_console_session_signed_out_on_one_replica_ends_on_the_others(tmp_path
                 f"{first.base}/ui/login", data={"key": group.master_key, "next": "/ui/traffic"}
             )
             assert signed.status_code == 303, signed.text
-            cookie = {"loopwise_console": signed.cookies["loopwise_console"]}
-            page = client.get(f"{second.base}/ui/traffic", cookies=cookie)  # the signing key is shared
+            cookie = signed.cookies["loopwise_console"]
+            page = client.get(f"{second.base}/ui/traffic")  # the signing key is shared
             assert page.status_code == 200
             origin = {"origin": first.base}
-            assert client.post(f"{first.base}/ui/logout", cookies=cookie, headers=origin).status_code == 303
+            assert client.post(f"{first.base}/ui/logout", headers=origin).status_code == 303
+            client.cookies.set("loopwise_console", cookie, path="/ui")  # a copy kept of the cookie
             since = time.monotonic()
-            while client.get(f"{second.base}/ui/traffic", cookies=cookie).status_code == 200:
+            while client.get(f"{second.base}/ui/traffic").status_code == 200:
                 assert time.monotonic() - since < 2.0, (
                     "a signed-out console session went on on another replica"
                 )
@@ -224,3 +225,60 @@ def test_a_fleet_job_runs_once_per_period_whichever_replicas_ask(postgres_url: s
     assert fleet_jobs.claim(repos[0], "auto-retire", 30.0, now=time.time() + 31)  # the next is not
     for repo in repos:
         repo.conn.close()
+
+
+async def test_the_trail_survives_postgresql_dropping_every_connection(
+    postgres_url: str, make_settings, start
+) -> None:
+    """The server ends the proxy's connections (a failover, a restart): the rows queued meanwhile
+    wait and are written once it answers again; none is lost or stored without its text."""
+    client = await start(make_settings(database_url=postgres_url))
+    first = (await ask_in_process(client, "before the outage")).json()["id"]
+    await start.services(client).db.flush()
+    admin = connect(postgres_url)
+    try:
+        name = postgres_url.rsplit("/", 1)[1]
+        ended = admin.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = ? AND pid <> pg_backend_pid()",
+            (name,),
+        ).fetchone()[0]
+        assert ended >= 1
+        later = [(await ask_in_process(client, f"during the outage {i}")).json()["id"] for i in range(5)]
+        await start.services(client).db.flush()
+        stored = {r[0]: r[1] for r in admin.execute("SELECT id, question FROM interactions")}
+    finally:
+        admin.close()
+    assert first in stored
+    assert all(stored.get(i, "").startswith("during the outage") for i in later), stored
+    assert start.services(client).db.write_errors == 0
+
+
+async def ask_in_process(client: httpx.AsyncClient, question: str) -> httpx.Response:
+    body = {"model": "gpt-test", "messages": [{"role": "user", "content": question}]}
+    answer = await client.post("/v1/chat/completions", json=body, headers={"X-App": "shop"})
+    assert answer.status_code == 200, answer.text
+    return answer
+
+
+async def test_the_longest_app_tenant_and_user_a_client_may_claim_are_stored(
+    postgres_url: str, make_settings, start
+) -> None:
+    """Each is cut at 256 bytes of UTF-8: 256 four-byte characters each would not fit in an
+    index entry of PostgreSQL's (2,704 bytes), and the row would be lost."""
+    client = await start(make_settings(database_url=postgres_url))
+    wide = "\U0001f600" * 300
+    body = {
+        "model": "gpt-test",
+        "messages": [{"role": "user", "content": "a question with a wide identity"}],
+        "user": wide,
+        "metadata": {"app": wide, "tenant": wide},
+    }
+    answer = await client.post("/v1/chat/completions", json=body)
+    assert answer.status_code == 200, answer.text
+    svc = start.services(client)
+    await svc.db.flush()
+    assert svc.db.write_errors == 0
+    stored = await svc.db.run(lambda repo: repo.get_interaction(answer.json()["id"]))
+    assert stored is not None and stored["question"] == "a question with a wide identity"
+    assert stored["app"] == "\U0001f600" * 64 and len(stored["user_id"].encode()) == 256

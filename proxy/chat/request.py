@@ -26,7 +26,10 @@ def _clean(value: Any) -> str | None:
     if value is None:
         return None
     text = str(value).strip()
-    return text[:256] or None
+    # 256 bytes of UTF-8, not characters: app, tenant and user together stay well inside an
+    # index entry's limit (PostgreSQL's btree takes 2,704 bytes; 3 x 256 four-byte characters
+    # would not fit, and the row would be lost)
+    return text.encode()[:256].decode(errors="ignore").strip() or None
 
 
 def identify(

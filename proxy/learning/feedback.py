@@ -135,6 +135,10 @@ def check_categories(categories: tuple[str, ...], taxonomy: tuple[str, ...]) -> 
 ANOTHER_WRITER_S = 1.0  # how long feedback waits for a turn another replica answered
 
 
+def _written(repo: TrailRepo, interaction_id: str, visibility: Visibility) -> bool:
+    return repo.get_interaction(interaction_id, visibility) is not None
+
+
 def _learn_config(policies: PolicySet, interaction: dict[str, Any]) -> tuple[LearnConfig | None, str | None]:
     """The policy that served the interaction decides; if it is gone, match again."""
     policy = policies.by_name(interaction["policy"]) if interaction.get("policy") else None
@@ -273,17 +277,21 @@ async def record_feedback(
     """Store ``feedback`` (and its lesson) durably, then index the lesson. Raises ApiError 404
     for an interaction the sender may not see, as for one that does not exist."""
     store = partial(_store, feedback=feedback, policies=policies, authority=authority)
-    # with replicas, the turn may have been answered by another one whose writer has not
-    # committed it yet (milliseconds): look again for a moment before answering 404
-    deadline = time.monotonic() + (ANOTHER_WRITER_S if db.shared else 0.0)
-    while True:
-        try:
-            recorded = await db.run(store)
-            break
-        except ApiError as exc:
-            if exc.code != "interaction_not_found" or time.monotonic() >= deadline:
+    try:
+        recorded = await db.run(store)
+    except ApiError as exc:
+        # with replicas, the turn may have been answered by another one whose writer has not
+        # committed it yet (milliseconds): look for it a moment (a plain read, no write lock)
+        # before answering 404, then store once more
+        if exc.code != "interaction_not_found" or not db.shared:
+            raise
+        deadline = time.monotonic() + ANOTHER_WRITER_S
+        seen = partial(_written, interaction_id=feedback.interaction_id, visibility=authority.visibility)
+        while not await db.read(seen):
+            if time.monotonic() >= deadline:
                 raise
             await asyncio.sleep(ANOTHER_WRITER_S / 4)
+        recorded = await db.run(store)
     lesson = recorded.lesson
     if lesson is not None:
         try:

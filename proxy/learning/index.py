@@ -18,6 +18,7 @@ from proxy.learning.gate import Gate
 from proxy.learning.graph import GraphBuild
 from proxy.records import Lesson
 from proxy.storage import TrailDB, TrailRepo, changes
+from proxy.storage.db import describe
 from proxy.vectors import GraphBuilds, Hit, ListsIds, Point, VectorIndex
 
 log = logging.getLogger("loopwise.index")
@@ -145,6 +146,7 @@ class LessonIndex:
                 upserts.append(Point(lesson.id, vector, lesson.payload()))
             await self._apply(upserts, deletes)
             self._follow(upserts, deletes)
+            await self._undo_overtaken(db, [p.id for p in upserts])
             seq = batch[-1].seq
             done = seq if failed_at is None else failed_at - 1
             await db.run(partial(changes.advance, index_id=self.identity, seq=done))
@@ -155,6 +157,17 @@ class LessonIndex:
             applied += len(fresh - failed)
             self._failed = (self._failed | failed) - {p.id for p in upserts}
             self._seen = max(self._seen, seq)
+
+    async def _undo_overtaken(self, db: TrailDB, upserted: list[str]) -> None:
+        """Lessons retired or erased while this sync put them in: out again. With an index the
+        replicas share, another replica may have applied the removal meanwhile and moved the
+        shared cursor past it, so no later sync of this one would."""
+        if not upserted:
+            return
+        gone = sorted(set(upserted) - await db.run(partial(changes.still_active, lesson_ids=upserted)))
+        if gone:
+            await self._apply([], gone)
+            self._follow([], gone)
 
     def _follow(self, upserts: Sequence[Point], deletes: Sequence[str]) -> None:
         """The gate follows; if it cannot, it is switched off (recall runs the model on every
@@ -193,7 +206,7 @@ class LessonIndex:
         try:
             await self.sync(db)
         except Exception as exc:  # noqa: BLE001 - retried on the next tick
-            self.sync_error = f"{type(exc).__name__}: {exc}"
+            self.sync_error = describe(exc)
             log.warning("index sync failed, will retry: %s", self.sync_error)
 
     async def remove(self, lesson_ids: Sequence[str]) -> None:

@@ -24,25 +24,33 @@ class Change:
 def after(repo: TrailRepo, seq: int, limit: int = 256) -> list[Change]:
     """The first `limit` changes numbered above `seq`, in order: each lesson as it is now (a
     lesson changed twice shows once, at its latest number)."""
-    found = repo.conn.execute(
-        f"SELECT {LESSON_COLUMNS}, embedding, changed_seq FROM lessons WHERE changed_seq > ? "
-        "ORDER BY changed_seq LIMIT ?",
-        (seq, limit),
+    # one statement, so one snapshot: read apart, a lesson committed between the two reads
+    # could be passed over for a removal numbered after it
+    numbers = repo.conn.execute(
+        "SELECT id, changed_seq, 1 FROM lessons WHERE changed_seq > ? "
+        "UNION ALL SELECT lesson_id, changed_seq, 0 FROM lesson_removals WHERE changed_seq > ? "
+        "ORDER BY 2 LIMIT ?",
+        (seq, seq, limit),
     ).fetchall()
+    present = [r[0] for r in numbers if r[2]]
+    found: dict[str, tuple[Lesson, list[float] | None]] = {}
+    for start in range(0, len(present), 500):
+        chunk = present[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        for row in repo.conn.execute(
+            f"SELECT {LESSON_COLUMNS}, embedding FROM lessons WHERE id IN ({marks})", tuple(chunk)
+        ):
+            decoded = rows.decode(row)
+            blob = decoded.pop("embedding")
+            found[decoded["id"]] = (
+                rows.to_record(Lesson, decoded),
+                rows.decode_vector(bytes(blob)) if blob else None,
+            )
     changes = []
-    for row in found:
-        decoded = rows.decode(row)
-        blob, number = decoded.pop("embedding"), decoded.pop("changed_seq")
-        vector = rows.decode_vector(bytes(blob)) if blob else None
-        changes.append(Change(int(number), decoded["id"], rows.to_record(Lesson, decoded), vector))
-    removed = repo.conn.execute(
-        "SELECT lesson_id, changed_seq FROM lesson_removals WHERE changed_seq > ? "
-        "ORDER BY changed_seq LIMIT ?",
-        (seq, limit),
-    ).fetchall()
-    changes += [Change(int(r[1]), r[0], None, None) for r in removed]
-    # each list holds every change up to its own last: merged, the first `limit` are complete
-    return sorted(changes, key=lambda c: c.seq)[:limit]
+    for lesson_id, number, is_lesson in numbers:
+        lesson, vector = found.get(lesson_id, (None, None)) if is_lesson else (None, None)
+        changes.append(Change(int(number), lesson_id, lesson, vector))  # gone meanwhile: a removal
+    return changes
 
 
 def latest(repo: TrailRepo) -> int:
@@ -76,6 +84,17 @@ def advance(repo: TrailRepo, index_id: str, seq: int) -> None:
 def reset(repo: TrailRepo, index_id: str) -> None:
     """Start `index_id` over from the first change (its index is rebuilt from the DB)."""
     repo.conn.execute("DELETE FROM index_cursors WHERE index_id = ?", (index_id,))
+
+
+def still_active(repo: TrailRepo, lesson_ids: list[str]) -> set[str]:
+    """Which of `lesson_ids` are active now."""
+    found: set[str] = set()
+    for start in range(0, len(lesson_ids), 500):
+        chunk = lesson_ids[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        sql = f"SELECT id FROM lessons WHERE status = 'active' AND id IN ({marks})"
+        found |= {row[0] for row in repo.conn.execute(sql, tuple(chunk))}
+    return found
 
 
 def active_ids(repo: TrailRepo) -> set[str]:

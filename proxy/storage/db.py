@@ -62,6 +62,20 @@ class SqliteConnection(sqlite3.Connection):
             self.execute(statement)
 
 
+def describe(exc: BaseException) -> str:
+    """An error in words safe to show unauthenticated: a database's without its text."""
+    if isinstance(exc, postgres.DatabaseError):
+        return postgres.describe(exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
+def is_transient(exc: BaseException) -> bool:
+    """A write that failed for the database's sake, not the rows': worth trying again as it is."""
+    if isinstance(exc, sqlite3.OperationalError):
+        return "locked" in str(exc) or "busy" in str(exc)
+    return postgres.is_transient(exc)
+
+
 def is_url(target: str | Path) -> bool:
     return isinstance(target, str) and target.startswith(("postgresql://", "postgres://"))
 
@@ -74,7 +88,9 @@ def connect(target: Path | str, *, readonly: bool = False, pool: int = 1) -> Con
         if not readonly:
             migrate(conn)
         return conn
-    return _sqlite(Path(target), readonly)
+    if isinstance(target, str):  # never a SQLite file named after a mistyped connection string
+        raise ValueError("the trail DB is a SQLite file's Path or a postgresql:// URL")
+    return _sqlite(target, readonly)
 
 
 def _sqlite(path: Path, readonly: bool) -> SqliteConnection:
@@ -157,7 +173,11 @@ def migrate(conn: Connection) -> list[str]:
     """Apply every migration not yet recorded; returns the names applied. On PostgreSQL the
     whole run holds the write lock, so replicas starting together migrate once."""
     applied: list[str] = []
-    with transaction(conn):
+    shared = isinstance(conn, PgConnection)
+    with transaction(conn, exclusive=not shared):
+        if shared:  # the write lock, waited for longer: replicas starting together wait for the first's
+            conn.execute("SET LOCAL lock_timeout = '10min'")
+            conn.execute("SELECT pg_advisory_xact_lock(?)", (postgres.WRITE_LOCK,))
         done = _done(conn)
         if done is None:
             if isinstance(conn, PgConnection):

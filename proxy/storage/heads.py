@@ -8,16 +8,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from proxy.storage.db import transaction
 from proxy.storage.repo import TrailRepo
 
 COLUMNS = ("interaction_id", "seen_at", "size", "whole", "asked", "regenerated")
 
 
-def get(repo: TrailRepo, key: str) -> dict[str, Any] | None:
+def get(repo: TrailRepo, key: str, lock: bool = False) -> dict[str, Any] | None:
+    """The session's latest request; `lock` (in a transaction): this session's row only, until
+    the commit (SQLite's transaction holds the whole DB already)."""
+    locking = " FOR UPDATE OF h" if lock and repo.conn.dialect == "postgresql" else ""
     row = repo.conn.execute(
         "SELECT h.interaction_id, h.seen_at, h.size, h.whole, h.asked, h.regenerated, "
         "coalesce(i.question, '') AS question FROM session_heads h "
-        "LEFT JOIN interactions i ON i.id = h.interaction_id WHERE h.key = ?",
+        f"LEFT JOIN interactions i ON i.id = h.interaction_id WHERE h.key = ?{locking}",
         (key,),
     ).fetchone()
     if row is None:
@@ -31,8 +35,8 @@ def get(repo: TrailRepo, key: str) -> dict[str, Any] | None:
 def swap(repo: TrailRepo, key: str, follow: Callable[[dict[str, Any] | None], dict[str, Any]]) -> None:
     """Keep as the session's latest request what `follow` makes of the one before (read and
     written in one transaction: two requests of a session a moment apart each see the other)."""
-    with repo.transaction():
-        put(repo, key, follow(get(repo, key)))
+    with transaction(repo.conn, exclusive=False):  # the session's row, not the fleet's write lock
+        put(repo, key, follow(get(repo, key, lock=True)))
 
 
 def put(repo: TrailRepo, key: str, head: dict[str, Any]) -> None:

@@ -21,6 +21,7 @@ one for itself, a transaction keeps one until it ends. Rows index by position an
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -29,10 +30,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import psycopg
+from psycopg import conninfo
 from psycopg import sql as pgsql
 from psycopg.adapt import Loader
 from psycopg.rows import RowMaker
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 DatabaseError = psycopg.Error
 IntegrityError = psycopg.IntegrityError
@@ -151,6 +153,51 @@ def _params(params: Any) -> Any:
     return tuple(_value(v) for v in params)
 
 
+class _Redact(logging.Filter):
+    """Takes the passwords of the URLs this process connects with out of every log line psycopg
+    writes (libpq repeats a malformed URL's text in its error, which the pool logs)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.secrets: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if any(secret in message for secret in self.secrets):
+            for secret in self.secrets:
+                message = message.replace(secret, "***")
+            record.msg, record.args = message, ()
+        return True
+
+
+_REDACT = _Redact()
+for _name in ("psycopg", "psycopg.pool"):
+    logging.getLogger(_name).addFilter(_REDACT)
+
+
+def checked_url(url: str) -> str:
+    """`url`, if libpq can read it; its password is kept out of psycopg's logs from now on.
+    Raises ValueError without repeating any of it."""
+    try:
+        parts = conninfo.conninfo_to_dict(url)
+    except psycopg.Error:
+        raise ValueError(
+            "database_url is not a PostgreSQL URL libpq can read (check its %-encoding)"
+        ) from None
+    password = parts.get("password")
+    if password:
+        _REDACT.secrets.add(str(password))
+        _REDACT.secrets.add(urlsplit(url).password or str(password))
+    return url
+
+
+def describe(exc: BaseException) -> str:
+    """A database error in words safe for an unauthenticated page (/readyz): its kind and
+    SQLSTATE, never its text (which can name hosts, users and values)."""
+    code = getattr(exc, "sqlstate", None)
+    return f"{type(exc).__name__}{f' ({code})' if code else ''}; the proxy log has the details"
+
+
 class Result:
     """A statement's rows, fetched (the connection goes back to the pool at once)."""
 
@@ -177,10 +224,19 @@ class PgConnection:
     def __init__(self, url: str, *, readonly: bool = False, size: int = 1, name: str = "loopwise") -> None:
         self._readonly = readonly
         self._pool: ConnectionPool[psycopg.Connection[Row]] = ConnectionPool(
-            url,
+            checked_url(url),
             min_size=1,
             max_size=size,
-            kwargs={"autocommit": True, "row_factory": _rows, "application_name": name},
+            kwargs={
+                "autocommit": True,
+                "row_factory": _rows,
+                "application_name": name,
+                # a peer that vanished mid-transaction (a replica partitioned away) is noticed
+                "keepalives": 1,
+                "keepalives_idle": 30,
+                "keepalives_interval": 10,
+                "keepalives_count": 3,
+            },
             configure=self._configure,
             check=ConnectionPool.check_connection,  # a connection PostgreSQL dropped is replaced
             name=name,
@@ -192,6 +248,10 @@ class PgConnection:
 
     def _configure(self, conn: psycopg.Connection[Any]) -> None:
         conn.adapters.register_loader("numeric", _NumericLoader)
+        # no replica waits on another's lock, or holds one while idle, for long: one stuck
+        # transaction must not stall the fleet (a wait past this fails, and is retried or shown)
+        conn.execute("SET lock_timeout = '10s'")
+        conn.execute("SET idle_in_transaction_session_timeout = '60s'")
         if self._readonly:
             conn.execute("SET default_transaction_read_only = on")
 
@@ -256,6 +316,16 @@ class PgConnection:
 
     def close(self) -> None:
         self._pool.close()
+
+
+def is_transient(exc: BaseException) -> bool:
+    """A failure that says nothing of the rows: the connection (class 08), the server shutting
+    down (57P), a deadlock or serialization failure (40), no connection free in time."""
+    if isinstance(exc, PoolTimeout):
+        return True
+    return isinstance(exc, psycopg.OperationalError) and (exc.sqlstate or "08").startswith(
+        ("08", "57P", "40")
+    )
 
 
 def create_database(url: str, name: str, template: str | None = None) -> None:

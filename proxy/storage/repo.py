@@ -69,12 +69,16 @@ class TrailRepo:
         # where each lesson was recalled: (lesson, interaction, when, injected or held out)
         arms = [(i, arm, lessons) for i in batch for arm, lessons in ((1, i.injected), (0, i.shadow))]
         used = [(x, i.id, i.created_at, arm) for i, arm, ls in arms for x in {y.lesson_id for y in ls}]
-        used.sort()  # rows locked in one order by every replica's writer: no deadlock between them
+        counts: dict[str, list[int]] = {}  # lesson -> [injected, held out]
+        for lesson_id, _, _, arm in used:
+            counts.setdefault(lesson_id, [0, 0])[0 if arm else 1] += 1
         with transaction(self.conn, exclusive=False) as conn:  # no fleet-wide lock: rows alone
             conn.executemany(rows.insert("interactions", values[0], or_ignore=True), values)
-            counter = "UPDATE lessons SET {0} = {0} + 1 WHERE id = ?"
-            conn.executemany(counter.format("times_injected"), [(u[0],) for u in used if u[3]])
-            conn.executemany(counter.format("times_held_out"), [(u[0],) for u in used if not u[3]])
+            conn.executemany(  # each lesson once, in one order in every writer: no deadlock between them
+                "UPDATE lessons SET times_injected = times_injected + ?, times_held_out = times_held_out + ? "
+                "WHERE id = ?",
+                [(n[0], n[1], lesson_id) for lesson_id, n in sorted(counts.items())],
+            )
             conn.executemany(INSERT_INJECTION, used)
             rollups.add_interactions(conn, batch)
 
@@ -148,13 +152,13 @@ class TrailRepo:
     def count_effect(self, negative: bool, injected_ids: Sequence[str], shadow_ids: Sequence[str]) -> None:
         """Counters follow the arm: lessons injected into the judged turn count toward `*_after`,
         lessons that a control-arm turn would have received count toward `control_*`."""
+        bumps = sorted(
+            [(i, "negative_after" if negative else "positive_after") for i in set(injected_ids)]
+            + [(i, "control_negative" if negative else "control_positive") for i in set(shadow_ids)]
+        )  # rows locked in the order every writer locks them
         with self.transaction() as conn:
-            for ids, column in (
-                (injected_ids, "negative_after" if negative else "positive_after"),
-                (shadow_ids, "control_negative" if negative else "control_positive"),
-            ):
-                bump = f"UPDATE lessons SET {column} = {column} + 1 WHERE id = ?"
-                conn.executemany(bump, [(i,) for i in ids])
+            for lesson_id, column in bumps:
+                conn.execute(f"UPDATE lessons SET {column} = {column} + 1 WHERE id = ?", (lesson_id,))
 
     # -- lessons -------------------------------------------------------------------------
 

@@ -20,6 +20,14 @@ def postgres_ddl(sql: str) -> str:
     return sql
 
 
+_LANDED_SQL = {m.name: m.sql for m in LANDED}
+
+
+def _before(sql: str, backfill: str) -> str:
+    """A landed migration's statements up to its backfill (a new PostgreSQL DB has no rows)."""
+    return sql.split(backfill)[0].rstrip(" \n;")
+
+
 # PostgreSQL support came with m010: a PostgreSQL DB is new when these run, so they leave out
 # the backfills of m002, m007 and m009 (no rows yet), and m008's text index is PostgreSQL's own.
 _POSTGRES = {
@@ -34,31 +42,14 @@ _POSTGRES = {
         CREATE INDEX feedback_created ON feedback (created_at)
         """
     ),
-    "m007_console": postgres_ddl(
-        """
-        ALTER TABLE interactions ADD COLUMN key_id TEXT;
-        CREATE INDEX interactions_report ON interactions (
-            created_at, app, tenant, requested_model, policy, arm, recall_status, user_id, key_id,
-            prompt_tokens, completion_tokens, cost_usd, id
-        );
-        DROP INDEX interactions_created;
-        CREATE TABLE injections (
-            lesson_id TEXT NOT NULL,
-            interaction_id TEXT NOT NULL,
-            created_at REAL NOT NULL,
-            injected INTEGER NOT NULL
-        );
-        CREATE INDEX injections_lesson ON injections (lesson_id, created_at);
-        CREATE INDEX injections_interaction ON injections (interaction_id)
-        """
-    ),
+    "m007_console": postgres_ddl(_before(_LANDED_SQL["m007_console"], "INSERT INTO injections")),
     "m008_text_search": """
         CREATE INDEX interactions_text ON interactions USING gin (
             to_tsvector('simple', left(question, 2000) || ' ' || left(response_text, 2000))
         )
     """,
     "m009_rollups": ";\n".join(
-        postgres_ddl(ROLLUP_TABLE.format(table=table, span=0).split("INSERT INTO")[0].rstrip(" \n;"))
+        postgres_ddl(_before(ROLLUP_TABLE.format(table=table, span=0), "INSERT INTO"))
         for table in ("traffic_hourly", "traffic_daily")
     ),
 }

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from proxy.records import Interaction
-from proxy.storage.db import connect, is_url, read_only
+from proxy.storage.db import connect, is_transient, is_url, read_only
 from proxy.storage.repo import TrailRepo
 
 T = TypeVar("T")
@@ -36,6 +36,18 @@ def unprepared(interaction: Interaction, reason: str) -> Interaction:
         interaction, request={"unrecordable": reason}, sent_messages=[], response=None, question="",
         response_text="", chat_messages=None, error=None,
     )  # fmt: skip
+
+
+RETRIES = 9  # a batch waits about 2 minutes in all for a database that went away (a failover)
+RETRY_FIRST_S, RETRY_MAX_S = 0.5, 30.0
+
+
+def _insert(repo: TrailRepo, batch: list[Interaction]) -> Exception | None:
+    try:
+        repo.insert_interactions(batch)
+    except Exception as exc:  # noqa: BLE001 - the caller decides: wait, or isolate row by row
+        return exc
+    return None
 
 
 class TrailDB:
@@ -122,18 +134,25 @@ class TrailDB:
                     item.set_result(None)
 
     async def _write(self, batch: list[Interaction]) -> None:
-        """One commit for the batch; if that fails, row by row, so one bad row costs no other
-        its place; a row that cannot be stored as it is is stored without its payloads."""
+        """One commit for the batch. If the database failed (its connection, a failover, a
+        deadlock), the batch is tried again as it is, waiting longer each time, for about 2
+        minutes; if a row failed, row by row, so one bad row costs no other its place; a row
+        that cannot be stored as it is is stored without its payloads."""
 
         def prepare_and_insert(repo: TrailRepo) -> tuple[list[Interaction], Exception | None]:
             prepared = [self._prepared(i) for i in batch] if self._prepare is not None else batch
-            try:
-                repo.insert_interactions(prepared)
-            except Exception as exc:  # noqa: BLE001 - isolated row by row below
-                return prepared, exc
-            return prepared, None
+            return prepared, _insert(repo, prepared)
 
         prepared, failed = await self._on_thread(prepare_and_insert)  # one hop to the DB thread
+        for attempt in range(RETRIES):  # the database, not a row, failed: the batch waits for it
+            if failed is None or not is_transient(failed):
+                break
+            pause = min(RETRY_MAX_S, RETRY_FIRST_S * 2**attempt)
+            log.warning(
+                "trail write failed (%s); %d rows wait %.1f s", type(failed).__name__, len(prepared), pause
+            )
+            await asyncio.sleep(pause)
+            failed = await self._on_thread(partial(_insert, batch=prepared))
         if failed is not None:
             for interaction in prepared:
                 await self._write_alone(interaction)
