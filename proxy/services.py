@@ -137,10 +137,11 @@ class Services:
             found: list[Observation] = []
 
             def follow(head: dict[str, Any] | None) -> dict[str, Any]:  # on the DB thread
-                previous = (
-                    Seen(**{"at" if k == "seen_at" else k: v for k, v in head.items()}) if head else None
-                )
-                found.append(self.signals.compare(key, previous, current, messages))
+                known = Seen(**{"at" if k == "seen_at" else k: v for k, v in head.items()}) if head else None
+                if known is not None and known.at > current.at:  # a later request got here first
+                    found.append(self.signals.overtaken(key, current, known))
+                    return {c: getattr(known, "at" if c == "seen_at" else c) for c in heads.COLUMNS}
+                found.append(self.signals.compare(key, known, current, messages))
                 return {c: getattr(current, "at" if c == "seen_at" else c) for c in heads.COLUMNS}
 
             await self.db.run(partial(heads.swap, key=key, follow=follow))
@@ -156,6 +157,8 @@ class Services:
         """Record what an observation found; check a rephrase off the request path."""
         if seen.regenerates:
             self.signal(seen.regenerates, "regenerate", related=turn_id)
+        if seen.regenerated_by:
+            self.signal(turn_id, "regenerate", related=seen.regenerated_by)
         accepted, candidate = seen.accepted, seen.rephrase
         checked = bool(seen.embeds and seen.key and embedded)  # the rephrase check runs
         if accepted and not (checked and candidate is not None):  # nothing can veto it: accepted

@@ -228,3 +228,19 @@ def test_remembered_digests_are_the_digests() -> None:
     assert prefix_digests(messages, memo) == prefix_digests(messages)
     assert len(memo) == 4
     assert prefix_digests(messages, memo) == prefix_digests(messages)  # now every one from the memo
+
+
+def test_a_regeneration_seen_in_the_wrong_order_is_still_a_regeneration() -> None:
+    """With replicas, the second request's head may be kept before the first's: the first then
+    learns it was regenerated; a different question is no regeneration."""
+    signals = ConversationSignals(window_s=60)
+    asked = [{"role": "user", "content": "What is the refund window?"}]
+    first = signals.read("s", asked, "first", ("t", "shop", None))
+    second = signals.read(
+        "s", [{"role": "user", "content": "what is the  refund window?"}], "second", ("t", "shop", None)
+    )
+    other = signals.read("s", [{"role": "user", "content": "And shipping?"}], "third", ("t", "shop", None))
+    assert first and second and other
+    seen = signals.overtaken(first[0], first[1], second[1])
+    assert seen.regenerated_by == "second" and second[1].regenerated == "first"
+    assert signals.overtaken(first[0], first[1], other[1]).regenerated_by is None

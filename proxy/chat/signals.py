@@ -61,6 +61,7 @@ class Candidate:
 @dataclass(frozen=True)
 class Observation:
     regenerates: str | None = None  # the earlier interaction this request re-asks
+    regenerated_by: str | None = None  # a later request, seen first, that re-asks this one
     accepted: tuple[str, str] | None = None  # (chosen, rejected): a regeneration the user went on with
     rephrase: Candidate | None = None
     key: str | None = None  # the session, to remember this turn's vector under
@@ -153,6 +154,16 @@ class ConversationSignals:
         question = message_text(messages[last_user]) if last_user is not None else ""
         asked = chain[-1] if ends_at_user else None
         return key, Seen(interaction_id, time.time(), len(messages), chain[-1], asked, question, chain=chain)
+
+    def overtaken(self, key: str, current: Seen, later: Seen) -> Observation:
+        """With replicas: the session's next request (`later`) was kept before this one (two
+        replicas a moment apart). Only a regeneration can still be told from what is kept of
+        it; `later` is then marked as regenerating this one."""
+        current.chain = []
+        if later.asked is None or later.asked != current.asked or later.at - current.at > self.window_s:
+            return Observation(key=key)
+        later.regenerated = current.interaction_id
+        return Observation(regenerated_by=later.interaction_id, key=key)
 
     def _compare(
         self, key: str, previous: Seen | None, current: Seen, messages: Sequence[Any]

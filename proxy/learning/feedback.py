@@ -135,10 +135,6 @@ def check_categories(categories: tuple[str, ...], taxonomy: tuple[str, ...]) -> 
 ANOTHER_WRITER_S = 1.0  # how long feedback waits for a turn another replica answered
 
 
-def _written(repo: TrailRepo, interaction_id: str, visibility: Visibility) -> bool:
-    return repo.get_interaction(interaction_id, visibility) is not None
-
-
 def _learn_config(policies: PolicySet, interaction: dict[str, Any]) -> tuple[LearnConfig | None, str | None]:
     """The policy that served the interaction decides; if it is gone, match again."""
     policy = policies.by_name(interaction["policy"]) if interaction.get("policy") else None
@@ -286,8 +282,10 @@ async def record_feedback(
         if exc.code != "interaction_not_found" or not db.shared:
             raise
         deadline = time.monotonic() + ANOTHER_WRITER_S
-        seen = partial(_written, interaction_id=feedback.interaction_id, visibility=authority.visibility)
-        while not await db.read(seen):
+        seen = partial(
+            TrailRepo.get_interaction, interaction_id=feedback.interaction_id, visibility=authority.visibility
+        )
+        while await db.read(seen) is None:
             if time.monotonic() >= deadline:
                 raise
             await asyncio.sleep(ANOTHER_WRITER_S / 4)
