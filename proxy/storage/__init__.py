@@ -1,4 +1,5 @@
-"""The trail DB: SQLite in WAL mode, the system of record for interactions, feedback, lessons."""
+"""The trail DB, the system of record for interactions, feedback, lessons, reviews and keys:
+SQLite in WAL mode under `data_dir` by default, or PostgreSQL (`database_url`) for replicas."""
 
 from proxy.storage.repo import TrailRepo
 from proxy.storage.trail import TrailDB
