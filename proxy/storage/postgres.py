@@ -243,7 +243,11 @@ class PgConnection:
             open=False,
             timeout=5.0,  # a statement waits this long for a connection (PostgreSQL gone: it fails)
         )
-        self._pool.open(wait=True, timeout=30)
+        try:
+            self._pool.open(wait=True, timeout=30)
+        except BaseException:
+            self._pool.close()  # no pool threads left behind by a server that never answered
+            raise
         self._local = threading.local()
 
     def _configure(self, conn: psycopg.Connection[Any]) -> None:
