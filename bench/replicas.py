@@ -43,7 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import load, questions
 from bench.harness import cpu_seconds, free_port, machine, pinned, wait_ready
-from proxy.storage import postgres
+from proxy.storage import pg_server
 
 HERE = Path(__file__).resolve().parent
 SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -141,7 +141,7 @@ def fleet(work: Path, server: str = SERVER) -> Iterator[Fleet]:
     """A new database on `server` and a fake provider; dropped and stopped after."""
     work.mkdir(parents=True, exist_ok=True)
     name = f"lw_fleet_{uuid.uuid4().hex[:12]}"
-    postgres.create_database(server, name)
+    pg_server.create_database(server, name)
     port = free_port()
     upstream = subprocess.Popen(
         [sys.executable, str(HERE / "fake_upstream.py"), "--port", str(port)],
@@ -149,7 +149,7 @@ def fleet(work: Path, server: str = SERVER) -> Iterator[Fleet]:
         stderr=subprocess.DEVNULL,
     )
     group = Fleet(
-        work, postgres.with_database(server, name), f"http://127.0.0.1:{port}/v1", upstream_pid=upstream.pid
+        work, pg_server.with_database(server, name), f"http://127.0.0.1:{port}/v1", upstream_pid=upstream.pid
     )
     try:
         wait_ready(f"http://127.0.0.1:{port}/v1/models", upstream, timeout=30)
@@ -158,7 +158,7 @@ def fleet(work: Path, server: str = SERVER) -> Iterator[Fleet]:
         group.stop()
         upstream.terminate()
         upstream.wait(timeout=30)
-        postgres.drop_database(server, name)
+        pg_server.drop_database(server, name)
 
 
 def ask(client: httpx.Client, replica: Replica, question: str, session: str) -> httpx.Response:
@@ -279,8 +279,8 @@ def trail_write(server: str | None, rows: int) -> dict[str, Any]:
     """Interactions per second the writer's batches put into PostgreSQL (None: a SQLite file)."""
     name = f"lw_trail_{uuid.uuid4().hex[:12]}"
     if server is not None:
-        postgres.create_database(server, name)
-    target = ["--database", postgres.with_database(server, name)] if server is not None else []
+        pg_server.create_database(server, name)
+    target = ["--database", pg_server.with_database(server, name)] if server is not None else []
     try:
         out = subprocess.run(
             [sys.executable, str(HERE / "trail_write.py"), *target, "--rows", str(rows), "--runs", "3", "--json"],
@@ -289,7 +289,7 @@ def trail_write(server: str | None, rows: int) -> dict[str, Any]:
         return dict(json.loads(out.strip().splitlines()[-1]))
     finally:
         if server is not None:
-            postgres.drop_database(server, name)
+            pg_server.drop_database(server, name)
 
 
 def main() -> None:

@@ -19,7 +19,7 @@ from starlette.applications import Starlette
 
 from proxy.app import create_app
 from proxy.settings import Settings, load_settings
-from proxy.storage import postgres
+from proxy.storage import pg_server
 from proxy.storage.db import connect
 from tests.fakes import FakeProvider, WordHashEmbedder
 from tests.upstream_server import UpstreamServer
@@ -89,10 +89,10 @@ def postgres_template(request: pytest.FixtureRequest) -> Iterator[str | None]:
         yield None
         return
     name = f"lw_template_{uuid.uuid4().hex[:12]}"
-    postgres.create_database(POSTGRES_SERVER, name)
-    connect(postgres.with_database(POSTGRES_SERVER, name)).close()
+    pg_server.create_database(POSTGRES_SERVER, name)
+    connect(pg_server.with_database(POSTGRES_SERVER, name)).close()
     yield name
-    postgres.drop_database(POSTGRES_SERVER, name)
+    pg_server.drop_database(POSTGRES_SERVER, name)
 
 
 @pytest.fixture
@@ -105,11 +105,11 @@ def database(
         yield tmp_path / "data" / "trail.db"
         return
     name = f"lw_test_{uuid.uuid4().hex[:16]}"
-    postgres.create_database(POSTGRES_SERVER, name, template=postgres_template)
-    url = postgres.with_database(POSTGRES_SERVER, name)
+    pg_server.create_database(POSTGRES_SERVER, name, template=postgres_template)
+    url = pg_server.with_database(POSTGRES_SERVER, name)
     monkeypatch.setenv("LOOPWISE_DATABASE_URL", url)
     yield url
-    postgres.drop_database(POSTGRES_SERVER, name)
+    pg_server.drop_database(POSTGRES_SERVER, name)
 
 
 def postgres_or_skip() -> None:
@@ -127,9 +127,9 @@ def postgres_url() -> Iterator[str]:
     """A new, empty PostgreSQL database of this test's own (whichever --database), dropped after."""
     postgres_or_skip()
     name = f"lw_own_{uuid.uuid4().hex[:16]}"
-    postgres.create_database(POSTGRES_SERVER, name)
-    yield postgres.with_database(POSTGRES_SERVER, name)
-    postgres.drop_database(POSTGRES_SERVER, name)
+    pg_server.create_database(POSTGRES_SERVER, name)
+    yield pg_server.with_database(POSTGRES_SERVER, name)
+    pg_server.drop_database(POSTGRES_SERVER, name)
 
 
 @pytest.fixture(params=["relay"])

@@ -23,8 +23,8 @@ OWNERS = {
     "qdrant_edge": "proxy/vectors/edge.py",
     "qdrant_client": "proxy/vectors/server.py",
     "sqlite3": "proxy/storage/db.py",
-    "psycopg": "proxy/storage/postgres.py",
-    "psycopg_pool": "proxy/storage/postgres.py",
+    "psycopg": ("proxy/storage/postgres.py", "proxy/storage/pg_server.py"),
+    "psycopg_pool": ("proxy/storage/postgres.py", "proxy/storage/pg_server.py"),
     "numpy": (
         "proxy/embeddings/onnx.py",
         "proxy/embeddings/static.py",

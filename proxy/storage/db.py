@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
-from proxy.storage import postgres
+from proxy.storage import pg_server, postgres
 from proxy.storage.postgres import PgConnection
 from proxy.storage.schema import MIGRATIONS, postgres_ddl
 
@@ -65,7 +65,7 @@ class SqliteConnection(sqlite3.Connection):
 def describe(exc: BaseException) -> str:
     """An error in words safe to show unauthenticated: a database's without its text."""
     if isinstance(exc, postgres.DatabaseError):
-        return postgres.describe(exc)
+        return pg_server.describe(exc)
     return f"{type(exc).__name__}: {exc}"
 
 
@@ -73,7 +73,7 @@ def is_transient(exc: BaseException) -> bool:
     """A write that failed for the database's sake, not the rows': worth trying again as it is."""
     if isinstance(exc, sqlite3.OperationalError):
         return "locked" in str(exc) or "busy" in str(exc)
-    return postgres.is_transient(exc)
+    return pg_server.is_transient(exc)
 
 
 def is_url(target: str | Path) -> bool:
