@@ -5,6 +5,7 @@ on the copy then serves the same trail, recalls the same lesson and honours the 
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 
 import pytest
 from typer.testing import CliRunner
@@ -12,6 +13,7 @@ from typer.testing import CliRunner
 from proxy.cli import app as cli
 from proxy.storage import transfer
 from proxy.storage.db import connect
+from proxy.storage.schema import MIGRATIONS
 from tests.helpers import ask, feedback
 
 pytestmark = pytest.mark.sqlite_only  # the source is a SQLite data directory
@@ -91,3 +93,13 @@ def test_migrate_says_what_it_needs(tmp_path) -> None:
         cli, ["migrate", "--data-dir", str(tmp_path), "--to", "postgresql://x@127.0.0.1/x"]
     )
     assert empty.exit_code == 2 and "no SQLite trail" in empty.output
+
+
+def test_an_older_sqlite_trail_is_refused_until_a_serve_migrates_it(tmp_path, postgres_url: str) -> None:
+    data = tmp_path / "old"
+    data.mkdir()
+    conn = sqlite3.connect(data / "trail.db")
+    conn.executescript(MIGRATIONS[0].sql)  # a trail written by the first release
+    conn.close()
+    refused = CliRunner().invoke(cli, ["migrate", "--data-dir", str(data), "--to", postgres_url])
+    assert refused.exit_code == 1 and "older Loopwise" in refused.output, refused.output

@@ -11,7 +11,7 @@ import typer
 from proxy.cli.options import ConfigOption, DataDirOption, fail, fail_all, settings_or_exit
 from proxy.cli.serve import hold_lock
 from proxy.storage import transfer
-from proxy.storage.db import DatabaseError, connect, is_url
+from proxy.storage.db import DatabaseError, connect, is_url, pending
 
 ToOption = Annotated[
     str | None,
@@ -47,6 +47,14 @@ def _copy(path: Path, target_url: str) -> list[transfer.Counted]:
         target = connect(target_url)  # migrated to this version's schema on the way in
     except (FileNotFoundError, *DatabaseError) as exc:
         fail(exc)
+    missing = pending(source)
+    if missing:  # an older Loopwise's trail lacks tables and columns this copy reads
+        source.close()
+        target.close()
+        fail(
+            f"the SQLite trail was written by an older Loopwise (it lacks {', '.join(missing)}): start "
+            "`loopwise serve` of this version on it once, which migrates it, then run migrate again"
+        )
     try:
         sizes = transfer.sizes(source)
         with typer.progressbar(length=sum(sizes.values()), label="copying the trail", show_pos=True) as bar:
