@@ -94,8 +94,11 @@ def default_jobs(
             await purge_expired(db, index, retention_days)
 
     async def forget_sessions() -> None:
-        """Sessions quiet for longer than any signal reaches back are forgotten (`session_heads`)."""
-        await db.run(partial(heads.purge, before=time.time() - session_window_s))
+        """Sessions quiet for longer than any signal reaches back are forgotten (`session_heads`),
+        and console sign-outs of sessions that have expired anyway."""
+        now = time.time()
+        await db.run(partial(heads.purge, before=now - session_window_s))
+        await db.run(partial(signouts.purge, now=now))
 
     return [
         Job("key-refresh", 1.0, reload_keys),

@@ -53,6 +53,9 @@ def open_vector_index(settings: Settings, dims: int, tidy: bool = False) -> Vect
     return EdgeIndex(settings.vector_path, dims)
 
 
+_FIELD = {"seen_at": "at"}  # a session head's column -> its `Seen` field, where the names differ
+
+
 def index_identity(settings: Settings) -> str:
     """The configured index's name in the DB's cursors (`storage/changes`): a Qdrant server's
     collection, shared by every replica that names it; an embedded index's own id, kept in its
@@ -137,12 +140,14 @@ class Services:
             found: list[Observation] = []
 
             def follow(head: dict[str, Any] | None) -> dict[str, Any]:  # on the DB thread
-                known = Seen(**{"at" if k == "seen_at" else k: v for k, v in head.items()}) if head else None
+                known = Seen(**{_FIELD.get(k, k): v for k, v in head.items()}) if head else None
                 if known is not None and known.at > current.at:  # a later request got here first
                     found.append(self.signals.overtaken(key, current, known))
-                    return {c: getattr(known, "at" if c == "seen_at" else c) for c in heads.COLUMNS}
-                found.append(self.signals.compare(key, known, current, messages))
-                return {c: getattr(current, "at" if c == "seen_at" else c) for c in heads.COLUMNS}
+                    kept = known
+                else:
+                    found.append(self.signals.compare(key, known, current, messages))
+                    kept = current
+                return {c: getattr(kept, _FIELD.get(c, c)) for c in heads.COLUMNS}
 
             await self.db.run(partial(heads.swap, key=key, follow=follow))
             seen = found[0]

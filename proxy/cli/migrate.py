@@ -8,10 +8,10 @@ from typing import Annotated
 
 import typer
 
-from proxy.cli.options import ConfigOption, DataDirOption, fail, fail_all, settings_or_exit
+from proxy.cli.options import ConfigOption, DataDirOption, exit_if_older, fail, fail_all, settings_or_exit
 from proxy.cli.serve import hold_lock
 from proxy.storage import transfer
-from proxy.storage.db import DatabaseError, connect, is_url, pending
+from proxy.storage.db import DatabaseError, connect, is_url
 
 ToOption = Annotated[
     str | None,
@@ -44,23 +44,19 @@ def migrate(config: ConfigOption = None, data_dir: DataDirOption = None, to: ToO
 def _copy(path: Path, target_url: str) -> list[transfer.Counted]:
     try:
         source = connect(path, readonly=True)
-        target = connect(target_url)  # migrated to this version's schema on the way in
     except (FileNotFoundError, *DatabaseError) as exc:
         fail(exc)
-    missing = pending(source)
-    if missing:  # an older Loopwise's trail lacks tables and columns this copy reads
-        source.close()
-        target.close()
-        fail(
-            f"the SQLite trail was written by an older Loopwise (it lacks {', '.join(missing)}): start "
-            "`loopwise serve` of this version on it once, which migrates it, then run migrate again"
-        )
+    exit_if_older(source, f"at {path}", then=", then run migrate again")  # it lacks what the copy reads
     try:
-        sizes = transfer.sizes(source)
-        with typer.progressbar(length=sum(sizes.values()), label="copying the trail", show_pos=True) as bar:
-            bar.update(
-                sum(min(c.source, c.target) for c in transfer.verify(source, target))
-            )  # a resumed copy
+        target = connect(target_url)  # migrated to this version's schema on the way in
+    except (FileNotFoundError, *DatabaseError) as exc:
+        source.close()
+        fail(exc)
+    try:
+        counted = transfer.verify(source, target)  # a resumed copy starts where the last stopped
+        total = sum(c.source for c in counted)
+        with typer.progressbar(length=total, label="copying the trail", show_pos=True) as bar:
+            bar.update(sum(min(c.source, c.target) for c in counted))
             for _ in transfer.copy(source, target, lambda _table, rows: bar.update(rows)):
                 pass
         return transfer.verify(source, target)

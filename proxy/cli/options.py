@@ -9,7 +9,7 @@ import typer
 from pydantic import ValidationError
 
 from proxy.settings import ConfigError, Settings, load_settings
-from proxy.storage.db import DatabaseError, connect, pending
+from proxy.storage.db import Connection, DatabaseError, connect, pending
 from proxy.storage.repo import TrailRepo
 
 ConfigOption = Annotated[
@@ -49,15 +49,22 @@ def where(settings: Settings) -> str:
     return "in PostgreSQL (database_url)" if settings.shared_database else f"at {settings.db_path}"
 
 
+def exit_if_older(conn: Connection, where: str, then: str = "") -> None:
+    """Exit (closing `conn`) when an older Loopwise wrote this trail DB: a read-only open does
+    not migrate it, and this version's reads would fail on what it lacks."""
+    missing = pending(conn)
+    if missing:
+        conn.close()
+        fail(
+            f"the trail DB {where} was written by an older Loopwise (it lacks {', '.join(missing)}): "
+            f"start `loopwise serve` of this version on it once, which migrates it{then}"
+        )
+
+
 def repo_or_exit(settings: Settings, *, write: bool = False) -> TrailRepo:
     try:
         repo = TrailRepo(connect(settings.database, readonly=not write))
     except (FileNotFoundError, *DatabaseError) as exc:
         fail(exc)
-    missing = pending(repo.conn)
-    if missing:  # only a read-only open gets here: a write migrates
-        fail(
-            f"the trail DB {where(settings)} was written by an older Loopwise (it lacks "
-            f"{', '.join(missing)}): start `loopwise serve` of this version once, which migrates it"
-        )
+    exit_if_older(repo.conn, where(settings))  # only a read-only open can be older: a write migrates
     return repo

@@ -34,11 +34,9 @@ def after(repo: TrailRepo, seq: int, limit: int = 256) -> list[Change]:
     ).fetchall()
     present = [r[0] for r in numbers if r[2]]
     found: dict[str, tuple[Lesson, list[float] | None]] = {}
-    for start in range(0, len(present), 500):
-        chunk = present[start : start + 500]
-        marks = ",".join("?" * len(chunk))
+    for marks, chunk in rows.in_chunks(present):
         for row in repo.conn.execute(
-            f"SELECT {LESSON_COLUMNS}, embedding FROM lessons WHERE id IN ({marks})", tuple(chunk)
+            f"SELECT {LESSON_COLUMNS}, embedding FROM lessons WHERE id IN ({marks})", chunk
         ):
             decoded = rows.decode(row)
             blob = decoded.pop("embedding")
@@ -53,15 +51,6 @@ def after(repo: TrailRepo, seq: int, limit: int = 256) -> list[Change]:
     return changes
 
 
-def latest(repo: TrailRepo) -> int:
-    """The number of the latest change."""
-    row = repo.conn.execute(
-        "SELECT max(s) FROM (SELECT max(changed_seq) AS s FROM lessons "
-        "UNION ALL SELECT max(changed_seq) AS s FROM lesson_removals) AS numbers"
-    ).fetchone()
-    return int(row[0] or 0)
-
-
 def cursor(repo: TrailRepo, index_id: str) -> int:
     """The last change the index `index_id` applied (0: none, a new index)."""
     row = repo.conn.execute("SELECT seq FROM index_cursors WHERE index_id = ?", (index_id,)).fetchone()
@@ -72,11 +61,8 @@ def advance(repo: TrailRepo, index_id: str, seq: int) -> None:
     """Note that `index_id` applied every change up to `seq` (never moving back: two replicas
     sharing one server index may both advance it)."""
     repo.conn.execute(
-        "INSERT INTO index_cursors (index_id, seq) VALUES (?, ?) "
-        "ON CONFLICT (index_id) DO UPDATE SET seq = max(index_cursors.seq, excluded.seq)"
-        if repo.conn.dialect == "sqlite"
-        else "INSERT INTO index_cursors (index_id, seq) VALUES (?, ?) "
-        "ON CONFLICT (index_id) DO UPDATE SET seq = greatest(index_cursors.seq, excluded.seq)",
+        "INSERT INTO index_cursors (index_id, seq) VALUES (?, ?) ON CONFLICT (index_id) DO UPDATE SET "
+        "seq = CASE WHEN excluded.seq > index_cursors.seq THEN excluded.seq ELSE index_cursors.seq END",
         (index_id, seq),
     )
 
@@ -89,11 +75,9 @@ def reset(repo: TrailRepo, index_id: str) -> None:
 def still_active(repo: TrailRepo, lesson_ids: list[str]) -> set[str]:
     """Which of `lesson_ids` are active now."""
     found: set[str] = set()
-    for start in range(0, len(lesson_ids), 500):
-        chunk = lesson_ids[start : start + 500]
-        marks = ",".join("?" * len(chunk))
+    for marks, chunk in rows.in_chunks(lesson_ids):
         sql = f"SELECT id FROM lessons WHERE status = 'active' AND id IN ({marks})"
-        found |= {row[0] for row in repo.conn.execute(sql, tuple(chunk))}
+        found |= {row[0] for row in repo.conn.execute(sql, chunk)}
     return found
 
 

@@ -130,13 +130,11 @@ class TrailRepo:
 
     def feedback_for(self, interaction_ids: Sequence[str]) -> dict[str, list[Fields]]:
         out: dict[str, list[Fields]] = {}
-        for start in range(0, len(interaction_ids), 500):
-            chunk = interaction_ids[start : start + 500]
-            marks = ",".join("?" * len(chunk))
+        for marks, chunk in rows.in_chunks(interaction_ids):
             for row in self.conn.execute(
                 f"SELECT {FEEDBACK_COLUMNS} FROM feedback WHERE interaction_id IN ({marks}) "
                 "ORDER BY created_at",
-                tuple(chunk),
+                chunk,
             ):
                 decoded = rows.decode(row)
                 out.setdefault(decoded["interaction_id"], []).append(decoded)

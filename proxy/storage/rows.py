@@ -8,7 +8,7 @@ the physical column order that `ALTER TABLE` leaves behind.
 from __future__ import annotations
 
 from array import array
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import fields
 from typing import Any, TypeVar
 
@@ -97,6 +97,13 @@ def to_record(record_type: type[R], row: Mapping[str, Any]) -> R:
 
 def records(record_type: type[R], rows: Iterable[Row]) -> list[R]:
     return [to_record(record_type, decode(r)) for r in rows]
+
+
+def in_chunks(ids: Sequence[str], size: int = 500) -> Iterator[tuple[str, tuple[str, ...]]]:
+    """`ids` in pieces small enough for one `IN (...)` each: (its placeholders, the piece)."""
+    for start in range(0, len(ids), size):
+        chunk = tuple(ids[start : start + size])
+        yield ",".join("?" * len(chunk)), chunk
 
 
 def encode_vector(vector: Sequence[float]) -> bytes:

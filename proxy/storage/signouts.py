@@ -13,6 +13,11 @@ def add(repo: TrailRepo, digest: str, expires: int) -> None:
 
 
 def current(repo: TrailRepo, now: float) -> list[tuple[str, int]]:
-    """Signed-out sessions that would still be valid, and forgets the rest."""
+    """Signed-out sessions that would still be valid (a read: every replica asks each second)."""
+    found = repo.conn.execute("SELECT digest, expires_at FROM console_signouts WHERE expires_at >= ?", (now,))
+    return [(r[0], int(r[1])) for r in found]
+
+
+def purge(repo: TrailRepo, now: float) -> None:
+    """Forget the signed-out sessions that have expired anyway (once for the fleet)."""
     repo.conn.execute("DELETE FROM console_signouts WHERE expires_at < ?", (now,))
-    return [(r[0], int(r[1])) for r in repo.conn.execute("SELECT digest, expires_at FROM console_signouts")]

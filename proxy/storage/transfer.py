@@ -49,10 +49,6 @@ def _done(target: Connection, table: str) -> int:
     return int(row[0]) if row else 0
 
 
-def sizes(source: Connection) -> dict[str, int]:
-    return {t: int(source.execute(f"SELECT count(*) FROM {t}").fetchone()[0]) for t in TABLES}
-
-
 def copy(source: Connection, target: Connection, progress: Callable[[str, int], None]) -> Iterator[str]:
     """Copy what is left of each table; `progress(table, rows)` after each chunk. Yields each
     table's name once it is complete."""
