@@ -6,9 +6,15 @@ recall, injectors and shipped default policy, driven over its own HTTP API.
 For each k, k training queries per intent are taught as lessons (ask, then negative feedback
 whose correction names the intent). Then every test query is explained (POST /v1/explain: the
 exact request path, without calling a provider): in-scope queries should get a lesson of their
-own intent, out-of-scope queries none. Precision and recall count the best injected lesson;
-the precision-recall curves come from a second pass with a permissive policy, so any threshold
-(and the margin rule) can be scored from the same candidates. Writes docs/retrieval.{json,md,png}.
+own intent, out-of-scope queries none. Precision is counted two ways: over every injected lesson
+(a turn given one right lesson and one wrong counts one of each: the stricter, which judges) and
+over the best injected one; recall is the share of in-scope queries given at least one right
+lesson. The precision-recall curves come from the product too: the same queries explained under
+policies that differ from the shipped one only in min_score and min_margin (one per user role).
+
+`--entities` adds a second app whose lessons differ only in a made-up name
+(`bench/entity_set.py`: 144 names, 8 questions each), asked again as repeats with a few words
+added and as paraphrases. Writes docs/retrieval.{json,md,png}.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from asgi_lifespan import LifespanManager
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench import entity_set
 from bench.harness import free_port, start
 from bench.retrieval_metrics import curves, score_rule, write_report
 from policies import shipped_policies_dir
@@ -37,11 +44,28 @@ from proxy.settings import load_settings
 
 HERE = Path(__file__).resolve().parent
 APP = "clinc"
-SWEEP = {
-    "name": "sweep",
-    "match": {"user_roles": ["sweep"]},
-    "recall": {"top_k": 5, "min_score": 0.2, "min_margin": 0.0},  # every candidate, rules applied offline
-}
+ENTITIES = "entities"
+STAGES: dict[str, int] = {}
+THRESHOLDS = (0.5, 0.55, 0.58, 0.6, 0.62, 0.64, 0.66, 0.7, 0.75)
+MARGINS = (0.04, 0.08)
+
+
+def role(threshold: float, margin: float) -> str:
+    return f"sweep-{threshold:g}-{margin:g}"
+
+
+def sweep_policies(shipped: dict[str, Any]) -> list[dict[str, Any]]:
+    """The shipped policy with another min_score and min_margin, one per user role."""
+    return [
+        {
+            **shipped,
+            "name": role(t, m),
+            "match": {"user_roles": [role(t, m)]},
+            "recall": {**shipped["recall"], "min_score": t, "min_margin": m},
+        }
+        for t in THRESHOLDS
+        for m in MARGINS
+    ]
 
 
 def load(data: Path, limit_intents: int | None) -> dict[str, Any]:
@@ -64,9 +88,9 @@ def intent_of(text: str) -> str:
     return text.split("]", 1)[0].removeprefix("[intent:")
 
 
-async def teach(client: httpx.AsyncClient, items: list[tuple[str, str]]) -> None:
+async def teach(client: httpx.AsyncClient, items: list[tuple[str, str]], app: str = APP) -> None:
     for n, (query, intent) in enumerate(items):
-        headers = {"X-App": APP, "X-Session-Id": f"teach-{intent}-{n}"}
+        headers = {"X-App": app, "X-Session-Id": f"teach-{app}-{intent}-{n}"}
         body = {"model": "fake", "messages": [{"role": "user", "content": query}]}
         answer = await client.post("/v1/chat/completions", json=body, headers=headers)
         answer.raise_for_status()
@@ -82,18 +106,26 @@ async def teach(client: httpx.AsyncClient, items: list[tuple[str, str]]) -> None
         stored.raise_for_status()
 
 
-async def explain(client: httpx.AsyncClient, query: str, role: str | None) -> list[tuple[float, str, bool]]:
-    headers = {"X-App": APP, **({"X-User-Role": role} if role else {})}
+async def explain(client: httpx.AsyncClient, query: str, role: str | None, app: str = APP) -> list[str]:
+    """What the injected lessons teach (their intents), best first."""
+    headers = {"X-App": app, **({"X-User-Role": role} if role else {})}
     body = {"model": "fake", "messages": [{"role": "user", "content": query}]}
     found = (await client.post("/v1/explain", json=body, headers=headers)).json()
-    return [(x["score"], intent_of(x["correction"]), x["injected_by"] is not None) for x in found["lessons"]]
+    STAGES[found["recall"]["stage"]] = STAGES.get(found["recall"]["stage"], 0) + 1
+    return [intent_of(x["correction"]) for x in found["lessons"] if x["injected_by"] is not None]
 
 
-async def evaluate(client: httpx.AsyncClient, queries: list[tuple[str, str | None]]) -> list[dict[str, Any]]:
+async def evaluate(
+    client: httpx.AsyncClient, queries: list[tuple[str, str | None]], app: str = APP, sweep: bool = True
+) -> list[dict[str, Any]]:
     out = []
     for query, gold in queries:
-        default = [intent for _, intent, injected in await explain(client, query, None) if injected]
-        out.append({"gold": gold, "injected": default, "candidates": await explain(client, query, "sweep")})
+        row: dict[str, Any] = {"gold": gold, "injected": await explain(client, query, None, app)}
+        if sweep:
+            row["sweep"] = {
+                role(t, m): await explain(client, query, role(t, m), app) for t in THRESHOLDS for m in MARGINS
+            }
+        out.append(row)
     return out
 
 
@@ -102,7 +134,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="loopwise-retrieval-"))
     policies = work / "policies"
     shutil.copytree(shipped_policies_dir(), policies)
-    (policies / "00-sweep.yaml").write_text(yaml.safe_dump({"policies": [SWEEP]}))
+    shipped = yaml.safe_load((shipped_policies_dir() / "default.yaml").read_text())["policies"][0]
+    (policies / "00-sweep.yaml").write_text(yaml.safe_dump({"policies": sweep_policies(shipped)}))
     port = free_port()
     fake = start(
         "fake",
@@ -142,18 +175,35 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     taught = k
                     rows = await evaluate(client, queries)
                     results["ks"][str(k)] = {"rows": rows, "seconds": time.perf_counter() - began}
-                    default = score_rule(rows, mode="injected")
+                    default = score_rule(rows)
                     print(
                         f"k={k}: {len(batch)} new lessons; default policy: precision {default['precision']:.3f} "
-                        f"recall {default['recall']:.3f} out-of-scope injected {default['oos_rate']:.2%}",
+                        f"(best lesson {default['precision_best']:.3f}) recall {default['recall']:.3f} "
+                        f"out-of-scope injected {default['oos_rate']:.2%}",
                         flush=True,
                     )
+                if args.entities:
+                    results["entities"] = await entities(client)
     finally:
         fake.stop()
         shutil.rmtree(work, ignore_errors=True)
-    shipped = yaml.safe_load((shipped_policies_dir() / "default.yaml").read_text())["policies"][0]
     results["default_min_score"] = shipped["recall"]["min_score"]
+    results["default_min_margin"] = shipped["recall"]["min_margin"]
     return results
+
+
+async def entities(client: httpx.AsyncClient) -> dict[str, Any]:
+    """Lessons that differ only in a name: does each question get its own lesson?"""
+    lessons, cases = entity_set.questions()
+    await teach(client, [(q, str(n)) for n, (q, _) in enumerate(lessons)], app=ENTITIES)
+    STAGES.clear()
+    rows = await evaluate(client, [(c.question, str(c.lesson)) for c in cases], app=ENTITIES, sweep=False)
+    out: dict[str, Any] = {"lessons": len(lessons)}
+    for kind in ("repeat", "paraphrase"):
+        mine = [r for r, c in zip(rows, cases, strict=True) if c.kind == kind]
+        out[kind] = score_rule(mine)
+        print(f"entities, {kind}s: {out[kind]}", STAGES, flush=True)
+    return out
 
 
 def main() -> None:
@@ -165,17 +215,22 @@ def main() -> None:
     parser.add_argument("--intents", type=int, default=None, help="only the first N intents (quick runs)")
     parser.add_argument("--oos", type=int, default=1000, help="out-of-scope test queries used")
     parser.add_argument("--out", type=Path, default=HERE.parent / "docs")
+    parser.add_argument("--entities", action="store_true", help="also the lessons that differ in a name")
     parser.add_argument("--rows", type=Path, default=None, help="also save every query's candidates here")
     args = parser.parse_args()
     results = asyncio.run(run(args))
-    summary = {k: {**v, "rows": None, **curves(v["rows"])} for k, v in results["ks"].items()}
+    summary = {
+        k: {**v, "rows": None, **curves(v["rows"], THRESHOLDS, MARGINS)} for k, v in results["ks"].items()
+    }
     args.out.mkdir(parents=True, exist_ok=True)
     if args.rows:
         args.rows.write_text(json.dumps({k: v["rows"] for k, v in results["ks"].items()}))
     report = {
         "summary": summary,
         "default_min_score": results["default_min_score"],
+        "default_min_margin": results["default_min_margin"],
         "intents": results["intents"],
+        "entities": results.get("entities"),
     }
     (args.out / "retrieval.json").write_text(json.dumps(report, indent=1))
     write_report(results, summary, args.out)

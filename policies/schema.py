@@ -30,7 +30,10 @@ class RecallConfig(_Strict):
         0.08,
         ge=0.0,
         le=1.0,
-        description="the best lesson must beat the best one teaching something else by this much",
+        description=(
+            "the best correction must beat the next by this much (else nothing is injected); "
+            "with a margin, only the best correction is injected"
+        ),
     )
     scope: Literal["app", "user"] = "app"
     timeout_ms: int = Field(150, ge=1, le=10_000)

@@ -11,9 +11,9 @@ from typer.testing import CliRunner
 
 from proxy.cli import app as cli
 from proxy.records import Visibility
-from proxy.storage.export_queries import preferences
+from proxy.storage.export_queries import accepted, preferences
 from tests.fakes import FakeProvider
-from tests.helpers import feedback
+from tests.helpers import ask, feedback
 from tests.test_implicit import chat, settle
 
 ASKED = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Who do I write to?"}]
@@ -84,3 +84,49 @@ async def test_preference_pairs_keep_to_the_visibility_given(make_settings, star
         lambda repo: preferences(repo, None, Visibility(apps=("sh*",), tenant=None, all_tenants=False))
     )
     assert len(shop) == 1
+
+
+async def test_an_answer_accepted_with_a_lesson_exports_beside_the_answer_that_failed(
+    make_settings, start, provider, tmp_path: Path
+) -> None:
+    """Success next to failure: the turn's own conversation (without the injected note), the
+    accepted answer, and the failed answer the lesson was made from; a turn that also drew
+    negative feedback, or one another app answered, is not exported."""
+    settings = make_settings()
+    client = await start(settings)
+    provider.answer = "Refunds take 90 days."
+    failed = (await ask(client, "How long is the refund window?", session="a")).json()
+    fields = {"rating": -1, "correction": "The refund window is 30 days."}
+    assert (await feedback(client, failed["id"], **fields)).status_code == 201
+    provider.answer = "You have 30 days to ask for a refund."
+    asked = "How long is the refund window, please?"
+    good = (await ask(client, asked, session="b")).json()
+    disputed = (await ask(client, asked, session="c")).json()
+    assert "30 days." in str(provider.received[-1]["messages"][0])  # the lesson was injected
+    for turn, rating in ((good, 1), (disputed, 1), (disputed, -1)):
+        assert (await feedback(client, turn["id"], rating=rating)).status_code == 201
+    await settle(start, client)
+
+    def exported(kind: str) -> list[dict]:
+        out = tmp_path / f"{kind}.jsonl"
+        args = ["export", "--data-dir", str(settings.data_dir), "--format", kind, "--include-unreviewed"]
+        result = CliRunner().invoke(cli, [*args, "-o", str(out)])
+        assert result.exit_code == 0, result.output
+        return [json.loads(line) for line in out.read_text().splitlines()]
+
+    question = [{"role": "user", "content": asked}]
+    sft = exported("sft")
+    answer = good["choices"][0]["message"]["content"]
+    assert {"messages": [*question, {"role": "assistant", "content": answer}]} in sft
+    assert len(sft) == 2  # the correction, and the accepted answer (the disputed one is not)
+    pairs = [r for r in exported("preference") if r["input"] == {"messages": question}]
+    assert pairs == [
+        {
+            "input": {"messages": question},
+            "preferred_output": [{"role": "assistant", "content": "You have 30 days to ask for a refund."}],
+            "non_preferred_output": [{"role": "assistant", "content": "Refunds take 90 days."}],
+        }
+    ]
+    db = start.services(client).db
+    assert await db.run(lambda repo: accepted(repo, False, None, Visibility(apps=("other",)))) == []
+    assert len(await db.run(lambda repo: accepted(repo, False, "shop"))) == 1

@@ -13,7 +13,7 @@ from policies import PolicyError, PolicySet, load_policies, shipped_policies_dir
 from proxy.cli.options import ConfigOption, DataDirOption, JsonOption, fail, repo_or_exit, settings_or_exit
 from proxy.learning.export import ExportFormat, preference_record, sft_record
 from proxy.learning.report import build_report
-from proxy.storage.export_queries import corrections, preferences
+from proxy.storage.export_queries import accepted, corrections, preferences
 
 
 def _policies(policies_dir: Path | None) -> PolicySet | None:
@@ -112,28 +112,37 @@ def export(
     ] = False,
     app_name: Annotated[str | None, typer.Option("--app", help="only this app")] = None,
 ) -> None:
-    """Fine-tuning data from corrections; for preference also every `preferred_over` pair: explicit
-    feedback, and regenerations the user accepted (the second answer chosen over the first)."""
+    """Fine-tuning data from corrections, and from answers accepted with a lesson injected (sft:
+    the accepted answer; preference: it over the answer that failed when the lesson was made);
+    for preference also every `preferred_over` pair: explicit feedback, and regenerations the
+    user accepted (the second answer chosen over the first)."""
     repo = repo_or_exit(settings_or_exit(config, data_dir=data_dir))
     count, rows = corrections(repo, reviewed_only=not include_unreviewed, app=app_name)
+    successes = accepted(repo, reviewed_only=not include_unreviewed, app=app_name)
     pairs = preferences(repo, app_name) if kind == "preference" else []
     target = out.open("w", encoding="utf-8") if out else sys.stdout
     written = 0
+
+    def emit(record: dict[str, object] | None) -> None:
+        nonlocal written
+        if record is not None:
+            target.write(json.dumps(record, ensure_ascii=False) + "\n")
+            written += 1
+
     try:
         with typer.progressbar(rows, length=count, label="exporting", file=sys.stderr) as progress:
             for row in progress:
                 if kind == "sft":
-                    record = sft_record(row)
+                    emit(sft_record(row))
                 else:
-                    record = preference_record(row["messages"], row["correction"], row["bad_answer"])
-                if record is not None:
-                    target.write(json.dumps(record, ensure_ascii=False) + "\n")
-                    written += 1
+                    emit(preference_record(row["messages"], row["correction"], row["bad_answer"]))
+        for success in successes:
+            if kind == "sft" and success["chosen"]:
+                emit(sft_record({"messages": success["messages"], "correction": success["chosen"]}))
+            elif kind == "preference":
+                emit(preference_record(success["messages"], success["chosen"], success["rejected"]))
         for pair in pairs:
-            record = preference_record(pair["messages"], pair["chosen"], pair["rejected"])
-            if record is not None:
-                target.write(json.dumps(record, ensure_ascii=False) + "\n")
-                written += 1
+            emit(preference_record(pair["messages"], pair["chosen"], pair["rejected"]))
     finally:
         if out:
             target.close()

@@ -1,5 +1,6 @@
-"""The SQL behind `loopwise export`: corrected lessons and preferences (explicit `preferred_over`
-feedback, and accepted regenerations the proxy recorded so), with the conversation each
+"""The SQL behind `loopwise export`: corrected lessons, preferences (explicit `preferred_over`
+feedback, and accepted regenerations the proxy recorded so) and answers accepted with a lesson
+injected, with the conversation each
 answered (the request as the client sent it, before any injection, as the trail stores it:
 redacted when `privacy.redact_trail` is on). Every read keeps to the `Visibility` it is given."""
 
@@ -87,6 +88,44 @@ def preferences(
             },
         )
     return list(pairs.values())
+
+
+def accepted(
+    repo: TrailRepo, reviewed_only: bool, app: str | None, visibility: Visibility = EVERYTHING
+) -> list[dict[str, Any]]:
+    """Success next to failure: answers given with a lesson injected that drew positive feedback
+    and no negative, each beside the answer that failed when the lesson was made (its
+    `bad_answer`), once per answer and lesson. The conversation is the accepted turn's, as the
+    client sent it (without the injected note), so a model trained on it learns the answer
+    without the lesson."""
+    seen, params = visible(visibility, "i")
+    where = (
+        f"f.negative = 0 AND l.status = 'active' AND {seen} AND NOT EXISTS "
+        "(SELECT 1 FROM feedback n WHERE n.interaction_id = i.id AND n.negative = 1)"
+    )
+    if reviewed_only:
+        where += " AND l.reviewed_at IS NOT NULL"
+    if app:
+        where += " AND i.app = ?"
+        params.append(app)
+    rows = repo.conn.execute(
+        "SELECT DISTINCT i.id, l.id AS lesson_id, i.created_at, i.request_json, i.chat_messages_json, "
+        "i.response_text, l.bad_answer FROM feedback f JOIN interactions i ON i.id = f.interaction_id "
+        "JOIN json_each(i.injected_json) j ON 1 = 1 "
+        "JOIN lessons l ON l.id = json_extract(j.value, '$.lesson_id') "
+        f"WHERE {where} ORDER BY i.created_at, i.id",
+        params,
+    )
+    return [
+        {
+            "interaction_id": row["id"],
+            "lesson_id": row["lesson_id"],
+            "messages": conversation(row),
+            "chosen": row["response_text"] or "",
+            "rejected": row["bad_answer"],
+        }
+        for row in rows
+    ]
 
 
 def paired(repo: TrailRepo, chosen: str) -> set[str]:
