@@ -184,7 +184,7 @@ class Services:
                 log.warning("rephrase check skipped for %s: %s: %s", turn_id, type(exc).__name__, exc)
                 return
             if again and candidate is not None:
-                self.signal(candidate.interaction_id, "rephrase")
+                self.signal(candidate.interaction_id, "rephrase", related=turn_id)
             elif accepted and candidate is not None:  # going on accepts it, unless to ask again
                 self.signal(accepted[0], "preferred", related=accepted[1])
 

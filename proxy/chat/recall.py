@@ -53,7 +53,12 @@ def scope_filter(identity: Identity, config: RecallConfig) -> dict[str, str]:
 def _teaches(hit: Hit) -> str:
     """Lessons that teach the same correction agree; one without a correction stands alone."""
     correction = " ".join(str(hit.payload.get("correction") or "").lower().split())
-    return correction or hit.id
+    return correction or lesson_of(hit)
+
+
+def lesson_of(hit: Hit) -> str:
+    """The lesson a hit is a point of: its own question's, or one of its triggers'."""
+    return str(hit.payload.get("lesson_id") or hit.id)
 
 
 LEXICAL = 0.1  # how much the shared distinctive words move a correction's rank (not its score)
@@ -77,7 +82,8 @@ def agreement(hits: Sequence[Hit], text: str = "") -> list[Taught]:
     Measured on CLINC150 at k=5 (bench/retrieval.py): precision over every injected lesson
     0.821 -> 0.94 (with `decisive`'s one correction) at a similar recall."""
     ordered = sorted(hits, key=lambda h: -h.score)
-    lexical = overlap(text, [str(h.payload.get("question") or "") for h in ordered]) if text else []
+    asked = [str(h.payload.get("trigger") or h.payload.get("question") or "") for h in ordered]
+    lexical = overlap(text, asked) if text else []
     shares = dict(zip((h.id for h in ordered), lexical, strict=False))
     groups: dict[str, list[Hit]] = {}
     for hit in ordered:
@@ -202,5 +208,5 @@ async def recall(
     except Exception as exc:  # noqa: BLE001 - recall must never block a request
         log.warning("recall failed, request goes on without lessons: %s", exc)
         return RecallResult((), "error", took(), f"{type(exc).__name__}: {exc}", "model")
-    lessons = tuple(_lesson(h.id, h.score, dict(h.payload)) for h in hits)
+    lessons = tuple(_lesson(lesson_of(h), h.score, dict(h.payload)) for h in hits)
     return RecallResult(lessons, "ok", took(), stage=stage, embedded=query)

@@ -199,10 +199,12 @@ class ConversationSignals:
 def implicit_feedback(interaction_id: str, signal: DetectedSignal, related: str | None = None) -> Feedback:
     """The feedback a detected signal becomes. `related`: for `regenerate`, the interaction that
     re-asked (kept in metadata, so positive feedback on it can accept the regeneration); for
+    `rephrase`, the one that said it again (its question joins the lesson, `learning/curation`); for
     `preferred`, the rejected interaction this one beat."""
     if signal == "preferred":
         return Feedback(feedback_id(), interaction_id, time.time(), source="implicit", preferred_over=related)
-    metadata = {"regenerated_by": related} if signal == "regenerate" and related else {}
+    named = {"regenerate": "regenerated_by", "rephrase": "rephrased_by"}.get(signal)
+    metadata = {named: related} if named and related else {}
     return Feedback(
         feedback_id(), interaction_id, time.time(), source="implicit", signal=signal, metadata=metadata
     )

@@ -15,12 +15,13 @@ from proxy.errors import ApiError
 from proxy.http.access import authorize, one_visible
 from proxy.http.common import decode_json, json_response, limit_param, parse, read_body, services, validated
 from proxy.learning.effect import lesson_effect
-from proxy.learning.feedback import Authority, FeedbackIn, Recorded, check_categories
+from proxy.learning.feedback import Authority, Recorded
+from proxy.learning.feedback_body import FeedbackIn, check_categories
 from proxy.learning.report import build_report
 from proxy.learning.review import ACTIONS, MAX_COMMENT, MAX_CORRECTION, Review, review
 from proxy.records import LESSON_STATUSES, Feedback, Lesson, LessonStatus
 from proxy.services import Services
-from proxy.storage import TrailRepo
+from proxy.storage import TrailRepo, triggers
 from proxy.storage.report_queries import BUCKETS
 
 FEEDBACK_LIMIT = 1 << 20  # a comment and a correction are bounded far below this
@@ -66,7 +67,7 @@ async def post_feedback(request: Request) -> Response:
     svc = services(request)
     principal = authorize(request, "feedback")
     body = await parse(request, FeedbackIn, limit=FEEDBACK_LIMIT)
-    stored, lesson, kept = await submit_feedback(svc, principal, body)
+    stored, lesson, kept, _ = await submit_feedback(svc, principal, body)
     return json_response(
         {
             "id": stored.id if kept else None,  # None: an implicit preference recorded already
@@ -101,7 +102,12 @@ async def list_lessons(request: Request) -> Response:
 
 
 async def get_lesson(request: Request) -> Response:
-    return json_response(lesson_json(await one_visible(request, "read", "lesson_id", TrailRepo.get_lesson)))
+    """One lesson, with its other trigger questions (`learning/curation`): what a reviewer
+    needs to judge where it will fire."""
+    lesson = await one_visible(request, "read", "lesson_id", TrailRepo.get_lesson)
+    held = await services(request).db.run(lambda repo: triggers.of(repo.conn, [lesson.id]))
+    asked = [{"question": t.question, "source": t.source} for t in held.get(lesson.id, ())]
+    return json_response({**lesson_json(lesson), "triggers": asked})
 
 
 async def review_lesson(request: Request) -> Response:

@@ -18,7 +18,7 @@ from proxy.chat.request import ROLES
 from proxy.http.admin import KeyIn
 from proxy.http.common import json_response
 from proxy.http.learning import ReviewIn
-from proxy.learning.feedback import FeedbackIn
+from proxy.learning.feedback_body import FeedbackIn
 from proxy.learning.review import ACTIONS as REVIEW_ACTIONS
 from proxy.records import LESSON_STATUSES
 

@@ -8,15 +8,14 @@ import logging
 import time
 from dataclasses import dataclass, replace
 from functools import partial
-from typing import Any, Literal, NamedTuple
-
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from typing import Any, NamedTuple
 
 from policies import LearnConfig, MatchContext, PolicySet
 from proxy.errors import ApiError
-from proxy.learning import spans
+from proxy.learning import curation, spans
 from proxy.learning.index import LessonIndex
 from proxy.learning.lessons import LIFTABLE, Vetting, learn, polarity
+from proxy.learning.review import per_user
 from proxy.learning.screen import screen
 from proxy.privacy import NO_REDACTION, Redactor
 from proxy.records import EVERYTHING, Feedback, Lesson, Visibility, feedback_id
@@ -25,111 +24,6 @@ from proxy.storage.corroboration import users_saying
 from proxy.storage.export_queries import paired, regenerated_by
 
 log = logging.getLogger("loopwise.feedback")
-Signal = Literal["regenerate", "rephrase", "abandon", "copy", "edit"]
-
-
-class Scale(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    min: float = 0.0
-    max: float = 1.0
-
-
-class SpanIn(BaseModel):
-    """A part of the answer marked wrong, in Unicode code points of the answer's text."""
-
-    model_config = ConfigDict(extra="forbid")
-    start: int = Field(ge=0, le=10_000_000)
-    end: int = Field(ge=1, le=10_000_000)
-    text: str | None = Field(None, max_length=50_000)  # what the sender saw there: checked
-    correction: str | None = Field(None, max_length=50_000)  # what it should have said
-
-    @model_validator(mode="after")
-    def _ordered(self) -> SpanIn:
-        if self.end <= self.start:
-            raise ValueError("span.end must be greater than span.start")
-        return self
-
-
-class FeedbackIn(BaseModel):
-    """The body of POST /v1/feedback."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    interaction_id: str = Field(min_length=1, max_length=200)
-    rating: Literal[-1, 1] | None = None
-    score: float | None = None
-    scale: Scale | None = None
-    categories: list[str] = Field(default_factory=list, max_length=20)
-    comment: str | None = Field(None, max_length=20_000)
-    correction: str | None = Field(None, max_length=50_000)
-    dimensions: dict[str, float] = Field(default_factory=dict, max_length=50)
-    preferred_over: str | None = Field(None, max_length=200)
-    signal: Signal | None = None
-    source: Literal["user", "reviewer", "implicit"] = "user"
-    user_id: str | None = Field(None, max_length=256)
-    user_role: str | None = Field(None, max_length=256)
-    metadata: dict[str, Any] = Field(default_factory=dict)
-    span: SpanIn | None = None  # a part of the answer marked wrong: negative, a rating of -1
-
-    @model_validator(mode="after")
-    def _says_something(self) -> FeedbackIn:
-        said = (
-            self.rating,
-            self.score,
-            self.categories,
-            self.comment,
-            self.correction,
-            self.dimensions,
-            self.preferred_over,
-            self.signal,
-            self.span,
-        )
-        if self.span is not None and self.rating == 1:
-            raise ValueError("a span marks what is wrong in the answer; it cannot go with rating 1")
-        if not any(x not in (None, [], {}, "") for x in said):
-            raise ValueError(
-                "feedback needs at least one of rating, score, categories, comment, correction, "
-                "dimensions, preferred_over, signal, span"
-            )
-        scale = self.scale or Scale()
-        if scale.max <= scale.min:
-            raise ValueError("scale.max must be greater than scale.min")
-        if self.score is not None and not scale.min <= self.score <= scale.max:
-            raise ValueError(f"score {self.score} is outside its scale [{scale.min}, {scale.max}]")
-        return self
-
-    def to_record(self) -> Feedback:
-        return Feedback(
-            id=feedback_id(),
-            interaction_id=self.interaction_id,
-            created_at=time.time(),
-            source=self.source,
-            user_id=self.user_id,
-            user_role=self.user_role,
-            rating=-1 if self.span is not None else self.rating,
-            score=self.score,
-            score_min=self.scale.min if self.scale else None,
-            score_max=self.scale.max if self.scale else None,
-            categories=tuple(dict.fromkeys(c.strip() for c in self.categories)),
-            comment=(self.comment or "").strip() or None,
-            correction=(self.correction or "").strip() or None,
-            dimensions=dict(self.dimensions),
-            preferred_over=self.preferred_over,
-            signal=self.signal,
-            metadata=dict(self.metadata),
-            span=self.span.model_dump() if self.span else None,
-        )
-
-
-def check_categories(categories: tuple[str, ...], taxonomy: tuple[str, ...]) -> None:
-    unknown = [c for c in categories if c not in taxonomy]
-    if unknown:
-        raise ApiError(
-            400,
-            f"unknown feedback category {unknown[0]!r}; valid categories: {', '.join(taxonomy)}",
-            param="categories",
-            code="invalid_category",
-        )
 
 
 ANOTHER_WRITER_S = 1.0  # how long feedback waits for a turn another replica answered
@@ -156,6 +50,7 @@ class Recorded(NamedTuple):
     feedback: Feedback
     lesson: Lesson | None
     kept: bool = True
+    grew: bool = False  # a lesson took a new trigger question (`learning/curation`)
 
 
 @dataclass(frozen=True)
@@ -236,18 +131,25 @@ def _store(repo: TrailRepo, feedback: Feedback, policies: PolicySet, authority: 
         lesson = None
         if learn_config is not None:
             lesson = learn(feedback, interaction, existing, learn_config, policy_name, vetting)
+        if lesson is not None and existing is None and not vetting.held:  # taught already?
+            into = curation.teaching(repo, lesson, per_user(policies, lesson))
+            lesson = curation.merge(repo, into, lesson) if into is not None else lesson
         negative = polarity(feedback, learn_config.score_below if learn_config else 0.5)
         stored = replace(feedback, lesson_id=lesson.id if lesson else None, negative=negative)
         if lesson is not None:
             repo.save_lesson(lesson)
         repo.insert_feedback(stored)
+        grown = lesson or (existing if feedback.signal == "rephrase" else None)
+        # the user's rephrasing of this question joins its lesson; so does a question it helped
+        grew = grown is not None and curation.rephrased(repo, grown, feedback.interaction_id, redactor)
+        grew = curation.accepted(repo, stored, interaction) or grew
         if negative is not None:
             injected = dict.fromkeys(i["lesson_id"] for i in interaction["injected"])
             shadow = dict.fromkeys(i["lesson_id"] for i in interaction.get("shadow") or ())
             repo.count_effect(negative, list(injected), list(shadow))
         if negative is False and other is None:
             _accept_regenerations(repo, interaction)
-    return Recorded(stored, lesson)
+    return Recorded(stored, lesson, grew=grew)
 
 
 def _accept_regenerations(repo: TrailRepo, interaction: dict[str, Any]) -> None:
@@ -291,9 +193,9 @@ async def record_feedback(
             await asyncio.sleep(ANOTHER_WRITER_S / 4)
         recorded = await db.run(store)
     lesson = recorded.lesson
-    if lesson is not None:
+    if lesson is not None or recorded.grew:
         try:
             await index.sync(db)
         except Exception as exc:  # noqa: BLE001 - committed; the periodic sync retries
-            log.warning("lesson %s stored but not indexed yet (%s); the sync retries", lesson.id, exc)
+            log.warning("a lesson stored but not indexed yet (%s); the sync retries", exc)
     return recorded

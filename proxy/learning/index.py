@@ -17,8 +17,10 @@ from proxy.embeddings.static import StaticModel
 from proxy.learning.gate import Gate
 from proxy.learning.graph import GraphBuild
 from proxy.records import Lesson
-from proxy.storage import TrailDB, TrailRepo, changes
+from proxy.storage import TrailDB, TrailRepo, changes, triggers
+from proxy.storage.changes import Change
 from proxy.storage.db import describe
+from proxy.storage.triggers import Trigger
 from proxy.vectors import GraphBuilds, Hit, ListsIds, Point, VectorIndex
 
 log = logging.getLogger("loopwise.index")
@@ -57,7 +59,9 @@ class LessonIndex:
                 self.gate_state = "off"
                 return
             gate = self.gate = Gate(model, window_tokens)
-            lessons = await db.run(lambda repo: repo.active_embeddings())
+            lessons = await db.run(
+                lambda repo: [*repo.active_embeddings(), *triggers.active_embeddings(repo.conn)]
+            )
             gate.install(await asyncio.to_thread(gate.build, lessons))
             self.gate_state = "ready"
             log.info("recall's cheap stage is ready with %d lessons", len(lessons))
@@ -108,16 +112,58 @@ class LessonIndex:
         async with self._syncing:
             return await self._sync(db)
 
-    async def _embedded(self, db: TrailDB, lesson: Lesson) -> list[float] | None:
+    async def _embed(self, text: str, what: str) -> list[float] | None:
         try:
-            vector = await self.embedder.embed(lesson.question)
+            return await self.embedder.embed(text)
         except Exception as exc:  # noqa: BLE001 - retried by the next sync
-            self.sync_error = f"lesson {lesson.id} could not be embedded: {type(exc).__name__}: {exc}"
+            self.sync_error = f"{what} could not be embedded: {type(exc).__name__}: {exc}"
             log.warning("%s; the next sync retries", self.sync_error)
             return None
-        model = self.embedder.model_id
-        await db.run(partial(TrailRepo.set_embedding, lesson_id=lesson.id, vector=vector, model=model))
+
+    async def _embedded(self, db: TrailDB, lesson: Lesson) -> list[float] | None:
+        vector = await self._embed(lesson.question, f"lesson {lesson.id}")
+        if vector is not None:
+            model = self.embedder.model_id
+            await db.run(partial(TrailRepo.set_embedding, lesson_id=lesson.id, vector=vector, model=model))
         return vector
+
+    async def _embedded_trigger(self, db: TrailDB, trigger: Trigger) -> list[float] | None:
+        vector = await self._embed(trigger.question, f"a trigger of lesson {trigger.lesson_id}")
+        if vector is not None:
+            model, slot = self.embedder.model_id, trigger.slot
+
+            def store(repo: TrailRepo) -> None:
+                with repo.transaction():
+                    triggers.set_embedding(repo.conn, trigger.lesson_id, slot, vector, model)
+
+            await db.run(store)
+        return vector
+
+    async def _points(self, db: TrailDB, change: Change) -> list[Point] | None:
+        """The index points of an active lesson: its own question's, then one per trigger (the
+        lesson's payload, and the trigger's words for the lexical evidence); None when one could
+        not be embedded."""
+        lesson = change.lesson
+        assert lesson is not None
+        vector = change.vector if change.vector is not None else await self._embedded(db, lesson)
+        if vector is None:
+            return None
+        payload = lesson.payload()
+        points = [Point(lesson.id, vector, payload)]
+        for trigger in change.triggers:
+            found = (
+                trigger.vector if trigger.vector is not None else await self._embedded_trigger(db, trigger)
+            )
+            if found is None:
+                return None
+            points.append(
+                Point(
+                    triggers.point_id(lesson.id, trigger.slot),
+                    found,
+                    {**payload, "trigger": trigger.question},
+                )
+            )
+        return points
 
     async def _sync(self, db: TrailDB) -> int:
         applied = 0
@@ -130,32 +176,32 @@ class LessonIndex:
                     self.sync_error = None
                 return applied
             upserts: list[Point] = []
+            upserted: list[str] = []  # the lessons whose points are in `upserts`
             deletes: list[str] = []
             failed: set[str] = set()
             for change in batch:
-                lesson, vector = change.lesson, change.vector
+                lesson = change.lesson
                 if lesson is None or lesson.status != "active":
-                    deletes.append(change.lesson_id)
+                    deletes += [change.lesson_id, *triggers.point_ids(change.lesson_id)]
                     continue
-                if vector is None:
-                    vector = await self._embedded(db, lesson)
-                if vector is None:
+                points = await self._points(db, change)
+                if points is None:
                     failed_at = change.seq if failed_at is None else failed_at
                     failed.add(change.lesson_id)
                     continue
-                upserts.append(Point(lesson.id, vector, lesson.payload()))
+                upserts += points
+                upserted.append(lesson.id)
+                deletes += triggers.point_ids(lesson.id, change.triggers)  # slots it does not hold
             await self._apply(upserts, deletes)
             self._follow(upserts, deletes)
-            await self._undo_overtaken(db, [p.id for p in upserts])
+            await self._undo_overtaken(db, upserted)
             seq = batch[-1].seq
             done = seq if failed_at is None else failed_at - 1
             await db.run(partial(changes.advance, index_id=self.identity, seq=done))
             # counted: what is new to this process, or failed before (not what a retry applies again)
-            fresh = {c.lesson_id for c in batch if c.seq > self._seen} | (
-                self._failed & {p.id for p in upserts}
-            )
+            fresh = {c.lesson_id for c in batch if c.seq > self._seen} | (self._failed & set(upserted))
             applied += len(fresh - failed)
-            self._failed = (self._failed | failed) - {p.id for p in upserts}
+            self._failed = (self._failed | failed) - set(upserted)
             self._seen = max(self._seen, seq)
 
     async def _undo_overtaken(self, db: TrailDB, upserted: list[str]) -> None:
@@ -166,8 +212,7 @@ class LessonIndex:
             return
         gone = sorted(set(upserted) - await db.run(partial(changes.still_active, lesson_ids=upserted)))
         if gone:
-            await self._apply([], gone)
-            self._follow([], gone)
+            await self.remove(gone)
 
     def _follow(self, upserts: Sequence[Point], deletes: Sequence[str]) -> None:
         """The gate follows; if it cannot, it is switched off (recall runs the model on every
@@ -210,10 +255,12 @@ class LessonIndex:
             log.warning("index sync failed, will retry: %s", self.sync_error)
 
     async def remove(self, lesson_ids: Sequence[str]) -> None:
-        """Drop erased lessons from the index (their rows are gone, so no sync would)."""
-        if lesson_ids:
-            await self._apply([], list(lesson_ids))
-            self._follow([], lesson_ids)
+        """Drop erased lessons (and their triggers' points) from the index (their rows are gone,
+        so no sync would)."""
+        points = [p for lesson_id in lesson_ids for p in (lesson_id, *triggers.point_ids(lesson_id))]
+        if points:
+            await self._apply([], points)
+            self._follow([], points)
 
     def close(self) -> None:
         if self.gate is not None:

@@ -11,7 +11,7 @@ from proxy.errors import ApiError
 from proxy.learning.lessons import bump
 from proxy.privacy import NO_REDACTION, Redactor
 from proxy.records import EVERYTHING, Lesson, LessonStatus, Visibility
-from proxy.storage import TrailRepo
+from proxy.storage import TrailRepo, triggers
 
 MAX_CORRECTION, MAX_COMMENT = 50_000, 20_000  # as for feedback: the text reaches prompts
 STATUS_ACTIONS: dict[str, LessonStatus] = {"approve": "active", "reject": "rejected", "retire": "retired"}
@@ -106,7 +106,8 @@ def merge_lessons(
     user_scoped: Callable[[Lesson], bool] = lambda lesson: True,
 ) -> tuple[Lesson, Lesson]:
     """`merged_id` folded into `keep_id`: the kept lesson takes the other's provenance (feedback)
-    and categories, and, from a live (active) one only, its correction or comment where it has
+    and categories, its question and trigger questions as triggers (`storage/triggers`: matched,
+    never shown), and, from a live (active) one only, its correction or comment where it has
     none; the other is retired with a note naming the kept one. Both must be of one app and
     tenant, and, where either is recalled for its own user only (`user_scoped`), of one user: no
     user's words reach another's prompts this way, and no held text goes live without an
@@ -137,6 +138,11 @@ def merge_lessons(
             comment=keep.comment or (merged.comment if live else ""),
         )
         repo.save_lesson(kept)
+        held = triggers.of(repo.conn, [merged_id]).get(merged_id, [])
+        for question, interaction in [(merged.question, merged.interaction_id)] + [
+            (t.question, t.interaction_id) for t in held
+        ]:  # where the merged one fired, the kept one fires now
+            triggers.add(repo.conn, keep_id, question, "merged", interaction, keep.question)
         retired = repo.set_lesson_status(
             merged_id, "retired", f"merged into {keep_id}", visibility=visibility
         )

@@ -9,8 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from proxy.records import Lesson
-from proxy.storage import rows
+from proxy.storage import rows, triggers
 from proxy.storage.repo import LESSON_COLUMNS, TrailRepo
+from proxy.storage.triggers import Trigger
 
 
 @dataclass(frozen=True)
@@ -19,6 +20,7 @@ class Change:
     lesson_id: str
     lesson: Lesson | None  # None: removed (erased, purged)
     vector: list[float] | None  # the stored embedding, when there is one
+    triggers: tuple[Trigger, ...] = ()  # its other questions (`storage/triggers`)
 
 
 def after(repo: TrailRepo, seq: int, limit: int = 256) -> list[Change]:
@@ -44,10 +46,12 @@ def after(repo: TrailRepo, seq: int, limit: int = 256) -> list[Change]:
                 rows.to_record(Lesson, decoded),
                 rows.decode_vector(bytes(blob)) if blob else None,
             )
+    more = triggers.of(repo.conn, list(found))
     changes = []
     for lesson_id, number, is_lesson in numbers:
         lesson, vector = found.get(lesson_id, (None, None)) if is_lesson else (None, None)
-        changes.append(Change(int(number), lesson_id, lesson, vector))  # gone meanwhile: a removal
+        held = tuple(more.get(lesson_id, ())) if lesson is not None else ()
+        changes.append(Change(int(number), lesson_id, lesson, vector, held))  # gone meanwhile: a removal
     return changes
 
 
@@ -82,13 +86,21 @@ def still_active(repo: TrailRepo, lesson_ids: list[str]) -> set[str]:
 
 
 def active_ids(repo: TrailRepo) -> set[str]:
-    return {row[0] for row in repo.conn.execute("SELECT id FROM lessons WHERE status = 'active'")}
+    """The index points active lessons hold: their own, and their triggers'."""
+    lessons = {row[0] for row in repo.conn.execute("SELECT id FROM lessons WHERE status = 'active'")}
+    return lessons | triggers.active_point_ids(repo.conn)
 
 
 def active_applied(repo: TrailRepo, index_id: str) -> int:
-    """How many active, embedded lessons an index that applied up to its cursor should hold."""
-    row = repo.conn.execute(
-        "SELECT count(*) FROM lessons WHERE status = 'active' AND changed_seq <= ?",
-        (cursor(repo, index_id),),
-    ).fetchone()
-    return int(row[0])
+    """How many points (active lessons and their triggers) an index that applied up to its
+    cursor should hold."""
+    seq = cursor(repo, index_id)
+    lessons = repo.conn.execute(
+        "SELECT count(*) FROM lessons WHERE status = 'active' AND changed_seq <= ?", (seq,)
+    ).fetchone()[0]
+    held = repo.conn.execute(
+        "SELECT count(*) FROM lesson_triggers t JOIN lessons l ON l.id = t.lesson_id "
+        "WHERE l.status = 'active' AND l.changed_seq <= ?",
+        (seq,),
+    ).fetchone()[0]
+    return int(lessons) + int(held)

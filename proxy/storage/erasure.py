@@ -63,6 +63,15 @@ def _erase(repo: TrailRepo) -> dict[str, Any]:
         "DELETE FROM injections WHERE interaction_id IN (SELECT id FROM gone_interactions) "
         "OR lesson_id IN (SELECT id FROM gone_lessons)"
     )
+    conn.execute(  # a trigger question the user asked leaves the lesson it joined: a new version
+        "UPDATE lessons SET version = version + 1 WHERE id IN (SELECT lesson_id FROM lesson_triggers "
+        "WHERE interaction_id IN (SELECT id FROM gone_interactions)) "
+        "AND id NOT IN (SELECT id FROM gone_lessons)"
+    )
+    conn.execute(
+        "DELETE FROM lesson_triggers WHERE lesson_id IN (SELECT id FROM gone_lessons) "
+        "OR interaction_id IN (SELECT id FROM gone_interactions)"
+    )
     conn.execute("DELETE FROM feedback WHERE id IN (SELECT id FROM gone_feedback)")
     conn.execute("DELETE FROM lessons WHERE id IN (SELECT id FROM gone_lessons)")
     conn.execute("DELETE FROM interactions WHERE id IN (SELECT id FROM gone_interactions)")

@@ -177,7 +177,12 @@ class TrailRepo:
         return found[0] if found else None
 
     def lesson_for_interaction(self, interaction_id: str) -> Lesson | None:
-        found = self._lessons("WHERE interaction_id = ?", (interaction_id,))
+        """The lesson drawn from the interaction, or the one its lesson was merged into."""
+        found = self._lessons(
+            "WHERE interaction_id = ? OR id IN (SELECT lesson_id FROM lesson_triggers "
+            "WHERE interaction_id = ? AND source = 'merged')",
+            (interaction_id, interaction_id),
+        )
         return found[0] if found else None
 
     def list_lessons(

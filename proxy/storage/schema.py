@@ -127,7 +127,25 @@ _REPLICAS_POSTGRES = postgres_ddl(
     """
 )
 
+# m011: a lesson's other trigger questions (`storage/triggers.py`): a question that drew the
+# same correction, a user's rephrasing of the failed one, a question the lesson then helped.
+_TRIGGERS = """
+        CREATE TABLE lesson_triggers (
+            lesson_id TEXT NOT NULL,
+            slot INTEGER NOT NULL,
+            question TEXT NOT NULL,
+            source TEXT NOT NULL,
+            interaction_id TEXT,
+            created_at REAL NOT NULL,
+            embedding BLOB,
+            embedding_model TEXT,
+            PRIMARY KEY (lesson_id, slot)
+        );
+        CREATE INDEX lesson_triggers_interaction ON lesson_triggers (interaction_id)
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     *(m._replace(postgresql=_POSTGRES.get(m.name)) for m in LANDED),
     Migration("m010_replicas", _REPLICAS_SQLITE, _REPLICAS_POSTGRES),
+    Migration("m011_lesson_triggers", _TRIGGERS),
 )

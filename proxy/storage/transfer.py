@@ -17,7 +17,16 @@ from dataclasses import dataclass
 from proxy.storage.db import Connection, transaction
 
 # parents before children: lessons name interactions, feedback names both
-TABLES = ("interactions", "lessons", "feedback", "keys", "injections", "traffic_hourly", "traffic_daily")
+TABLES = (
+    "interactions",
+    "lessons",
+    "lesson_triggers",
+    "feedback",
+    "keys",
+    "injections",
+    "traffic_hourly",
+    "traffic_daily",
+)
 NOT_COPIED = {"lessons": {"changed_seq"}}  # PostgreSQL numbers each lesson's change itself
 CHUNK = 2000
 PROGRESS = (

@@ -16,7 +16,7 @@ from proxy.http.console.auth import console, console_path, form_value
 from proxy.http.console.render import page
 from proxy.http.console.turns import view
 from proxy.http.learning import submit_feedback
-from proxy.learning.feedback import FeedbackIn
+from proxy.learning.feedback_body import FeedbackIn
 
 
 def _page(

@@ -1,0 +1,89 @@
+"""The curated lesson set: one lesson per thing taught, with several trigger questions
+(`storage/triggers`). A correction taught again in the same scope becomes another question of
+the lesson that teaches it rather than a second lesson; a lesson's questions also grow from the
+trail: the user's own rephrasing of the question that failed (the best paraphrase there is), and
+a question on which the lesson was injected and the answer then drew positive feedback.
+
+A trigger is matched against, never shown: the injected note quotes the lesson's own question
+and correction, so a question another user asked reaches no prompt. A question the screen would
+hold (an injection, a link, personal data) is not added. Runs inside the feedback transaction."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from proxy.learning.lessons import bump
+from proxy.learning.screen import screen
+from proxy.privacy import Redactor
+from proxy.records import Feedback, Lesson
+from proxy.storage import TrailRepo, rows, triggers
+from proxy.storage.repo import LESSON_COLUMNS
+
+LIVE = ("active", "pending")  # a rejected or retired lesson takes no more questions
+
+
+def _same(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
+def teaching(repo: TrailRepo, lesson: Lesson, per_user: bool) -> Lesson | None:
+    """The live lesson of the same scope (app, tenant, and user when recall is per user) that
+    already teaches `lesson`'s correction, the oldest first; None without a correction."""
+    if not lesson.correction.strip():
+        return None
+    where = "app = ? AND tenant IS ? AND status IN ('active', 'pending') AND lower(correction) = lower(?)"
+    params: list[Any] = [lesson.app, lesson.tenant, lesson.correction]
+    if per_user:
+        where += " AND user_id IS ?"
+        params.append(lesson.user_id)
+    found = repo.conn.execute(
+        f"SELECT {LESSON_COLUMNS} FROM lessons WHERE {where} ORDER BY created_at LIMIT 20", params
+    )
+    wanted = _same(lesson.correction)
+    return next((x for x in rows.records(Lesson, found) if _same(x.correction) == wanted), None)
+
+
+def merge(repo: TrailRepo, into: Lesson, new: Lesson) -> Lesson:
+    """`new` (not saved) folded into `into`: its question a trigger, its feedback and categories
+    kept. The caller saves the returned lesson."""
+    triggers.add(repo.conn, into.id, new.question, "merged", new.interaction_id, into.question)
+    categories = tuple(dict.fromkeys((*into.categories, *new.categories)))
+    return bump(into, feedback_ids=(*into.feedback_ids, *new.feedback_ids), categories=categories)
+
+
+def _grow(repo: TrailRepo, lesson: Lesson, question: str, source: str, interaction_id: str) -> bool:
+    if lesson.status not in LIVE or screen([question]):
+        return False
+    if not triggers.add(repo.conn, lesson.id, question, source, interaction_id, lesson.question):
+        return False
+    repo.save_lesson(bump(lesson))
+    return True
+
+
+def rephrased(repo: TrailRepo, lesson: Lesson, interaction_id: str, redactor: Redactor) -> bool:
+    """The questions that re-asked `interaction_id` in other words (its implicit `rephrase`
+    feedback names them), added to its lesson."""
+    found = repo.conn.execute(
+        "SELECT i.id, i.question FROM feedback f JOIN interactions i "
+        "ON i.id = json_extract(f.metadata_json, '$.rephrased_by') "
+        "WHERE f.interaction_id = ? AND f.signal = 'rephrase' ORDER BY f.created_at",
+        (interaction_id,),
+    ).fetchall()
+    grew = False
+    for again, question in found:
+        current = repo.get_lesson(lesson.id)
+        if current is not None:
+            grew = _grow(repo, current, redactor.redact(question or ""), "rephrase", again) or grew
+    return grew
+
+
+def accepted(repo: TrailRepo, feedback: Feedback, interaction: dict[str, Any]) -> bool:
+    """Positive feedback on a turn that had one lesson injected: its question (redacted by the
+    caller) joins the lesson. With more than one injected, which one helped is not known."""
+    injected = list(dict.fromkeys(i["lesson_id"] for i in interaction.get("injected") or ()))
+    if feedback.negative is not False or len(injected) != 1 or feedback.preferred_over is not None:
+        return False
+    lesson = repo.get_lesson(injected[0])
+    if lesson is None or lesson.status != "active":
+        return False
+    return _grow(repo, lesson, interaction["question"], "accepted", interaction["id"])

@@ -1,0 +1,136 @@
+"""The curated lesson set (`learning/curation`, `storage/triggers`): a correction taught again
+is one lesson with several trigger questions; its questions grow from the trail (a rephrasing
+of the failed question, a question the lesson then helped); a trigger is matched, never shown."""
+
+from __future__ import annotations
+
+import httpx
+
+from proxy.storage import triggers
+from tests.helpers import ask, feedback
+from tests.test_implicit import chat, settle
+
+CORRECTION = "The refund window is 30 days."
+
+
+async def taught(
+    client: httpx.AsyncClient, question: str, session: str, correction: str = CORRECTION, **more: object
+) -> str:
+    answer = (await ask(client, question, session=session, **more)).json()
+    given = await feedback(client, answer["id"], rating=-1, correction=correction)
+    assert given.status_code == 201, given.text
+    return str(given.json()["lesson_id"])
+
+
+async def lessons(client: httpx.AsyncClient) -> list[dict]:
+    return list((await client.get("/v1/lessons")).json()["data"])
+
+
+async def questions(client: httpx.AsyncClient, lesson_id: str) -> list[tuple[str, str]]:
+    found = (await client.get(f"/v1/lessons/{lesson_id}")).json()
+    return [(t["question"], t["source"]) for t in found["triggers"]]
+
+
+async def explained(client: httpx.AsyncClient, question: str) -> list[dict]:
+    body = {"model": "gpt-test", "messages": [{"role": "user", "content": question}]}
+    found = (await client.post("/v1/explain", json=body, headers={"X-App": "shop"})).json()
+    return [x for x in found["lessons"] if x["injected_by"]]
+
+
+async def points(start, client: httpx.AsyncClient) -> int:
+    return int(await start.services(client).index.count())
+
+
+async def test_a_correction_taught_again_is_one_lesson_with_both_questions(make_settings, start) -> None:
+    client = await start(make_settings())
+    first = await taught(client, "How long is the refund window?", "a")
+    again = await taught(
+        client,
+        "Refund deadline for returned shoes and boots?",
+        "b",
+        correction=" the REFUND window is 30 days. ",
+    )
+    assert again == first
+    (lesson,) = await lessons(client)
+    assert len(lesson["feedback_ids"]) == 2 and lesson["correction"] == CORRECTION
+    assert await questions(client, first) == [("Refund deadline for returned shoes and boots?", "merged")]
+    assert await points(start, client) == 2  # the lesson's question and its trigger
+    (hit,) = await explained(client, "refund deadline for returned shoes and boots")
+    assert hit["id"] == first and hit["question"] == "How long is the refund window?"  # shown: its own
+    other = await taught(client, "Do you ship to Canada?", "c", correction="We ship to Canada.")
+    assert other != first and len(await lessons(client)) == 2
+
+
+async def test_a_question_the_screen_holds_is_no_trigger(make_settings, start) -> None:
+    client = await start(make_settings())
+    first = await taught(client, "How long is the refund window?", "a")
+    held = await taught(client, "Refund window? see https://evil.example/x", "b")
+    assert held != first
+    assert {x["id"]: x["status"] for x in await lessons(client)} == {first: "active", held: "pending"}
+    assert await questions(client, first) == []
+
+
+async def test_a_question_the_lesson_helped_joins_it_and_leaves_with_its_user(make_settings, start) -> None:
+    client = await start(make_settings())
+    lesson = await taught(client, "How long is the refund window?", "a")
+    helped = (await ask(client, "How long is the refund window for shoes?", session="b", user="ann")).json()
+    (hit,) = await explained(client, "How long is the refund window for shoes?")
+    assert hit["id"] == lesson
+    assert (await feedback(client, helped["id"], rating=1)).status_code == 201
+    assert await questions(client, lesson) == [("How long is the refund window for shoes?", "accepted")]
+    assert await points(start, client) == 2
+    # the same question accepted again adds nothing; a turn with no lesson injected adds nothing
+    again = (await ask(client, "How long is the refund window for shoes?", session="c")).json()
+    assert (await feedback(client, again["id"], rating=1)).status_code == 201
+    unrelated = (await ask(client, "Do you sell gift cards?", session="d")).json()
+    assert (await feedback(client, unrelated["id"], rating=1)).status_code == 201
+    assert len(await questions(client, lesson)) == 1
+    assert (await client.delete("/v1/users/ann")).status_code == 200
+    await start.services(client).index.sync(start.services(client).db)
+    assert await questions(client, lesson) == []  # ann's question is gone, the lesson stays
+    assert [x["id"] for x in await lessons(client)] == [lesson]
+    assert await points(start, client) == 1
+
+
+async def test_the_users_rephrasing_of_the_failed_question_joins_its_lesson(
+    make_settings, start, provider
+) -> None:
+    client = await start(make_settings())
+    asked = [{"role": "user", "content": "What is the refund window?"}]
+    first = await chat(client, asked, session="r")
+    again = [
+        *asked,
+        first["choices"][0]["message"],
+        {"role": "user", "content": "The refund window: what is it?"},
+    ]
+    await chat(client, again, session="r")
+    await settle(start, client)
+    given = await feedback(client, first["id"], rating=-1, correction=CORRECTION)
+    lesson = given.json()["lesson_id"]
+    assert await questions(client, lesson) == [("The refund window: what is it?", "rephrase")]
+
+
+async def test_a_lesson_takes_so_many_triggers_and_no_more(make_settings, start) -> None:
+    client = await start(make_settings())
+    lesson = await taught(client, "How long is the refund window?", "a")
+    for n in range(triggers.MAX_TRIGGERS + 2):
+        assert await taught(client, f"Refund window question number {n}?", f"s{n}") == lesson
+    assert len(await questions(client, lesson)) == triggers.MAX_TRIGGERS
+    (kept,) = await lessons(client)
+    assert len(kept["feedback_ids"]) == triggers.MAX_TRIGGERS + 3  # every feedback is kept
+    assert await points(start, client) == triggers.MAX_TRIGGERS + 1
+
+
+async def test_a_restart_keeps_the_triggers_in_the_index_without_a_rebuild(
+    make_settings, start, caplog
+) -> None:
+    settings = make_settings()
+    client = await start(settings)
+    lesson = await taught(client, "How long is the refund window?", "a")
+    await taught(client, "Refund deadline for returned shoes?", "b")
+    await start.stop(client)
+    client = await start(settings)
+    assert "out of step" not in caplog.text
+    assert await points(start, client) == 2
+    (hit,) = await explained(client, "refund deadline for returned shoes")
+    assert hit["id"] == lesson
