@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 import tempfile
 import time
@@ -29,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import local_llm
 from bench.harness import free_port, start
+from bench.learning_kinds import KINDS
 from bench.learning_set import ITEMS, UNRELATED
 
 HERE = Path(__file__).resolve().parent
@@ -73,13 +75,14 @@ class User:
         completion = raw.parse()
         return completion.choices[0].message.content or "", completion.id, raw.headers["x-loopwise-lessons"]
 
-    def correct(self, interaction: str, category: str, correction: str) -> None:
-        body = {
-            "interaction_id": interaction,
-            "rating": -1,
-            "categories": [category],
-            "correction": correction,
-        }
+    def correct(
+        self, interaction: str, category: str, correction: str | None, comment: str | None = None
+    ) -> None:
+        body: dict[str, Any] = {"interaction_id": interaction, "rating": -1, "categories": [category]}
+        if correction:
+            body["correction"] = correction
+        if comment:
+            body["comment"] = comment
         self.http.post("/v1/feedback", json=body).raise_for_status()
 
 
@@ -91,6 +94,9 @@ def run_mode(user: User) -> dict[str, Any]:
         answer, interaction, _ = user.ask(question)
         taught.append(has(answer, must))
         user.correct(interaction, category, correction)
+    for item in KINDS:
+        _, interaction, _ = user.ask(item.question)
+        user.correct(interaction, item.category, item.correction, item.comment)
     time.sleep(1.5)  # the index sync is immediate, this only lets the trail writer settle
     paraphrases = []
     for _, _, _, must, asked in ITEMS:
@@ -98,6 +104,20 @@ def run_mode(user: User) -> dict[str, Any]:
             answer, _, lessons = user.ask(paraphrase)
             paraphrases.append(
                 {"question": paraphrase, "fixed": has(answer, must), "lessons": lessons, "answer": answer}
+            )
+    kinds = []
+    for item in KINDS:
+        for paraphrase in item.paraphrases:
+            answer, _, lessons = user.ask(paraphrase)
+            kinds.append(
+                {
+                    "kind": item.kind,
+                    "question": paraphrase,
+                    "fixed": item.check(answer),
+                    "lessons": lessons,
+                    "words": len(answer.split()),
+                    "answer": answer,
+                }
             )
     after = []
     for (question, must), (old, _, _) in zip(UNRELATED, before, strict=True):
@@ -124,6 +144,17 @@ def run_mode(user: User) -> dict[str, Any]:
         / len(UNRELATED),
         "paraphrases": paraphrases,
         "unrelated": after,
+        "kinds": {kind: by_kind(kinds, kind) for kind in dict.fromkeys(i.kind for i in KINDS)},
+    }
+
+
+def by_kind(rows: list[dict[str, Any]], kind: str) -> dict[str, Any]:
+    mine = [r for r in rows if r["kind"] == kind]
+    return {
+        "fix_rate": sum(r["fixed"] for r in mine) / len(mine),
+        "injected": sum(bool(r["lessons"]) for r in mine) / len(mine),
+        "median_words": statistics.median(r["words"] for r in mine),
+        "paraphrases": mine,
     }
 
 
@@ -166,7 +197,22 @@ def write_report(results: dict[str, Any], out: Path) -> None:
             f"| {name} | {m['right_before_teaching']:.0%} | {m['fix_rate']:.1%} | {m['paraphrases_injected']:.1%} "
             f"| {m['harm_rate']:.1%} | {m['unrelated_injected']:.1%} |"
         )
+    on, off = results["modes"]["injection on"]["kinds"], results["modes"]["injection off"]["kinds"]
+    lines += [
+        "",
+        f"Lessons of the other kinds ({len(KINDS)} taught, `bench/learning_kinds.py`), two paraphrases each:",
+        "",
+        "| kind | a right answer | fixed, injection on | fixed, injection off | given a lesson | median words on / off |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for kind, m in on.items():
+        rules = ", ".join(dict.fromkeys(i.rule for i in KINDS if i.kind == kind))
+        lines.append(
+            f"| {kind} | {rules} | {m['fix_rate']:.0%} | {off[kind]['fix_rate']:.0%} | {m['injected']:.0%} "
+            f"| {m['median_words']:g} / {off[kind]['median_words']:g} |"
+        )
     misses = [p for p in results["modes"]["injection on"]["paraphrases"] if not p["fixed"]]
+    misses += [p for m in on.values() for p in m["paraphrases"] if not p["fixed"]]
     if misses:
         lines += ["", "Paraphrases not fixed with injection on:", ""]
         lines += [

@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import random
 import shutil
 import sys
 import tempfile
@@ -40,12 +41,14 @@ from bench.harness import free_port, start
 from bench.retrieval_metrics import curves, score_rule, write_report
 from policies import shipped_policies_dir
 from proxy.app import create_app
+from proxy.chat import recall as recall_module
 from proxy.settings import load_settings
 
 HERE = Path(__file__).resolve().parent
 APP = "clinc"
 ENTITIES = "entities"
-STAGES: dict[str, int] = {}
+OUTCOMES: dict[str, int] = {}  # recall's status and deciding stage, over every explain
+BUDGET_MS = 10_000  # recall's time budget here: a loaded machine must not censor what is measured
 THRESHOLDS = (0.5, 0.55, 0.58, 0.6, 0.62, 0.64, 0.66, 0.7, 0.75)
 MARGINS = (0.04, 0.08)
 
@@ -77,7 +80,14 @@ def load(data: Path, limit_intents: int | None) -> dict[str, Any]:
         if intent in keep:
             train[intent].append(query)
     test = [(q, i) for q, i in raw["test"] if i in keep]
-    return {"intents": intents, "train": train, "test": test, "oos": [q for q, _ in raw["oos_test"]]}
+    return {
+        "intents": intents,
+        "train": train,
+        "test": test,
+        "oos": [q for q, _ in raw["oos_test"]],
+        "val": [(q, i) for q, i in raw["val"] if i in keep],
+        "oos_val": [q for q, _ in raw["oos_val"]],
+    }
 
 
 def correction(intent: str) -> str:
@@ -111,7 +121,8 @@ async def explain(client: httpx.AsyncClient, query: str, role: str | None, app: 
     headers = {"X-App": app, **({"X-User-Role": role} if role else {})}
     body = {"model": "fake", "messages": [{"role": "user", "content": query}]}
     found = (await client.post("/v1/explain", json=body, headers=headers)).json()
-    STAGES[found["recall"]["stage"]] = STAGES.get(found["recall"]["stage"], 0) + 1
+    outcome = f"{found['recall']['status']}/{found['recall']['stage']}"
+    OUTCOMES[outcome] = OUTCOMES.get(outcome, 0) + 1
     return [intent_of(x["correction"]) for x in found["lessons"] if x["injected_by"] is not None]
 
 
@@ -135,7 +146,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     policies = work / "policies"
     shutil.copytree(shipped_policies_dir(), policies)
     shipped = yaml.safe_load((shipped_policies_dir() / "default.yaml").read_text())["policies"][0]
+    shipped["recall"]["timeout_ms"] = BUDGET_MS
+    (policies / "default.yaml").write_text(yaml.safe_dump({"policies": [shipped]}))
     (policies / "00-sweep.yaml").write_text(yaml.safe_dump({"policies": sweep_policies(shipped)}))
+    if "lexical" in args.ablate:  # measured one at a time: the decision without the words
+        recall_module.LEXICAL = 0.0
     port = free_port()
     fake = start(
         "fake",
@@ -175,6 +190,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     taught = k
                     rows = await evaluate(client, queries)
                     results["ks"][str(k)] = {"rows": rows, "seconds": time.perf_counter() - began}
+                    print(f"recall outcomes so far: {OUTCOMES}", flush=True)
                     default = score_rule(rows)
                     print(
                         f"k={k}: {len(batch)} new lessons; default policy: precision {default['precision']:.3f} "
@@ -182,6 +198,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                         f"out-of-scope injected {default['oos_rate']:.2%}",
                         flush=True,
                     )
+                    if args.traffic and k == args.ks[-1]:
+                        rows, took = await after_traffic(client, data, queries, args)
+                        results["ks"][f"{k}+traffic"] = {"rows": rows, "seconds": took}
                 if args.entities:
                     results["entities"] = await entities(client)
     finally:
@@ -189,20 +208,69 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         shutil.rmtree(work, ignore_errors=True)
     results["default_min_score"] = shipped["recall"]["min_score"]
     results["default_min_margin"] = shipped["recall"]["min_margin"]
+    results["outcomes"] = dict(OUTCOMES)
+    results["ablated"] = sorted(args.ablate)
     return results
+
+
+async def after_traffic(
+    client: httpx.AsyncClient,
+    data: dict[str, Any],
+    queries: list[tuple[str, str | None]],
+    args: argparse.Namespace,
+) -> tuple[list[dict[str, Any]], float]:
+    """The app's own traffic (CLINC150's validation split, never tested on) through the proxy,
+    a share of its users giving feedback as they would: +1 when the lesson injected was right
+    (its question joins the lesson), -1 with the right correction when it was wrong or missing
+    (merged into the lesson teaching it; a wrong lesson keeps the question as one it is wrong
+    for), -1 alone on an off-topic question that got a lesson. Then the test split again."""
+    began = time.perf_counter()
+    rng = random.Random(args.seed)
+    items: list[tuple[str, str | None]] = [*data["val"], *((q, None) for q in data["oos_val"])]
+    rng.shuffle(items)
+    said: dict[str, int] = {}
+    for n, (query, gold) in enumerate(items[: args.traffic]):
+        injected = await explain(client, query, None)
+        headers = {"X-App": APP, "X-Session-Id": f"traffic-{n}"}
+        body = {"model": "fake", "messages": [{"role": "user", "content": query}]}
+        answer = (await client.post("/v1/chat/completions", json=body, headers=headers)).json()
+        if rng.random() >= args.feedback_rate:
+            continue
+        if gold is not None and gold in injected:
+            kind, fields = "accepted", {"rating": 1}
+        elif gold is not None:
+            kind = "corrected, wrong lesson" if injected else "corrected, no lesson"
+            fields = {"rating": -1, "categories": ["factually_incorrect"], "correction": correction(gold)}
+        elif injected:
+            kind, fields = "off-topic, lesson disliked", {"rating": -1}
+        else:
+            continue
+        said[kind] = said.get(kind, 0) + 1
+        (
+            await client.post("/v1/feedback", json={"interaction_id": answer["id"], **fields})
+        ).raise_for_status()
+    active = (await client.get("/v1/lessons", params={"status": "active", "limit": 1000})).json()["data"]
+    print(f"traffic: {args.traffic} turns, feedback {said}; {len(active)} active lessons", flush=True)
+    rows = await evaluate(client, queries)
+    default = score_rule(rows)
+    print(
+        f"after traffic: precision {default['precision']:.3f} (best lesson {default['precision_best']:.3f}) "
+        f"recall {default['recall']:.3f} out-of-scope injected {default['oos_rate']:.2%}",
+        flush=True,
+    )
+    return rows, time.perf_counter() - began
 
 
 async def entities(client: httpx.AsyncClient) -> dict[str, Any]:
     """Lessons that differ only in a name: does each question get its own lesson?"""
     lessons, cases = entity_set.questions()
     await teach(client, [(q, str(n)) for n, (q, _) in enumerate(lessons)], app=ENTITIES)
-    STAGES.clear()
     rows = await evaluate(client, [(c.question, str(c.lesson)) for c in cases], app=ENTITIES, sweep=False)
     out: dict[str, Any] = {"lessons": len(lessons)}
     for kind in ("repeat", "paraphrase"):
         mine = [r for r, c in zip(rows, cases, strict=True) if c.kind == kind]
         out[kind] = score_rule(mine)
-        print(f"entities, {kind}s: {out[kind]}", STAGES, flush=True)
+        print(f"entities, {kind}s: {out[kind]}", flush=True)
     return out
 
 
@@ -216,6 +284,19 @@ def main() -> None:
     parser.add_argument("--oos", type=int, default=1000, help="out-of-scope test queries used")
     parser.add_argument("--out", type=Path, default=HERE.parent / "docs")
     parser.add_argument("--entities", action="store_true", help="also the lessons that differ in a name")
+    parser.add_argument(
+        "--traffic", type=int, default=0, help="then this many turns of the app's own traffic"
+    )
+    parser.add_argument(
+        "--feedback-rate", type=float, default=0.3, help="share of traffic turns given feedback"
+    )
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--ablate",
+        type=lambda s: set(s.split(",")),
+        default=set(),
+        help="lexical: without the words' evidence",
+    )
     parser.add_argument("--rows", type=Path, default=None, help="also save every query's candidates here")
     args = parser.parse_args()
     results = asyncio.run(run(args))
@@ -231,6 +312,8 @@ def main() -> None:
         "default_min_margin": results["default_min_margin"],
         "intents": results["intents"],
         "entities": results.get("entities"),
+        "outcomes": results["outcomes"],
+        "ablated": results["ablated"],
     }
     (args.out / "retrieval.json").write_text(json.dumps(report, indent=1))
     write_report(results, summary, args.out)

@@ -111,7 +111,8 @@ def write_report(results: dict[str, Any], summary: dict[str, Any], out: Path) ->
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for k, data in summary.items():
-        lines.append(_row(k, str(int(k) * results["intents"]), "shipped default", data["default"]))
+        lessons = str(int(k) * results["intents"]) if k.isdigit() else "grown by the app's traffic"
+        lines.append(_row(k, lessons, "shipped default", data["default"]))
         best = data["best_meeting_precision_and_oos"]
         if best:
             rule = f"best with precision >= 0.95, out-of-scope <= 1%: {best['rule']}, min_score {best['threshold']}"

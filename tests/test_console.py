@@ -270,7 +270,9 @@ async def test_lessons_recalled_per_user_are_never_merged_across_users(
             "id"
         ]
         made.append(
-            (await feedback(client, asked, **said, correction=f"{user}'s answer.")).json()["lesson_id"]
+            (await feedback(client, asked, **said, correction=f"{user}'s answer {len(made)}.")).json()[
+                "lesson_id"
+            ]
         )
     across = await client.post(f"/v1/lessons/{made[2]}/merge", json={"into": made[0]})
     assert across.status_code == 400 and "own users" in across.json()["error"]["message"]

@@ -5,7 +5,11 @@ of the failed question, a question the lesson then helped); a trigger is matched
 from __future__ import annotations
 
 import httpx
+import yaml
+from typer.testing import CliRunner
 
+from policies import shipped_policies_dir
+from proxy.cli import app as cli
 from proxy.storage import triggers
 from tests.helpers import ask, feedback
 from tests.test_implicit import chat, settle
@@ -42,7 +46,8 @@ async def points(start, client: httpx.AsyncClient) -> int:
 
 
 async def test_a_correction_taught_again_is_one_lesson_with_both_questions(make_settings, start) -> None:
-    client = await start(make_settings())
+    settings = make_settings()
+    client = await start(settings)
     first = await taught(client, "How long is the refund window?", "a")
     again = await taught(
         client,
@@ -57,6 +62,9 @@ async def test_a_correction_taught_again_is_one_lesson_with_both_questions(make_
     assert await points(start, client) == 2  # the lesson's question and its trigger
     (hit,) = await explained(client, "refund deadline for returned shoes and boots")
     assert hit["id"] == first and hit["question"] == "How long is the refund window?"  # shown: its own
+    await start.services(client).db.flush()
+    shown = CliRunner().invoke(cli, ["lessons", "show", first, "--data-dir", str(settings.data_dir)])
+    assert "trigger (merged): Refund deadline for returned shoes and boots?" in shown.output, shown.output
     other = await taught(client, "Do you ship to Canada?", "c", correction="We ship to Canada.")
     assert other != first and len(await lessons(client)) == 2
 
@@ -134,3 +142,37 @@ async def test_a_restart_keeps_the_triggers_in_the_index_without_a_rebuild(
     assert await points(start, client) == 2
     (hit,) = await explained(client, "refund deadline for returned shoes")
     assert hit["id"] == lesson
+
+
+async def test_a_question_a_lesson_was_wrong_for_keeps_it_away_from_turns_like_it(
+    make_settings, start
+) -> None:
+    client = await start(make_settings())
+    refunds = await taught(client, "How long is the refund window?", "a")
+    asked = "How long is the refund window for sofas?"
+    turn = (await ask(client, asked, session="b")).json()
+    (hit,) = await explained(client, asked)
+    assert hit["id"] == refunds  # injected there, and then corrected otherwise
+    given = await feedback(client, turn["id"], rating=-1, correction="Sofas cannot be returned.")
+    sofas = given.json()["lesson_id"]
+    assert sofas != refunds
+    assert await questions(client, refunds) == [(asked, "against")]
+    assert [x["id"] for x in await explained(client, "how long is the refund window for sofas")] == [sofas]
+    assert [x["id"] for x in await explained(client, "How long is the refund window?")] == [refunds]
+    # negative feedback without a correction only counts: the answer may have failed otherwise
+    other = (await ask(client, "How long is the refund window in general?", session="c")).json()
+    assert (await feedback(client, other["id"], rating=-1)).status_code == 201
+    assert await questions(client, refunds) == [(asked, "against")]
+
+
+async def test_lessons_recalled_per_user_merge_only_the_same_users(make_settings, start, tmp_path) -> None:
+    folder = tmp_path / "policies"
+    folder.mkdir()
+    spec = yaml.safe_load((shipped_policies_dir() / "default.yaml").read_text())
+    spec["policies"][0]["recall"]["scope"] = "user"
+    (folder / "default.yaml").write_text(yaml.safe_dump(spec))
+    client = await start(make_settings(policies_dir=str(folder)))
+    gus = await taught(client, "How long is the refund window?", "a", user="gus")
+    assert await taught(client, "Refund deadline for shoes?", "b", user="gus") == gus
+    hal = await taught(client, "Refund deadline for shoes?", "c", user="hal")
+    assert hal != gus and len(await lessons(client)) == 2

@@ -116,3 +116,13 @@ def test_the_words_a_question_shares_with_the_turn_weigh_by_how_few_lessons_shar
     assert right == pytest.approx(1.0) and other < 0  # the template weighs nothing; the name tells
     assert overlap("anything", []) == []
     assert overlap("", ["!!!"]) == [0.0]  # a question with no words: no evidence either way
+
+
+def test_a_correction_nearer_a_question_it_was_wrong_for_than_its_own_is_left_out() -> None:
+    config = RecallConfig(min_score=0.6, min_margin=0.08, top_k=3)
+    wrong_for = Hit("p-against", 0.86, {"correction": "30 days", "against": True, "lesson_id": "l-1"})
+    own = Hit("l-1", 0.80, {"correction": "30 days", "lesson_id": "l-1"})
+    assert decisive([wrong_for, own], config) == []
+    assert decisive([own, Hit("p2", 0.70, {**wrong_for.payload})], config) == [own]  # its own is nearer
+    other = hit(0.75, "sofas are not returned")
+    assert decisive([wrong_for, own, other], config) == [other]  # and it is no rival either

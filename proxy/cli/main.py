@@ -14,6 +14,7 @@ from proxy.cli import access, insights, migrate, render, serve
 from proxy.cli.config import config_app
 from proxy.cli.options import ConfigOption, DataDirOption, JsonOption, fail, repo_or_exit, settings_or_exit
 from proxy.records import LESSON_STATUSES, LessonStatus
+from proxy.storage import triggers
 
 app = typer.Typer(
     help="Loopwise: an OpenAI-compatible LLM proxy that learns from feedback.",
@@ -133,9 +134,13 @@ def lessons_show(
     item = repo.get_lesson(lesson_id)
     if item is None:
         fail(f"no lesson {lesson_id!r}")
+    held = triggers.of(repo.conn, [item.id]).get(item.id, [])
+    asked = [{"question": t.question, "source": t.source} for t in held]
     if as_json:
-        return _print_json(item.__dict__)
+        return _print_json({**item.__dict__, "triggers": asked})
     typer.echo("\n".join(render.lesson(item, full=True)))
+    for trigger in asked:
+        typer.echo(f"  trigger ({trigger['source']}): {render.short(trigger['question'], 2000)}")
 
 
 def _review(

@@ -2,7 +2,8 @@
 (`storage/triggers`). A correction taught again in the same scope becomes another question of
 the lesson that teaches it rather than a second lesson; a lesson's questions also grow from the
 trail: the user's own rephrasing of the question that failed (the best paraphrase there is), and
-a question on which the lesson was injected and the answer then drew positive feedback.
+a question on which the lesson was injected and the answer then drew positive feedback. A
+question it was injected on and then corrected otherwise is kept too, as one it is wrong for.
 
 A trigger is matched against, never shown: the injected note quotes the lesson's own question
 and correction, so a question another user asked reaches no prompt. A question the screen would
@@ -87,3 +88,17 @@ def accepted(repo: TrailRepo, feedback: Feedback, interaction: dict[str, Any]) -
     if lesson is None or lesson.status != "active":
         return False
     return _grow(repo, lesson, interaction["question"], "accepted", interaction["id"])
+
+
+def misfired(repo: TrailRepo, feedback: Feedback, interaction: dict[str, Any]) -> bool:
+    """A correction that differs from the one lesson injected on the turn: the lesson was wrong
+    for this question, which joins it as a question `against` (recall keeps it away from turns
+    nearer this one than any of its own questions). Negative feedback without a correction only
+    counts against the lesson: the answer may have failed for another reason."""
+    injected = list(dict.fromkeys(i["lesson_id"] for i in interaction.get("injected") or ()))
+    if not (feedback.negative and feedback.correction) or len(injected) != 1:
+        return False
+    lesson = repo.get_lesson(injected[0])
+    if lesson is None or lesson.status != "active" or _same(lesson.correction) == _same(feedback.correction):
+        return False
+    return _grow(repo, lesson, interaction["question"], "against", interaction["id"])

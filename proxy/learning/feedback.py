@@ -142,7 +142,11 @@ def _store(repo: TrailRepo, feedback: Feedback, policies: PolicySet, authority: 
         grown = lesson or (existing if feedback.signal == "rephrase" else None)
         # the user's rephrasing of this question joins its lesson; so does a question it helped
         grew = grown is not None and curation.rephrased(repo, grown, feedback.interaction_id, redactor)
-        grew = curation.accepted(repo, stored, interaction) or grew
+        grew = (
+            curation.accepted(repo, stored, interaction)
+            or curation.misfired(repo, stored, interaction)
+            or grew
+        )
         if negative is not None:
             injected = dict.fromkeys(i["lesson_id"] for i in interaction["injected"])
             shadow = dict.fromkeys(i["lesson_id"] for i in interaction.get("shadow") or ())

@@ -141,8 +141,8 @@ class LessonIndex:
 
     async def _points(self, db: TrailDB, change: Change) -> list[Point] | None:
         """The index points of an active lesson: its own question's, then one per trigger (the
-        lesson's payload, and the trigger's words for the lexical evidence); None when one could
-        not be embedded."""
+        lesson's payload, the trigger's words for the lexical evidence, and whether it is a
+        question the lesson was wrong for); None when one could not be embedded."""
         lesson = change.lesson
         assert lesson is not None
         vector = change.vector if change.vector is not None else await self._embedded(db, lesson)
@@ -156,13 +156,8 @@ class LessonIndex:
             )
             if found is None:
                 return None
-            points.append(
-                Point(
-                    triggers.point_id(lesson.id, trigger.slot),
-                    found,
-                    {**payload, "trigger": trigger.question},
-                )
-            )
+            marks = {"trigger": trigger.question, "against": trigger.source == "against"}
+            points.append(Point(triggers.point_id(lesson.id, trigger.slot), found, {**payload, **marks}))
         return points
 
     async def _sync(self, db: TrailDB) -> int:

@@ -17,6 +17,8 @@ from proxy.storage import rows
 from proxy.storage.db import Connection
 
 MAX_TRIGGERS = 8  # besides the lesson's own question; past it, a lesson takes no more
+MAX_AGAINST = 4  # questions it was wrong for (source `against`): matched to keep it away
+SLOTS = MAX_TRIGGERS + MAX_AGAINST
 _NAMESPACE = uuid.UUID("8d1f6f4e-3f1c-4d7e-9a55-1c0b7e2f9a10")
 
 
@@ -25,7 +27,7 @@ class Trigger:
     lesson_id: str
     slot: int
     question: str
-    source: str  # merged | rephrase | accepted
+    source: str  # merged | rephrase | accepted | against (a question it was wrong for)
     interaction_id: str | None
     vector: list[float] | None = None
 
@@ -38,7 +40,7 @@ def point_ids(lesson_id: str, held: Sequence[Trigger] = ()) -> list[str]:
     """The index points a lesson's triggers may hold, but for those of `held` (a trigger erased
     leaves its slot empty)."""
     taken = {t.slot for t in held}
-    return [point_id(lesson_id, slot) for slot in range(MAX_TRIGGERS) if slot not in taken]
+    return [point_id(lesson_id, slot) for slot in range(SLOTS) if slot not in taken]
 
 
 def _same(text: str) -> str:
@@ -49,19 +51,19 @@ def add(
     conn: Connection, lesson_id: str, question: str, source: str, interaction_id: str | None, asked: str
 ) -> bool:
     """Add `question` to the lesson (`asked`: the lesson's own question); False when it says
-    nothing new (the same words) or the lesson is full. The caller bumps the lesson's version in
-    the same transaction, so every index picks the trigger up."""
-    held = [
-        r[0] for r in conn.execute("SELECT question FROM lesson_triggers WHERE lesson_id = ?", (lesson_id,))
-    ]
-    if not question.strip() or _same(question) in {_same(q) for q in (asked, *held)}:
+    nothing new (the same words as its question or another trigger) or the lesson holds as many
+    of that kind (for, or `against`) as it takes. The caller bumps the lesson's version in the
+    same transaction, so every index picks the trigger up."""
+    held = conn.execute(
+        "SELECT slot, question, source FROM lesson_triggers WHERE lesson_id = ?", (lesson_id,)
+    ).fetchall()
+    if not question.strip() or _same(question) in {_same(q) for q in (asked, *(r[1] for r in held))}:
         return False
-    taken = {
-        int(r[0]) for r in conn.execute("SELECT slot FROM lesson_triggers WHERE lesson_id = ?", (lesson_id,))
-    }
-    free = next((slot for slot in range(MAX_TRIGGERS) if slot not in taken), None)
-    if free is None:
+    against = source == "against"
+    if sum(1 for r in held if (r[2] == "against") == against) >= (MAX_AGAINST if against else MAX_TRIGGERS):
         return False
+    taken = {int(r[0]) for r in held}
+    free = next(slot for slot in range(SLOTS) if slot not in taken)
     conn.execute(
         "INSERT INTO lesson_triggers (lesson_id, slot, question, source, interaction_id, created_at) "
         "VALUES (?, ?, ?, ?, ?, ?)",
