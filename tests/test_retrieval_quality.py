@@ -34,14 +34,15 @@ def test_an_ambiguous_best_lesson_is_not_injected() -> None:
     assert [h.score for h in decisive([hit(0.80, "a"), hit(0.70, "b")], unmargined)] == [0.80, 0.70]
 
 
-def test_a_correction_near_two_of_its_questions_beats_one_near_a_single_question() -> None:
-    """A group scores the mean of its two best hits: a turn close to one of a lesson set's
-    questions and far from the others is less sure than one close to two of another's."""
+def test_lessons_of_one_correction_are_one_group_scored_by_its_best() -> None:
     config = RecallConfig(min_score=0.6, min_margin=0.0, top_k=3)
     hits = [hit(0.80, "stray"), hit(0.74, "refunds"), hit(0.73, "refunds"), hit(0.60, "stray")]
-    assert [round(t.score, 3) for t in agreement(hits)] == [0.735, 0.7]
-    assert [h.payload["correction"] for h in decisive(hits, config)] == ["refunds", "stray"]
-    assert [h.score for h in decisive([hit(0.80, "stray")], config)] == [0.80]  # alone: its score
+    assert [round(t.score, 3) for t in agreement(hits)] == [0.8, 0.74]
+    assert [h.score for h in decisive(hits, config)] == [0.80, 0.74]  # one lesson per correction
+    trigger = Hit("p-1", 0.9, {"correction": "", "lesson_id": "l-9", "question": "q"})
+    own = Hit("l-9", 0.7, {"correction": "", "lesson_id": "l-9", "question": "q"})
+    (found,) = agreement([trigger, own])  # no correction: a lesson's own points still agree
+    assert found.score == 0.9 and len(found.hits) == 2
 
 
 async def explained(client: Any, app: str, query: str) -> list[str]:
