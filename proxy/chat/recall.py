@@ -80,8 +80,8 @@ def agreement(hits: Sequence[Hit], text: str = "") -> list[Taught]:
     lesson's trigger questions, are one group), best ranked first. A group scores its best hit:
     the mean of its two best was measured too and cost recall for no precision (CLINC150, k=5:
     precision 0.907 against 0.901, recall 0.394 against 0.420; 30 close banking intents: 0.900
-    against 0.901, recall 0.452 against 0.496; docs/retrieval.md). A correction whose nearest question is one it was wrong for (a trigger `against`) is left
-    out."""
+    against 0.901, recall 0.452 against 0.496; docs/retrieval.md). A correction whose nearest
+    question is one it was wrong for (a trigger `against`) is left out."""
     ordered = sorted(hits, key=lambda h: -h.score)
     asked = [str(h.payload.get("trigger") or h.payload.get("question") or "") for h in ordered]
     lexical = overlap(text, asked) if text else []
