@@ -4,7 +4,10 @@
 
 Simulated users talk to `loopwise serve` through the official `openai` SDK. For each of the
 questions in bench/learning_set.py the model gets wrong, a user asks it, sends negative feedback
-with a category and a correction, and later users ask two paraphrases. Unrelated questions are
+with a category and a correction, and later users ask two paraphrases. The same for the other
+kinds of lessons in bench/learning_kinds.py (a format, a house style, incomplete answers,
+procedures, and feedback with a category but no correction), each with its own test of a right
+answer. Unrelated questions are
 asked before any teaching and after all of it. The same run goes through a second app whose
 policy has injection off. Fix rate: paraphrases answered with the corrected fact. Harm: unrelated
 answers that were right before and are wrong after, or that quote a lesson. Writes
@@ -45,6 +48,8 @@ POLICIES = {
             "match": {},
             "injectors": ["guidance", {"corrections": {"max_lessons": 3}}],
             "learn": {"review": "auto"},
+            # what the model does with lessons, not how fast: a loaded machine must not time recall out
+            "recall": {"timeout_ms": 10_000},
         },
     ]
 }
