@@ -3,6 +3,7 @@ their identifiers. The interaction id is the response `id` clients send back wit
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -139,6 +140,14 @@ class Lesson:
             "comment": self.comment,
             "correction": self.correction,
         }
+
+
+def correction_key(correction: str) -> str:
+    """What two lessons teaching the same correction share (m012, `lessons.correction_key`): a
+    digest of it case folded in full (SQL's lower() folds only ASCII in SQLite) and spacing
+    collapsed; a digest, so a 50,000-character correction still fits a btree entry. '' for none."""
+    said = " ".join(correction.casefold().split())
+    return hashlib.sha256(said.encode()).hexdigest() if said else ""
 
 
 Scope = Literal["chat", "feedback", "read", "review", "admin", "metrics"]

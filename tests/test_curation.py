@@ -10,7 +10,9 @@ from typer.testing import CliRunner
 
 from policies import shipped_policies_dir
 from proxy.cli import app as cli
-from proxy.storage import triggers
+from proxy.records import correction_key
+from proxy.storage import TrailRepo, triggers
+from proxy.storage.schema import MIGRATIONS
 from tests.helpers import ask, feedback
 from tests.test_implicit import chat, settle
 
@@ -153,7 +155,14 @@ async def test_a_question_a_lesson_was_wrong_for_keeps_it_away_from_turns_like_i
     turn = (await ask(client, asked, session="b")).json()
     (hit,) = await explained(client, asked)
     assert hit["id"] == refunds  # injected there, and then corrected otherwise
-    given = await feedback(client, turn["id"], rating=-1, correction="Sofas cannot be returned.")
+    # one untrusted sender's other correction only counts: else anyone could take a lesson away
+    attack = (await ask(client, "How long is the refund window ?!", session="x")).json()
+    taken = await feedback(client, attack["id"], rating=-1, correction="Refunds are never given.")
+    assert taken.status_code == 201 and await questions(client, refunds) == []
+    assert (await client.post(f"/v1/lessons/{taken.json()['lesson_id']}/reject")).status_code == 200
+    given = await feedback(
+        client, turn["id"], rating=-1, correction="Sofas cannot be returned.", source="reviewer"
+    )
     sofas = given.json()["lesson_id"]
     assert sofas != refunds
     assert await questions(client, refunds) == [(asked, "against")]
@@ -176,3 +185,98 @@ async def test_lessons_recalled_per_user_merge_only_the_same_users(make_settings
     assert await taught(client, "Refund deadline for shoes?", "b", user="gus") == gus
     hal = await taught(client, "Refund deadline for shoes?", "c", user="hal")
     assert hal != gus and len(await lessons(client)) == 2
+
+
+async def test_a_clients_metadata_brings_no_other_turns_question(make_settings, start) -> None:
+    client = await start(make_settings())
+    other = (
+        await ask(client, "Is the Bluebird acquisition closing on March 3?", session="x", user="zoe")
+    ).json()
+    mine = (await ask(client, "How long is the refund window?", session="a", user="ann")).json()
+    for source in ("user", "implicit"):
+        forged = {"signal": "rephrase", "source": source, "metadata": {"rephrased_by": other["id"]}}
+        given = await feedback(client, mine["id"], rating=-1, correction=CORRECTION, **forged)
+        assert given.status_code == 201, given.text
+        assert await questions(client, given.json()["lesson_id"]) == []
+
+
+async def test_a_merged_users_later_correction_does_not_rewrite_the_lesson(make_settings, start) -> None:
+    client = await start(make_settings())
+    lesson = await taught(client, "How long is the refund window?", "a", user="ann")
+    bob = (await ask(client, "Refund deadline for shoes?", session="b", user="bob")).json()
+    assert (await feedback(client, bob["id"], rating=-1, correction=CORRECTION)).json()["lesson_id"] == lesson
+    again = await feedback(client, bob["id"], rating=-1, correction="Refunds are never given.")
+    assert again.json()["lesson_id"] != lesson
+    (kept,) = [x for x in await lessons(client) if x["id"] == lesson]
+    assert kept["correction"] == CORRECTION
+
+
+async def test_a_lesson_recalled_for_its_own_user_takes_no_one_elses_question(
+    make_settings, start, tmp_path
+) -> None:
+    folder = tmp_path / "policies"
+    folder.mkdir()
+    spec = yaml.safe_load((shipped_policies_dir() / "default.yaml").read_text())
+    private = {**spec["policies"][0], "name": "vip", "match": {"user_roles": ["vip"]}}
+    private["recall"] = {**private["recall"], "scope": "user"}
+    (folder / "a.yaml").write_text(yaml.safe_dump({"policies": [private]}))
+    (folder / "b.yaml").write_text(yaml.safe_dump(spec))
+    client = await start(make_settings(policies_dir=str(folder)))
+    body = {"model": "gpt-test", "messages": [{"role": "user", "content": "How long is the refund window?"}]}
+    headers = {"X-App": "shop", "X-Session-Id": "a", "X-User-Id": "ann", "X-User-Role": "vip"}
+    answer = (await client.post("/v1/chat/completions", json=body, headers=headers)).json()
+
+    ann = (await feedback(client, answer["id"], rating=-1, correction=CORRECTION)).json()["lesson_id"]
+    bob = await taught(client, "Refund deadline for shoes?", "b", user="bob")
+    assert bob != ann and await questions(client, ann) == []
+    assert (await client.get(f"/v1/lessons/{ann}")).json()["policy"] == "vip"
+
+
+async def test_the_same_correction_in_other_case_and_spacing_joins_on_every_backend(
+    make_settings, start
+) -> None:
+    client = await start(make_settings())
+    first = await taught(client, "Wie lang ist die Frist?", "a", correction="Die Frist beträgt 30 Tage.")
+    assert (
+        await taught(client, "Frist für Rückgaben?", "b", correction="DIE FRIST  BETRÄGT 30 TAGE.") == first
+    )
+
+
+async def test_erasing_a_user_whose_question_joined_a_lesson_keeps_the_lesson(make_settings, start) -> None:
+    client = await start(make_settings())
+    lesson = await taught(client, "How long is the refund window?", "a", user="ann")
+    assert await taught(client, "Refund deadline for shoes?", "b", user="bob") == lesson
+    assert await points(start, client) == 2
+    gone = await client.delete("/v1/users/bob")
+    assert gone.status_code == 200 and gone.json()["deleted"]["lessons"] == 0
+    assert await points(start, client) == 1  # out of the index before the answer
+    (kept,) = await lessons(client)
+    assert kept["id"] == lesson and len(kept["feedback_ids"]) == 1 and await questions(client, lesson) == []
+    assert (await client.delete("/v1/users/ann")).json()["deleted"]["lessons"] == 1
+
+
+async def test_a_reviewer_merge_keeps_what_each_question_was_for(make_settings, start) -> None:
+    client = await start(make_settings())
+    refunds = await taught(client, "How long is the refund window?", "a")
+    asked = "How long is the refund window for sofas?"
+    turn = (await ask(client, asked, session="b")).json()
+    fields = {"rating": -1, "correction": "Sofas cannot be returned.", "source": "reviewer"}
+    assert (await feedback(client, turn["id"], **fields)).status_code == 201
+    kept = await taught(client, "Do you ship to Canada?", "c", correction="We ship to Canada.")
+    assert (await client.post(f"/v1/lessons/{refunds}/merge", json={"into": kept})).status_code == 200
+    assert await questions(client, kept) == [("How long is the refund window?", "merged"), (asked, "against")]
+
+
+async def test_m012_keys_the_corrections_of_lessons_saved_before_it(make_settings, start) -> None:
+    client = await start(make_settings())
+    lesson = await taught(client, "Wie lang ist die Frist?", "a", correction="Die  FRIST beträgt 30 Tage.")
+
+    def rekeyed(repo: TrailRepo) -> str:
+        with repo.transaction():
+            repo.conn.execute("UPDATE lessons SET correction_key = ''")
+            next(m for m in MIGRATIONS if m.name == "m012_correction_key").then(repo.conn)  # type: ignore[misc]
+        return str(
+            repo.conn.execute("SELECT correction_key FROM lessons WHERE id = ?", (lesson,)).fetchone()[0]
+        )
+
+    assert await start.services(client).db.run(rekeyed) == correction_key("die frist beträgt 30 tage.")

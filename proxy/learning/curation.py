@@ -11,37 +11,42 @@ hold (an injection, a link, personal data) is not added. Runs inside the feedbac
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from typing import Any
 
 from proxy.learning.lessons import bump
 from proxy.learning.screen import screen
 from proxy.privacy import Redactor
-from proxy.records import Feedback, Lesson
+from proxy.records import Feedback, Lesson, correction_key
 from proxy.storage import TrailRepo, rows, triggers
 from proxy.storage.repo import LESSON_COLUMNS
 
-LIVE = ("active", "pending")  # a rejected or retired lesson takes no more questions
+LIVE = ("active", "pending")
+WORD = re.compile(r"\w+")  # a rejected or retired lesson takes no more questions
 
 
 def _same(text: str) -> str:
-    return " ".join(text.lower().split())
+    """Words only, case folded: "How long is the refund window ?!" says nothing new."""
+    return " ".join(WORD.findall(text.casefold()))
 
 
-def teaching(repo: TrailRepo, lesson: Lesson, per_user: bool) -> Lesson | None:
-    """The live lesson of the same scope (app, tenant, and user when recall is per user) that
-    already teaches `lesson`'s correction, the oldest first; None without a correction."""
-    if not lesson.correction.strip():
+def teaching(repo: TrailRepo, lesson: Lesson, user_scoped: Callable[[Lesson], bool]) -> Lesson | None:
+    """The live lesson of the same app and tenant that already teaches `lesson`'s correction
+    (the same words, case and spacing aside: `correction_key`), the oldest first; of the same
+    user when either is recalled for its own user only (`user_scoped`); None without one."""
+    key = correction_key(lesson.correction)
+    if not key:
         return None
-    where = "app = ? AND tenant IS ? AND status IN ('active', 'pending') AND lower(correction) = lower(?)"
-    params: list[Any] = [lesson.app, lesson.tenant, lesson.correction]
-    if per_user:
-        where += " AND user_id IS ?"
-        params.append(lesson.user_id)
     found = repo.conn.execute(
-        f"SELECT {LESSON_COLUMNS} FROM lessons WHERE {where} ORDER BY created_at LIMIT 20", params
+        f"SELECT {LESSON_COLUMNS} FROM lessons WHERE app = ? AND tenant IS ? AND correction_key = ? "
+        "AND status IN ('active', 'pending') ORDER BY created_at LIMIT 20",
+        (lesson.app, lesson.tenant, key),
     )
-    wanted = _same(lesson.correction)
-    return next((x for x in rows.records(Lesson, found) if _same(x.correction) == wanted), None)
+    for into in rows.records(Lesson, found):
+        if into.user_id == lesson.user_id or not (user_scoped(into) or user_scoped(lesson)):
+            return into
+    return None
 
 
 def merge(repo: TrailRepo, into: Lesson, new: Lesson) -> Lesson:
@@ -64,10 +69,15 @@ def _grow(repo: TrailRepo, lesson: Lesson, question: str, source: str, interacti
 def rephrased(repo: TrailRepo, lesson: Lesson, interaction_id: str, redactor: Redactor) -> bool:
     """The questions that re-asked `interaction_id` in other words (its implicit `rephrase`
     feedback names them), added to its lesson."""
+    # the proxy's own signal only (a client's metadata names what it likes), and only a turn of
+    # the same session, app, tenant and user: nobody else's question joins this way
     found = repo.conn.execute(
-        "SELECT i.id, i.question FROM feedback f JOIN interactions i "
-        "ON i.id = json_extract(f.metadata_json, '$.rephrased_by') "
-        "WHERE f.interaction_id = ? AND f.signal = 'rephrase' ORDER BY f.created_at",
+        "SELECT i.id, i.question FROM feedback f JOIN interactions asked ON asked.id = f.interaction_id "
+        "JOIN interactions i ON i.id = json_extract(f.metadata_json, '$.rephrased_by') "
+        "WHERE f.interaction_id = ? AND f.signal = 'rephrase' AND f.source = 'implicit' "
+        "AND asked.session_id IS NOT NULL AND i.session_id = asked.session_id AND i.app = asked.app "
+        "AND coalesce(i.tenant, '') = coalesce(asked.tenant, '') "
+        "AND coalesce(i.user_id, '') = coalesce(asked.user_id, '') ORDER BY f.created_at",
         (interaction_id,),
     ).fetchall()
     grew = False
@@ -78,11 +88,19 @@ def rephrased(repo: TrailRepo, lesson: Lesson, interaction_id: str, redactor: Re
     return grew
 
 
+ACCEPT_SCORE = 0.7  # the least similarity of a turn whose question joins the lesson it accepted
+
+
 def accepted(repo: TrailRepo, feedback: Feedback, interaction: dict[str, Any]) -> bool:
-    """Positive feedback on a turn that had one lesson injected: its question (redacted by the
-    caller) joins the lesson. With more than one injected, which one helped is not known."""
+    """Positive feedback on a turn that had one lesson injected, and close to it (ACCEPT_SCORE:
+    the shipped threshold plus its margin): its question (redacted by the caller) joins the
+    lesson. With more than one injected, which one helped is not known; a turn that matched only
+    just could, step by step, walk a lesson towards questions it does not answer."""
     injected = list(dict.fromkeys(i["lesson_id"] for i in interaction.get("injected") or ()))
     if feedback.negative is not False or len(injected) != 1 or feedback.preferred_over is not None:
+        return False
+    score = max(float(i.get("score") or 0.0) for i in interaction["injected"])
+    if score < ACCEPT_SCORE:
         return False
     lesson = repo.get_lesson(injected[0])
     if lesson is None or lesson.status != "active":
@@ -90,13 +108,15 @@ def accepted(repo: TrailRepo, feedback: Feedback, interaction: dict[str, Any]) -
     return _grow(repo, lesson, interaction["question"], "accepted", interaction["id"])
 
 
-def misfired(repo: TrailRepo, feedback: Feedback, interaction: dict[str, Any]) -> bool:
-    """A correction that differs from the one lesson injected on the turn: the lesson was wrong
-    for this question, which joins it as a question `against` (recall keeps it away from turns
-    nearer this one than any of its own questions). Negative feedback without a correction only
-    counts against the lesson: the answer may have failed for another reason."""
+def misfired(repo: TrailRepo, feedback: Feedback, interaction: dict[str, Any], trusted: bool) -> bool:
+    """A correction that differs from the one lesson injected on the turn, from a trusted
+    sender (a reviewer, a trusted role): the lesson was wrong for this question, which joins it
+    as a question `against` (recall keeps it away from turns nearer this one than any of its own
+    questions). From anyone else it only counts against the lesson: one untrusted sender could
+    otherwise take a good lesson away from everybody. Negative feedback without a correction
+    only counts too: the answer may have failed for another reason."""
     injected = list(dict.fromkeys(i["lesson_id"] for i in interaction.get("injected") or ()))
-    if not (feedback.negative and feedback.correction) or len(injected) != 1:
+    if not (trusted and feedback.negative and feedback.correction) or len(injected) != 1:
         return False
     lesson = repo.get_lesson(injected[0])
     if lesson is None or lesson.status != "active" or _same(lesson.correction) == _same(feedback.correction):

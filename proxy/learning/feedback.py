@@ -132,7 +132,7 @@ def _store(repo: TrailRepo, feedback: Feedback, policies: PolicySet, authority: 
         if learn_config is not None:
             lesson = learn(feedback, interaction, existing, learn_config, policy_name, vetting)
         if lesson is not None and existing is None and not vetting.held:  # taught already?
-            into = curation.teaching(repo, lesson, per_user(policies, lesson))
+            into = curation.teaching(repo, lesson, partial(per_user, policies))
             lesson = curation.merge(repo, into, lesson) if into is not None else lesson
         negative = polarity(feedback, learn_config.score_below if learn_config else 0.5)
         stored = replace(feedback, lesson_id=lesson.id if lesson else None, negative=negative)
@@ -144,7 +144,7 @@ def _store(repo: TrailRepo, feedback: Feedback, policies: PolicySet, authority: 
         grew = grown is not None and curation.rephrased(repo, grown, feedback.interaction_id, redactor)
         grew = (
             curation.accepted(repo, stored, interaction)
-            or curation.misfired(repo, stored, interaction)
+            or curation.misfired(repo, stored, interaction, authority.trusted)
             or grew
         )
         if negative is not None:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from policies import PolicySet
 from proxy.errors import ApiError
 from proxy.learning.lessons import bump
+from proxy.learning.screen import screen
 from proxy.privacy import NO_REDACTION, Redactor
 from proxy.records import EVERYTHING, Lesson, LessonStatus, Visibility
 from proxy.storage import TrailRepo, triggers
@@ -138,11 +139,14 @@ def merge_lessons(
             comment=keep.comment or (merged.comment if live else ""),
         )
         repo.save_lesson(kept)
+        # where the merged one fired (and where it was wrong) the kept one does now; a question
+        # the screen would hold does not come along
         held = triggers.of(repo.conn, [merged_id]).get(merged_id, [])
-        for question, interaction in [(merged.question, merged.interaction_id)] + [
-            (t.question, t.interaction_id) for t in held
-        ]:  # where the merged one fired, the kept one fires now
-            triggers.add(repo.conn, keep_id, question, "merged", interaction, keep.question)
+        moved: list[tuple[str, str, str | None]] = [(merged.question, "merged", merged.interaction_id)]
+        moved += [(t.question, t.source, t.interaction_id) for t in held]
+        for question, source, interaction in moved:
+            if not screen([question]):
+                triggers.add(repo.conn, keep_id, question, source, interaction, keep.question)
         retired = repo.set_lesson_status(
             merged_id, "retired", f"merged into {keep_id}", visibility=visibility
         )

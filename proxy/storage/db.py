@@ -192,6 +192,8 @@ def migrate(conn: Connection) -> list[str]:
             else:
                 assert isinstance(conn, SqliteConnection)
                 conn.executescript_in(migration.sql)
+            if migration.then is not None:
+                migration.then(conn)
             conn.execute(
                 "INSERT INTO migrations (name, applied_at) VALUES (?, ?)", (migration.name, time.time())
             )

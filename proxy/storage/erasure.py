@@ -4,6 +4,7 @@ drawn from either go together; the caller removes the returned lessons from the 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from proxy.records import EVERYTHING, Visibility
@@ -27,12 +28,22 @@ def _fill(repo: TrailRepo, interactions: Clause, feedback: Clause, lessons: Clau
         f"interaction_id IN (SELECT id FROM gone_interactions) OR ({feedback[0]})",
         feedback[1],
     )
-    conn.execute(  # a lesson holding a gone feedback, also through a merge, carries its words
+    # feedback that only joined a lesson teaching the same correction (`learning/curation`): its
+    # words there are its question alone, a trigger, so it leaves the lesson and the lesson stays
+    conn.execute("CREATE TEMP TABLE IF NOT EXISTS joined_feedback (id TEXT PRIMARY KEY)")
+    conn.execute("DELETE FROM joined_feedback")
+    conn.execute(
+        "INSERT INTO joined_feedback SELECT f.id FROM feedback f "
+        "WHERE f.id IN (SELECT id FROM gone_feedback) AND EXISTS (SELECT 1 FROM lesson_triggers t "
+        "WHERE t.lesson_id = f.lesson_id AND t.interaction_id = f.interaction_id AND t.source = 'merged')"
+    )
+    conn.execute(  # a lesson holding a gone feedback, also through a reviewer's merge, carries its words
         "INSERT INTO gone_lessons SELECT id FROM lessons WHERE "
         "interaction_id IN (SELECT id FROM gone_interactions) OR id IN "
-        f"(SELECT lesson_id FROM feedback WHERE id IN (SELECT id FROM gone_feedback)) OR ({lessons[0]}) "
+        "(SELECT lesson_id FROM feedback WHERE id IN (SELECT id FROM gone_feedback) "
+        f"AND id NOT IN (SELECT id FROM joined_feedback)) OR ({lessons[0]}) "
         "OR EXISTS (SELECT 1 FROM json_each(lessons.feedback_ids_json) j WHERE j.value IN "
-        "(SELECT id FROM gone_feedback))",
+        "(SELECT id FROM gone_feedback) AND j.value NOT IN (SELECT id FROM joined_feedback))",
         lessons[1],
     )
 
@@ -63,11 +74,7 @@ def _erase(repo: TrailRepo) -> dict[str, Any]:
         "DELETE FROM injections WHERE interaction_id IN (SELECT id FROM gone_interactions) "
         "OR lesson_id IN (SELECT id FROM gone_lessons)"
     )
-    conn.execute(  # a trigger question the user asked leaves the lesson it joined: a new version
-        "UPDATE lessons SET version = version + 1 WHERE id IN (SELECT lesson_id FROM lesson_triggers "
-        "WHERE interaction_id IN (SELECT id FROM gone_interactions)) "
-        "AND id NOT IN (SELECT id FROM gone_lessons)"
-    )
+    _leave_lessons(repo)
     conn.execute(
         "DELETE FROM lesson_triggers WHERE lesson_id IN (SELECT id FROM gone_lessons) "
         "OR interaction_id IN (SELECT id FROM gone_interactions)"
@@ -77,6 +84,28 @@ def _erase(repo: TrailRepo) -> dict[str, Any]:
     conn.execute("DELETE FROM interactions WHERE id IN (SELECT id FROM gone_interactions)")
     rollups.rebuild_marked(conn)
     return {**counts, "lesson_ids": lessons}
+
+
+def _leave_lessons(repo: TrailRepo) -> None:
+    """A trigger question the gone interactions asked, and the feedback that joined a lesson
+    with it, leave the lessons that stay; each takes a new version, so every index drops it."""
+    conn = repo.conn
+    staying = [
+        row[0]
+        for row in conn.execute(
+            "SELECT DISTINCT lesson_id FROM lesson_triggers WHERE interaction_id IN "
+            "(SELECT id FROM gone_interactions) AND lesson_id NOT IN (SELECT id FROM gone_lessons) "
+            "UNION SELECT lesson_id FROM feedback WHERE id IN (SELECT id FROM joined_feedback) "
+            "AND lesson_id NOT IN (SELECT id FROM gone_lessons)"
+        )
+        if row[0] is not None
+    ]
+    joined = {row[0] for row in conn.execute("SELECT id FROM joined_feedback")}
+    for lesson_id in staying:
+        lesson = repo.get_lesson(lesson_id)
+        if lesson is not None:
+            kept = tuple(f for f in lesson.feedback_ids if f not in joined)
+            repo.save_lesson(replace(lesson, version=lesson.version + 1, feedback_ids=kept))
 
 
 def delete_user(repo: TrailRepo, user_id: str, visibility: Visibility = EVERYTHING) -> dict[str, Any]:

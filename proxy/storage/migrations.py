@@ -3,17 +3,20 @@ that shipped: add the next in `schema`, which also holds their PostgreSQL forms.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 
 class Migration(NamedTuple):
     """A migration's SQL for SQLite, and for PostgreSQL where that differs from the same DDL in
     PostgreSQL's types (`schema.postgres_ddl`): a backfill of rows a new PostgreSQL DB cannot
-    have, a text index, a trigger."""
+    have, a text index, a trigger. `then`: a step in Python after the SQL, in the same
+    transaction (a backfill SQL cannot write the same on both backends)."""
 
     name: str
     sql: str
     postgresql: str | None = None
+    then: Callable[[Any], None] | None = None
 
 
 # m009: one table of cells per span, hourly and daily (the same columns); frozen with m009.

@@ -11,7 +11,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from proxy.records import EVERYTHING, Feedback, Interaction, Lesson, LessonStatus, Visibility
+from proxy.records import EVERYTHING, Feedback, Interaction, Lesson, LessonStatus, Visibility, correction_key
 from proxy.storage import rollups, rows
 from proxy.storage.db import Connection, transaction
 from proxy.storage.rows import Fields
@@ -31,6 +31,7 @@ LEARNED_COLUMNS = (
     "correction",
     "version",
     "review_note",
+    "correction_key",
 )
 
 
@@ -162,7 +163,7 @@ class TrailRepo:
 
     def save_lesson(self, lesson: Lesson) -> None:
         """Insert a new lesson, or write what learning changed on an existing one."""
-        row = rows.to_row(lesson)
+        row = rows.to_row(lesson, correction_key=correction_key(lesson.correction))
         updates = ", ".join(f"{c} = excluded.{c}" for c in LEARNED_COLUMNS)
         with self.transaction() as conn:
             conn.execute(f"{rows.insert('lessons', row)} ON CONFLICT (id) DO UPDATE SET {updates}", row)
@@ -177,12 +178,9 @@ class TrailRepo:
         return found[0] if found else None
 
     def lesson_for_interaction(self, interaction_id: str) -> Lesson | None:
-        """The lesson drawn from the interaction, or the one its lesson was merged into."""
-        found = self._lessons(
-            "WHERE interaction_id = ? OR id IN (SELECT lesson_id FROM lesson_triggers "
-            "WHERE interaction_id = ? AND source = 'merged')",
-            (interaction_id, interaction_id),
-        )
+        """The lesson drawn from the interaction (not one its question joined as a trigger: later
+        feedback on that turn must not rewrite another user's lesson)."""
+        found = self._lessons("WHERE interaction_id = ?", (interaction_id,))
         return found[0] if found else None
 
     def list_lessons(

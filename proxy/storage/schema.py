@@ -4,7 +4,9 @@ SQL and its PostgreSQL form (m010 on is written for both), and the DDL types Pos
 from __future__ import annotations
 
 import re
+from typing import Any
 
+from proxy.records import correction_key
 from proxy.storage.migrations import LANDED, ROLLUP_TABLE, Migration
 
 
@@ -144,8 +146,25 @@ _TRIGGERS = """
         CREATE INDEX lesson_triggers_interaction ON lesson_triggers (interaction_id)
 """
 
+# m012: what two lessons teaching the same correction share, case folded in full and spacing
+# collapsed (`repo.correction_key`), so a correction taught again joins its lesson on both backends.
+_CORRECTION_KEY = """
+        ALTER TABLE lessons ADD COLUMN correction_key TEXT NOT NULL DEFAULT '';
+        CREATE INDEX lessons_correction_key ON lessons (app, correction_key)
+"""
+
+
+def _key_corrections(conn: Any) -> None:
+    found = conn.execute("SELECT id, correction FROM lessons WHERE correction != ''").fetchall()
+    for lesson_id, correction in found:
+        conn.execute(
+            "UPDATE lessons SET correction_key = ? WHERE id = ?", (correction_key(correction), lesson_id)
+        )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     *(m._replace(postgresql=_POSTGRES.get(m.name)) for m in LANDED),
     Migration("m010_replicas", _REPLICAS_SQLITE, _REPLICAS_POSTGRES),
     Migration("m011_lesson_triggers", _TRIGGERS),
+    Migration("m012_correction_key", _CORRECTION_KEY, then=_key_corrections),
 )
