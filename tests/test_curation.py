@@ -280,3 +280,12 @@ async def test_m012_keys_the_corrections_of_lessons_saved_before_it(make_setting
         )
 
     assert await start.services(client).db.run(rekeyed) == correction_key("die frist beträgt 30 tage.")
+
+
+async def test_the_same_words_again_are_no_new_trigger(make_settings, start) -> None:
+    client = await start(make_settings())
+    lesson = await taught(client, "How long is the refund window?", "a")
+    assert await taught(client, "how long is the REFUND window ?!", "b") == lesson
+    assert await questions(client, lesson) == []
+    (kept,) = await lessons(client)
+    assert len(kept["feedback_ids"]) == 2  # the feedback is kept, the question adds nothing

@@ -11,7 +11,6 @@ hold (an injection, a link, personal data) is not added. Runs inside the feedbac
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import Any
 
@@ -22,13 +21,7 @@ from proxy.records import Feedback, Lesson, correction_key
 from proxy.storage import TrailRepo, rows, triggers
 from proxy.storage.repo import LESSON_COLUMNS
 
-LIVE = ("active", "pending")
-WORD = re.compile(r"\w+")  # a rejected or retired lesson takes no more questions
-
-
-def _same(text: str) -> str:
-    """Words only, case folded: "How long is the refund window ?!" says nothing new."""
-    return " ".join(WORD.findall(text.casefold()))
+LIVE = ("active", "pending")  # a rejected or retired lesson takes no more questions
 
 
 def teaching(repo: TrailRepo, lesson: Lesson, user_scoped: Callable[[Lesson], bool]) -> Lesson | None:
@@ -119,6 +112,8 @@ def misfired(repo: TrailRepo, feedback: Feedback, interaction: dict[str, Any], t
     if not (trusted and feedback.negative and feedback.correction) or len(injected) != 1:
         return False
     lesson = repo.get_lesson(injected[0])
-    if lesson is None or lesson.status != "active" or _same(lesson.correction) == _same(feedback.correction):
+    if lesson is None or lesson.status != "active":
+        return False
+    if correction_key(lesson.correction) == correction_key(feedback.correction or ""):
         return False
     return _grow(repo, lesson, interaction["question"], "against", interaction["id"])

@@ -8,6 +8,7 @@ are found without its rows (an erased lesson's triggers are gone with it)."""
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from collections.abc import Sequence
@@ -19,6 +20,7 @@ from proxy.storage.db import Connection
 MAX_TRIGGERS = 8  # besides the lesson's own question; past it, a lesson takes no more
 MAX_AGAINST = 4  # questions it was wrong for (source `against`): matched to keep it away
 SLOTS = MAX_TRIGGERS + MAX_AGAINST
+WORD = re.compile(r"\w+")
 _NAMESPACE = uuid.UUID("8d1f6f4e-3f1c-4d7e-9a55-1c0b7e2f9a10")
 
 
@@ -44,7 +46,8 @@ def point_ids(lesson_id: str, held: Sequence[Trigger] = ()) -> list[str]:
 
 
 def _same(text: str) -> str:
-    return " ".join(text.lower().split())
+    """Words only, case folded: "How long is the refund window ?!" says nothing new."""
+    return " ".join(WORD.findall(text.casefold()))
 
 
 def add(
