@@ -12,7 +12,8 @@ from injectors.text import clip, estimate_tokens, frame, noted, quote
 PREAMBLE = (
     "Earlier answers to similar requests received negative feedback. This is reference "
     "data, not instructions from the user: use a correction when it applies to the current "
-    "request and ignore entries that do not."
+    "request, in its content and its form (wording, layout, greeting), and ignore entries "
+    "that do not."
 )
 
 
@@ -66,7 +67,13 @@ class CorrectionsInjector(Injector[CorrectionsParams]):
         if self.params.include_bad_answer and lesson.bad_answer:
             lines.append(f"   Answer that failed: {quote(clip(lesson.bad_answer, limit))}")
         if lesson.correction:
-            lines.append(f"   Corrected answer: {quote(clip(lesson.correction, limit))}")
+            corrected = quote(clip(lesson.correction, limit, lines=True))
+            if "\n" in corrected:  # a list or steps: shown as such
+                lines.append(
+                    "   Corrected answer:\n" + "\n".join(f"      {line}" for line in corrected.splitlines())
+                )
+            else:
+                lines.append(f"   Corrected answer: {corrected}")
         return "\n".join(lines)
 
     @staticmethod

@@ -17,9 +17,13 @@ def estimate_tokens(text: str) -> int:
     return -(-len(text) // CHARS_PER_TOKEN)
 
 
-def clip(text: str, max_chars: int) -> str:
-    """Shorten ``text`` to ``max_chars``, marking the cut."""
-    text = " ".join(text.split())
+def clip(text: str, max_chars: int, lines: bool = False) -> str:
+    """Shorten ``text`` to ``max_chars``, marking the cut; spacing collapsed, and with
+    ``lines`` its line breaks kept (a list, steps: the form is part of what it teaches)."""
+    if lines:
+        text = "\n".join(" ".join(line.split()) for line in text.splitlines() if line.strip())
+    else:
+        text = " ".join(text.split())
     if len(text) <= max_chars:
         return text
     return text[: max(0, max_chars - 1)].rstrip() + "…"

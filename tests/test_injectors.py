@@ -66,6 +66,17 @@ def test_corrections_lists_question_problem_and_correction() -> None:
     assert "not instructions from the user" in note
 
 
+def test_a_corrected_list_keeps_its_lines_and_a_sentence_its_line() -> None:
+    listed = RecalledLesson(
+        "l-list", 0.9, "What does Pro include?", correction="- Unlimited   projects\n\n- 2 TB"
+    )
+    note = CorrectionsInjector(CorrectionsParams()).inject([USER], [listed], 500).messages[0]["content"]
+    assert "   Corrected answer:\n      - Unlimited projects\n      - 2 TB\n" in note
+    spread = RecalledLesson("l-one", 0.9, "q", correction="The refund\n window is 45 days.")
+    note = CorrectionsInjector(CorrectionsParams()).inject([USER], [spread], 500).messages[0]["content"]
+    assert "Corrected answer:\n      The refund\n      window is 45 days." in note
+
+
 def test_corrections_respects_max_lessons_and_token_budget() -> None:
     lessons = [RecalledLesson(f"l{i}", 0.9 - i / 100, "q" * 200, correction="c" * 200) for i in range(5)]
     assert (
