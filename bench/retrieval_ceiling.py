@@ -13,8 +13,9 @@ No lexical evidence or triggers here: this measures the vectors.
 Then the decision rules themselves on the same vectors, over all 150 intents and over the 30
 close ones of two domains (banking, credit cards): plain dense top-1 at 0.65; the rule before
 this change (the nearest lesson, a margin over another correction, every lesson at min_score);
-the shipped one (`proxy.chat.recall.decisive`, fed the index's top 15 hits as Hits); and the
-shipped one with a correction scored by the mean of its two best lessons instead of its best.
+the shipped one (`proxy.chat.recall.decisive`, fed the index's top 15 hits as Hits), also
+without the words' evidence; and the shipped one with a correction scored by the mean of its
+two best lessons instead of its best. No cheap stage here (the API's numbers include it).
 Precision counts every injected lesson. Writes docs/retrieval-ceiling.json.
 """
 
@@ -143,6 +144,14 @@ def _before(hits: list[Hit], config: RecallConfig) -> list[Hit]:
     return [h for h in hits if h.score >= config.min_score][: config.top_k]
 
 
+def _without_words(hits: list[Hit], text: str) -> list[Hit]:
+    kept, recall.LEXICAL = recall.LEXICAL, 0.0
+    try:
+        return recall.decisive(hits, SHIPPED, text)
+    finally:
+        recall.LEXICAL = kept
+
+
 def _two_best(hits: list[Hit], config: RecallConfig, text: str) -> list[Hit]:
     """The shipped decision, a correction scored by the mean of its two best lessons."""
     taught = recall.agreement(hits, text)
@@ -171,10 +180,13 @@ def rules_on(
     decide = {
         "dense top-1 at 0.65": lambda hits, text: [h for h in hits[:1] if h.score >= 0.65],
         "before (nearest, margin, every lesson)": lambda hits, text: _before(hits, SHIPPED),
+        "shipped without the words (LEXICAL 0)": lambda hits, text: _without_words(hits, text),
         "shipped (decisive)": lambda hits, text: recall.decisive(hits, SHIPPED, text),
         "shipped, mean of two best": lambda hits, text: _two_best(hits, SHIPPED, text),
     }
-    counts = {name: {"right": 0, "lessons": 0, "recalled": 0, "oos": 0} for name in decide}
+    counts = {
+        name: {"right": 0, "lessons": 0, "recalled": 0, "oos": 0, "turns": 0, "best": 0} for name in decide
+    }
     for text, gold in [*tests, *oos]:
         v = vectors[text] / np.linalg.norm(vectors[text])
         scores = t @ v
@@ -193,6 +205,8 @@ def rules_on(
             if gold is None:
                 c["oos"] += bool(given)
             else:
+                c["turns"] += bool(given)
+                c["best"] += bool(given) and given[0] == gold
                 c["lessons"] += len(given)
                 c["right"] += sum(g == gold for g in given)
                 c["recalled"] += gold in given
@@ -200,6 +214,7 @@ def rules_on(
     for name, c in counts.items():
         out[name] = {
             "precision": c["right"] / c["lessons"] if c["lessons"] else 1.0,
+            "precision_best": c["best"] / c["turns"] if c["turns"] else 1.0,
             "recall": c["recalled"] / len(tests),
             "oos_rate": c["oos"] / len(oos),
         }

@@ -51,8 +51,7 @@ async def purge_expired(db: TrailDB, index: LessonIndex, retention_days: float) 
     """Erase what is older than the retention period, lessons' index entries included."""
     cutoff = time.time() - retention_days * 86400
     erased = await db.run(lambda repo: purge_before(repo, cutoff))
-    await index.remove(erased.pop("lesson_ids"))
-    await index.sync_quietly(db)  # triggers of purged turns leave the lessons they joined
+    await index.remove(erased.pop("lesson_ids"), erased.pop("trigger_points"))
     if any(erased.values()):
         log.info("retention: purged %s", erased)
     return erased

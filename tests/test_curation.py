@@ -13,6 +13,7 @@ from proxy.cli import app as cli
 from proxy.records import correction_key
 from proxy.storage import TrailRepo, triggers
 from proxy.storage.schema import MIGRATIONS
+from proxy.vectors.edge import EdgeIndex
 from tests.helpers import ask, feedback
 from tests.test_implicit import chat, settle
 
@@ -289,3 +290,58 @@ async def test_the_same_words_again_are_no_new_trigger(make_settings, start) -> 
     assert await questions(client, lesson) == []
     (kept,) = await lessons(client)
     assert len(kept["feedback_ids"]) == 2  # the feedback is kept, the question adds nothing
+
+
+async def test_erasure_keeps_a_shared_lesson_however_the_user_joined_it(make_settings, start) -> None:
+    client = await start(make_settings())
+    lesson = await taught(client, "How long is the refund window?", "a", user="ann")
+    assert await taught(client, "how long is the REFUND window ?!", "b", user="bob") == lesson  # no trigger
+    other = await taught(client, "Do you ship to Canada?", "c", user="cat", correction="We ship to Canada.")
+    assert (
+        await taught(
+            client, "Shipping to Canada, possible?", "d", user="dan", correction="We ship to Canada."
+        )
+        == other
+    )
+    assert (await client.post(f"/v1/lessons/{other}/merge", json={"into": lesson})).status_code == 200
+    for user in ("bob", "dan"):
+        gone = await client.delete(f"/v1/users/{user}")
+        assert gone.json()["deleted"]["lessons"] == 0, user
+    kept = (await client.get(f"/v1/lessons/{lesson}")).json()
+    assert len(kept["feedback_ids"]) == 2  # ann's and cat's; bob's and dan's left with them
+    assert "Shipping to Canada, possible?" not in [t["question"] for t in kept["triggers"]]
+
+
+async def test_the_command_line_erasure_takes_the_users_question_out_of_the_index(
+    make_settings, start
+) -> None:
+    settings = make_settings()
+    client = await start(settings)
+    await taught(client, "How long is the refund window?", "a", user="ann")
+    await taught(client, "Refund deadline for shoes?", "b", user="bob")
+    await start.stop(client)
+    result = CliRunner().invoke(cli, ["users", "delete", "bob", "--data-dir", str(settings.data_dir)])
+    assert result.exit_code == 0, result.output
+    index = EdgeIndex(settings.vector_path)
+    try:
+        assert index.count() == 1
+    finally:
+        index.close()
+
+
+async def test_a_client_cannot_name_the_turns_the_proxys_signals_link(make_settings, start) -> None:
+    client = await start(make_settings())
+    zoe = (await ask(client, "Is the Bluebird deal closing on March 3?", session="z", user="zoe")).json()
+    mine = (await ask(client, "How long is the refund window?", session="z", user="zoe")).json()
+    forged = {
+        "signal": "rephrase",
+        "source": "implicit",
+        "metadata": {"rephrased_by": zoe["id"], "n": "\u0000"},
+    }
+    given = await feedback(client, mine["id"], rating=-1, correction=CORRECTION, **forged)
+    assert given.status_code == 201 and await questions(client, given.json()["lesson_id"]) == []
+    (stored,) = [f for f in (await client.get(f"/v1/interactions/{mine['id']}")).json()["feedback"]]
+    assert stored["metadata"] == {"n": "\ufffd"}
+    regenerated = {"signal": "regenerate", "source": "implicit", "metadata": {"x": "\u0000"}}
+    assert (await feedback(client, zoe["id"], **regenerated)).status_code == 201
+    assert (await feedback(client, mine["id"], rating=1)).status_code == 201  # later feedback still works

@@ -16,7 +16,7 @@ from proxy.cli.options import ConfigOption, DataDirOption, JsonOption, fail, rep
 from proxy.cli.serve import find_running
 from proxy.records import SCOPES
 from proxy.settings import Settings, secret_value
-from proxy.storage import erasure
+from proxy.storage import erasure, triggers
 from proxy.storage.keys import insert_key, list_keys, revoke_key
 from proxy.vectors import VectorIndex, generations
 
@@ -90,12 +90,16 @@ def users_delete(user_id: str, config: ConfigOption = None, data_dir: DataDirOpt
         deleted = _through_proxy(settings, running.url, user_id)
     else:
         deleted = erasure.delete_user(repo_or_exit(settings, write=True), user_id)
-        _forget_lessons(settings, deleted.pop("lesson_ids"))
+        gone = deleted.pop("lesson_ids")
+        _forget_lessons(
+            settings, [p for i in gone for p in (i, *triggers.point_ids(i))] + deleted.pop("trigger_points")
+        )
     typer.echo(f"user {user_id}: deleted " + ", ".join(f"{n} {what}" for what, n in deleted.items()))
 
 
-def _forget_lessons(settings: Settings, lesson_ids: list[str]) -> None:
-    if not lesson_ids:
+def _forget_lessons(settings: Settings, points: list[str]) -> None:
+    """Erased lessons' and trigger questions' points out of the index (the proxy is stopped)."""
+    if not points:
         return
     store = settings.vector_store
     index: VectorIndex
@@ -110,6 +114,6 @@ def _forget_lessons(settings: Settings, lesson_ids: list[str]) -> None:
     else:
         return
     try:
-        index.delete(lesson_ids)
+        index.delete(points)
     finally:
         index.close()

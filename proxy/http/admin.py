@@ -116,6 +116,5 @@ async def delete_user(request: Request) -> Response:
     visibility = authorize(request, "admin").visibility
     user_id = request.path_params["user_id"]
     erased = await svc.db.run(lambda repo: erasure.delete_user(repo, user_id, visibility))
-    await svc.index.remove(erased.pop("lesson_ids"))
-    await svc.index.sync_quietly(svc.db)  # the user's trigger questions leave the lessons they joined
+    await svc.index.remove(erased.pop("lesson_ids"), erased.pop("trigger_points"))
     return json_response({"object": "user.deleted", "id": user_id, "deleted": erased})

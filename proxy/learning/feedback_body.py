@@ -11,6 +11,25 @@ from proxy.errors import ApiError
 from proxy.records import Feedback, feedback_id
 
 Signal = Literal["regenerate", "rephrase", "abandon", "copy", "edit"]
+# metadata the proxy's own signals write (which turn re-asked or rephrased this one): a client
+# naming them could pull another turn's question into a lesson, or pair answers it never saw
+RESERVED_METADATA = ("regenerated_by", "rephrased_by")
+
+
+def _without_nul(value: Any) -> Any:
+    """NUL as U+FFFD, as in every stored text: PostgreSQL's JSON cannot hold it."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, dict):
+        return {_without_nul(k): _without_nul(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_nul(v) for v in value]
+    return value
+
+
+def _client_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
+    kept: dict[str, Any] = _without_nul({k: v for k, v in metadata.items() if k not in RESERVED_METADATA})
+    return kept
 
 
 class Scale(BaseModel):
@@ -98,11 +117,11 @@ class FeedbackIn(BaseModel):
             categories=tuple(dict.fromkeys(c.strip() for c in self.categories)),
             comment=(self.comment or "").strip() or None,
             correction=(self.correction or "").strip() or None,
-            dimensions=dict(self.dimensions),
+            dimensions=_without_nul(dict(self.dimensions)),
             preferred_over=self.preferred_over,
             signal=self.signal,
-            metadata=dict(self.metadata),
-            span=self.span.model_dump() if self.span else None,
+            metadata=_client_metadata(self.metadata),
+            span=_without_nul(self.span.model_dump()) if self.span else None,
         )
 
 

@@ -249,10 +249,13 @@ class LessonIndex:
             self.sync_error = describe(exc)
             log.warning("index sync failed, will retry: %s", self.sync_error)
 
-    async def remove(self, lesson_ids: Sequence[str]) -> None:
-        """Drop erased lessons (and their triggers' points) from the index (their rows are gone,
-        so no sync would)."""
-        points = [p for lesson_id in lesson_ids for p in (lesson_id, *triggers.point_ids(lesson_id))]
+    async def remove(self, lesson_ids: Sequence[str], points: Sequence[str] = ()) -> None:
+        """Drop erased lessons (and their triggers' points), and other erased trigger `points`,
+        from the index at once (their rows are gone, so no sync would)."""
+        points = [
+            *(p for lesson_id in lesson_ids for p in (lesson_id, *triggers.point_ids(lesson_id))),
+            *points,
+        ]
         if points:
             await self._apply([], points)
             self._follow([], points)

@@ -1,6 +1,7 @@
 """Erasure: everything a user left (`DELETE /v1/users/{id}`, `loopwise users delete`), and what is
 older than the retention period. Interactions, the feedback on them or by them, and the lessons
-drawn from either go together; the caller removes the returned lessons from the vector index."""
+drawn from either go together; the caller removes the returned lessons (`lesson_ids`) and the
+trigger questions that left lessons which stay (`trigger_points`) from the vector index."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from dataclasses import replace
 from typing import Any
 
 from proxy.records import EVERYTHING, Visibility
-from proxy.storage import rollups
+from proxy.storage import rollups, triggers
 from proxy.storage.repo import TrailRepo, visible
 
 _SETS = ("gone_interactions", "gone_feedback", "gone_lessons")
@@ -32,10 +33,9 @@ def _fill(repo: TrailRepo, interactions: Clause, feedback: Clause, lessons: Clau
     # words there are its question alone, a trigger, so it leaves the lesson and the lesson stays
     conn.execute("CREATE TEMP TABLE IF NOT EXISTS joined_feedback (id TEXT PRIMARY KEY)")
     conn.execute("DELETE FROM joined_feedback")
-    conn.execute(
-        "INSERT INTO joined_feedback SELECT f.id FROM feedback f "
-        "WHERE f.id IN (SELECT id FROM gone_feedback) AND EXISTS (SELECT 1 FROM lesson_triggers t "
-        "WHERE t.lesson_id = f.lesson_id AND t.interaction_id = f.interaction_id AND t.source = 'merged')"
+    conn.execute(  # a feedback names its own turn's lesson, unless it joined another's
+        "INSERT INTO joined_feedback SELECT f.id FROM feedback f JOIN lessons l ON l.id = f.lesson_id "
+        "WHERE f.id IN (SELECT id FROM gone_feedback) AND l.interaction_id != f.interaction_id"
     )
     conn.execute(  # a lesson holding a gone feedback, also through a reviewer's merge, carries its words
         "INSERT INTO gone_lessons SELECT id FROM lessons WHERE "
@@ -74,7 +74,7 @@ def _erase(repo: TrailRepo) -> dict[str, Any]:
         "DELETE FROM injections WHERE interaction_id IN (SELECT id FROM gone_interactions) "
         "OR lesson_id IN (SELECT id FROM gone_lessons)"
     )
-    _leave_lessons(repo)
+    points = _leave_lessons(repo)
     conn.execute(
         "DELETE FROM lesson_triggers WHERE lesson_id IN (SELECT id FROM gone_lessons) "
         "OR interaction_id IN (SELECT id FROM gone_interactions)"
@@ -83,22 +83,31 @@ def _erase(repo: TrailRepo) -> dict[str, Any]:
     conn.execute("DELETE FROM lessons WHERE id IN (SELECT id FROM gone_lessons)")
     conn.execute("DELETE FROM interactions WHERE id IN (SELECT id FROM gone_interactions)")
     rollups.rebuild_marked(conn)
-    return {**counts, "lesson_ids": lessons}
+    return {**counts, "lesson_ids": lessons, "trigger_points": points}
 
 
-def _leave_lessons(repo: TrailRepo) -> None:
+def _leave_lessons(repo: TrailRepo) -> list[str]:
     """A trigger question the gone interactions asked, and the feedback that joined a lesson
-    with it, leave the lessons that stay; each takes a new version, so every index drops it."""
+    with it, leave the lessons that stay (also those a reviewer merged it into); each takes a
+    new version, so every index follows. Returns the index points of the triggers that go."""
     conn = repo.conn
     staying = [
         row[0]
         for row in conn.execute(
-            "SELECT DISTINCT lesson_id FROM lesson_triggers WHERE interaction_id IN "
-            "(SELECT id FROM gone_interactions) AND lesson_id NOT IN (SELECT id FROM gone_lessons) "
-            "UNION SELECT lesson_id FROM feedback WHERE id IN (SELECT id FROM joined_feedback) "
+            "SELECT id FROM lessons WHERE id NOT IN (SELECT id FROM gone_lessons) AND ("
+            "id IN (SELECT lesson_id FROM lesson_triggers "
+            "WHERE interaction_id IN (SELECT id FROM gone_interactions)) "
+            "OR EXISTS (SELECT 1 FROM json_each(lessons.feedback_ids_json) j "
+            "WHERE j.value IN (SELECT id FROM joined_feedback)))"
+        )
+    ]
+    points = [
+        triggers.point_id(row[0], int(row[1]))
+        for row in conn.execute(
+            "SELECT lesson_id, slot FROM lesson_triggers "
+            "WHERE interaction_id IN (SELECT id FROM gone_interactions) "
             "AND lesson_id NOT IN (SELECT id FROM gone_lessons)"
         )
-        if row[0] is not None
     ]
     joined = {row[0] for row in conn.execute("SELECT id FROM joined_feedback")}
     for lesson_id in staying:
@@ -106,6 +115,7 @@ def _leave_lessons(repo: TrailRepo) -> None:
         if lesson is not None:
             kept = tuple(f for f in lesson.feedback_ids if f not in joined)
             repo.save_lesson(replace(lesson, version=lesson.version + 1, feedback_ids=kept))
+    return points
 
 
 def delete_user(repo: TrailRepo, user_id: str, visibility: Visibility = EVERYTHING) -> dict[str, Any]:

@@ -3,10 +3,10 @@ SQL and its PostgreSQL form (m010 on is written for both), and the DDL types Pos
 
 from __future__ import annotations
 
+import hashlib
 import re
 from typing import Any
 
-from proxy.records import correction_key
 from proxy.storage.migrations import LANDED, ROLLUP_TABLE, Migration
 
 
@@ -155,11 +155,13 @@ _CORRECTION_KEY = """
 
 
 def _key_corrections(conn: Any) -> None:
+    """m012's backfill, frozen with it: `records.correction_key` as it was then (if that ever
+    changes, a new migration keys every lesson again)."""
     found = conn.execute("SELECT id, correction FROM lessons WHERE correction != ''").fetchall()
     for lesson_id, correction in found:
-        conn.execute(
-            "UPDATE lessons SET correction_key = ? WHERE id = ?", (correction_key(correction), lesson_id)
-        )
+        said = " ".join(correction.casefold().split())
+        key = hashlib.sha256(said.encode()).hexdigest() if said else ""
+        conn.execute("UPDATE lessons SET correction_key = ? WHERE id = ?", (key, lesson_id))
 
 
 MIGRATIONS: tuple[Migration, ...] = (
