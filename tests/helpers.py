@@ -6,9 +6,13 @@ import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
+import yaml
+
+from policies import shipped_policies_dir
 
 
 async def ask(
@@ -85,3 +89,13 @@ def stored_bytes(settings: Any) -> bytes:
         return "\n".join(rows).encode()
     finally:
         conn.close()
+
+
+def per_user_policies(tmp_path: Path) -> str:
+    """A policies folder: the shipped default with recall per user (`scope: user`)."""
+    folder = tmp_path / "policies"
+    folder.mkdir()
+    spec = yaml.safe_load((shipped_policies_dir() / "default.yaml").read_text())
+    spec["policies"][0]["recall"]["scope"] = "user"
+    (folder / "default.yaml").write_text(yaml.safe_dump(spec))
+    return str(folder)

@@ -9,10 +9,8 @@ from typing import Any
 
 import httpx
 import pytest
-import yaml
 
-from policies import shipped_policies_dir
-from tests.helpers import ask, feedback
+from tests.helpers import ask, feedback, per_user_policies
 from tests.test_access import MASTER, bearer, make_key
 
 ANSWER = "The refund window is 30 days."
@@ -257,12 +255,7 @@ async def test_a_merge_carries_no_held_text_and_erasing_an_author_erases_what_ho
 async def test_lessons_recalled_per_user_are_never_merged_across_users(
     make_settings, start, upstream, tmp_path
 ) -> None:
-    folder = tmp_path / "policies"
-    folder.mkdir()
-    spec = yaml.safe_load((shipped_policies_dir() / "default.yaml").read_text())
-    spec["policies"][0]["recall"]["scope"] = "user"
-    (folder / "default.yaml").write_text(yaml.safe_dump(spec))
-    client = await start(make_settings(policies_dir=str(folder)))
+    client = await start(make_settings(policies_dir=per_user_policies(tmp_path)))
     said = {"rating": -1, "source": "reviewer"}
     made = []
     for user in ("gus", "gus", "hal"):

@@ -14,8 +14,8 @@ from proxy.records import correction_key
 from proxy.storage import TrailRepo, triggers
 from proxy.storage.schema import MIGRATIONS
 from proxy.vectors.edge import EdgeIndex
-from tests.helpers import ask, feedback
-from tests.test_implicit import chat, settle
+from tests.helpers import ask, feedback, per_user_policies
+from tests.test_implicit import say_it_again, settle
 
 CORRECTION = "The refund window is 30 days."
 
@@ -107,14 +107,7 @@ async def test_the_users_rephrasing_of_the_failed_question_joins_its_lesson(
     make_settings, start, provider
 ) -> None:
     client = await start(make_settings())
-    asked = [{"role": "user", "content": "What is the refund window?"}]
-    first = await chat(client, asked, session="r")
-    again = [
-        *asked,
-        first["choices"][0]["message"],
-        {"role": "user", "content": "The refund window: what is it?"},
-    ]
-    await chat(client, again, session="r")
+    first, _ = await say_it_again(client)
     await settle(start, client)
     given = await feedback(client, first["id"], rating=-1, correction=CORRECTION)
     lesson = given.json()["lesson_id"]
@@ -176,12 +169,7 @@ async def test_a_question_a_lesson_was_wrong_for_keeps_it_away_from_turns_like_i
 
 
 async def test_lessons_recalled_per_user_merge_only_the_same_users(make_settings, start, tmp_path) -> None:
-    folder = tmp_path / "policies"
-    folder.mkdir()
-    spec = yaml.safe_load((shipped_policies_dir() / "default.yaml").read_text())
-    spec["policies"][0]["recall"]["scope"] = "user"
-    (folder / "default.yaml").write_text(yaml.safe_dump(spec))
-    client = await start(make_settings(policies_dir=str(folder)))
+    client = await start(make_settings(policies_dir=per_user_policies(tmp_path)))
     gus = await taught(client, "How long is the refund window?", "a", user="gus")
     assert await taught(client, "Refund deadline for shoes?", "b", user="gus") == gus
     hal = await taught(client, "Refund deadline for shoes?", "c", user="hal")

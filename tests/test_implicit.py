@@ -146,6 +146,14 @@ async def chat(
     return answer
 
 
+async def say_it_again(client: httpx.AsyncClient) -> tuple[dict, dict]:
+    """A question, then the same question in other words in the same session (a rephrase)."""
+    asked = [{"role": "user", "content": "What is the refund window?"}]
+    first = await chat(client, asked, session="r")
+    said = {"role": "user", "content": "The refund window: what is it?"}
+    return first, await chat(client, [*asked, first["choices"][0]["message"], said], session="r")
+
+
 async def settle(start, client: httpx.AsyncClient) -> None:
     """Wait for the implicit signals in flight (a rephrase check may raise a signal in turn)."""
     services = start.services(client)
@@ -273,14 +281,7 @@ async def test_positive_feedback_on_the_regenerated_answer_accepts_it_once(
 
 async def test_a_new_turn_saying_the_last_one_again_is_a_rephrase(make_settings, start, provider) -> None:
     client = await start(make_settings())
-    asked = [{"role": "user", "content": "What is the refund window?"}]
-    first = await chat(client, asked, session="r")
-    again = [
-        *asked,
-        first["choices"][0]["message"],
-        {"role": "user", "content": "The refund window: what is it?"},
-    ]
-    second = await chat(client, again, session="r")
+    first, second = await say_it_again(client)
     await settle(start, client)
     (signals,), (later,) = await trail(client, first["id"]), await trail(client, second["id"])
     assert [(f["signal"], f["source"], f["negative"]) for f in signals] == [("rephrase", "implicit", True)]
@@ -329,14 +330,7 @@ async def test_the_rephrase_check_embeds_nothing_recall_did_not(
     folder.mkdir()
     (folder / "other.yaml").write_text("policies:\n  - name: other\n    match: {apps: [elsewhere]}\n")
     client = await start(make_settings(policies_dir=str(folder)))
-    asked = [{"role": "user", "content": "What is the refund window?"}]
-    first = await chat(client, asked, session="r")
-    again = [
-        *asked,
-        first["choices"][0]["message"],
-        {"role": "user", "content": "The refund window: what is it?"},
-    ]
-    await chat(client, again, session="r")
+    first, _ = await say_it_again(client)
     await settle(start, client)
     assert embedder.calls == 0
     assert await trail(client, first["id"]) == [[]]
