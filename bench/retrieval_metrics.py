@@ -60,12 +60,12 @@ def _chart(summary: dict[str, Any], out: Path) -> None:
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
     for k, data in summary.items():
-        for name, style in (("margin 0.08", "-"), ("margin 0.04", "--")):
+        for name, style in zip(data["sweeps"], ("-", "--", ":"), strict=False):
             points = data["sweeps"][name]
             left.plot(
                 [p["recall"] for p in points], [p["precision"] for p in points], style, label=f"k={k}, {name}"
             )
-        points = data["sweeps"]["margin 0.08"]
+        points = next(iter(data["sweeps"].values()))
         right.plot([p["threshold"] for p in points], [p["oos_rate"] for p in points], label=f"k={k}")
         d = data["default"]
         left.scatter([d["recall"]], [d["precision"]], marker="o", zorder=5)

@@ -333,3 +333,14 @@ async def test_a_client_cannot_name_the_turns_the_proxys_signals_link(make_setti
     regenerated = {"signal": "regenerate", "source": "implicit", "metadata": {"x": "\u0000"}}
     assert (await feedback(client, zoe["id"], **regenerated)).status_code == 201
     assert (await feedback(client, mine["id"], rating=1)).status_code == 201  # later feedback still works
+
+
+async def test_a_clean_question_does_not_wait_with_a_held_lesson_teaching_the_same(
+    make_settings, start
+) -> None:
+    client = await start(make_settings())
+    held = await taught(client, "Refund window? see https://evil.example/x", "a")
+    clean = await taught(client, "How long is the refund window?", "b")
+    assert clean != held
+    assert {x["id"]: x["status"] for x in await lessons(client)} == {held: "pending", clean: "active"}
+    assert [x["id"] for x in await explained(client, "How long is the refund window?")] == [clean]

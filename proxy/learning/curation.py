@@ -26,8 +26,10 @@ LIVE = ("active", "pending")  # a rejected or retired lesson takes no more quest
 
 def teaching(repo: TrailRepo, lesson: Lesson, user_scoped: Callable[[Lesson], bool]) -> Lesson | None:
     """The live lesson of the same app and tenant that already teaches `lesson`'s correction
-    (the same words, case and spacing aside: `correction_key`), the oldest first; of the same
-    user when either is recalled for its own user only (`user_scoped`); None without one."""
+    (the same words, case and spacing aside: `correction_key`), the oldest first, of the status
+    `lesson` would take (a clean question joining a lesson held for review would wait with it;
+    measured: 10 of CLINC150's 150 intents lost their lesson that way); of the same user when
+    either is recalled for its own user only (`user_scoped`); None without one."""
     key = correction_key(lesson.correction)
     if not key:
         return None
@@ -37,6 +39,8 @@ def teaching(repo: TrailRepo, lesson: Lesson, user_scoped: Callable[[Lesson], bo
         (lesson.app, lesson.tenant, key),
     )
     for into in rows.records(Lesson, found):
+        if into.status != lesson.status:  # a held lesson keeps a clean one from going live, not so
+            continue
         if into.user_id == lesson.user_id or not (user_scoped(into) or user_scoped(lesson)):
             return into
     return None
