@@ -193,7 +193,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     print(f"recall outcomes so far: {OUTCOMES}", flush=True)
                     default = score_rule(rows)
                     print(
-                        f"k={k}: {len(batch)} new lessons; default policy: precision {default['precision']:.3f} "
+                        f"k={k}: {len(batch)} questions taught; default policy: precision {default['precision']:.3f} "
                         f"(best lesson {default['precision_best']:.3f}) recall {default['recall']:.3f} "
                         f"out-of-scope injected {default['oos_rate']:.2%}",
                         flush=True,
