@@ -240,7 +240,19 @@ def main() -> None:
     parser.add_argument("--llm-url", help="an already running OpenAI-compatible server (default: start one)")
     parser.add_argument("--max-tokens", type=int, default=64)
     parser.add_argument("--out", type=Path, default=HERE.parent / "docs")
+    parser.add_argument(
+        "--few-shot",
+        action="store_true",
+        help="also show the best lesson as an earlier turn (few_shot injector)",
+    )
     args = parser.parse_args()
+    if args.few_shot:
+        learning = POLICIES["policies"][1]
+        learning["injectors"] = [
+            "guidance",
+            {"few_shot": {"max_examples": 1}},
+            {"corrections": {"max_lessons": 3}},
+        ]
     llm = None if args.llm_url else local_llm.start(free_port())
     base_url = args.llm_url or (llm.base_url if llm else "")
     work = Path(tempfile.mkdtemp(prefix="loopwise-learning-"))
