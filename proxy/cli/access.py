@@ -90,10 +90,8 @@ def users_delete(user_id: str, config: ConfigOption = None, data_dir: DataDirOpt
         deleted = _through_proxy(settings, running.url, user_id)
     else:
         deleted = erasure.delete_user(repo_or_exit(settings, write=True), user_id)
-        gone = deleted.pop("lesson_ids")
-        _forget_lessons(
-            settings, [p for i in gone for p in (i, *triggers.point_ids(i))] + deleted.pop("trigger_points")
-        )
+        gone = triggers.every_point(deleted.pop("lesson_ids"))
+        _forget_lessons(settings, gone + deleted.pop("trigger_points"))
     typer.echo(f"user {user_id}: deleted " + ", ".join(f"{n} {what}" for what, n in deleted.items()))
 
 

@@ -134,8 +134,7 @@ def lessons_show(
     item = repo.get_lesson(lesson_id)
     if item is None:
         fail(f"no lesson {lesson_id!r}")
-    held = triggers.of(repo.conn, [item.id]).get(item.id, [])
-    asked = [{"question": t.question, "source": t.source} for t in held]
+    asked = triggers.listed(repo.conn, item.id)
     if as_json:
         return _print_json({**item.__dict__, "triggers": asked})
     typer.echo("\n".join(render.lesson(item, full=True)))

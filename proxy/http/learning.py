@@ -105,8 +105,7 @@ async def get_lesson(request: Request) -> Response:
     """One lesson, with its other trigger questions (`learning/curation`): what a reviewer
     needs to judge where it will fire."""
     lesson = await one_visible(request, "read", "lesson_id", TrailRepo.get_lesson)
-    held = await services(request).db.run(lambda repo: triggers.of(repo.conn, [lesson.id]))
-    asked = [{"question": t.question, "source": t.source} for t in held.get(lesson.id, ())]
+    asked = await services(request).db.run(lambda repo: triggers.listed(repo.conn, lesson.id))
     return json_response({**lesson_json(lesson), "triggers": asked})
 
 

@@ -88,21 +88,29 @@ def rephrased(repo: TrailRepo, lesson: Lesson, interaction_id: str, redactor: Re
 ACCEPT_SCORE = 0.7  # the least similarity of a turn whose question joins the lesson it accepted
 
 
+def _only_injected(repo: TrailRepo, interaction: dict[str, Any]) -> tuple[Lesson, float] | None:
+    """The active lesson injected on the turn and its score, when it was the only one: with
+    more than one, which one the feedback is about is not known."""
+    injected: list[dict[str, Any]] = list(interaction.get("injected") or ())
+    if len({i["lesson_id"] for i in injected}) != 1:
+        return None
+    lesson = repo.get_lesson(injected[0]["lesson_id"])
+    if lesson is None or lesson.status != "active":
+        return None
+    return lesson, max(float(i.get("score") or 0.0) for i in injected)
+
+
 def accepted(repo: TrailRepo, feedback: Feedback, interaction: dict[str, Any]) -> bool:
     """Positive feedback on a turn that had one lesson injected, and close to it (ACCEPT_SCORE:
     the shipped threshold plus its margin): its question (redacted by the caller) joins the
-    lesson. With more than one injected, which one helped is not known; a turn that matched only
-    just could, step by step, walk a lesson towards questions it does not answer."""
-    injected = list(dict.fromkeys(i["lesson_id"] for i in interaction.get("injected") or ()))
-    if feedback.negative is not False or len(injected) != 1 or feedback.preferred_over is not None:
+    lesson. A turn that matched only just could, step by step, walk a lesson towards questions
+    it does not answer."""
+    if feedback.negative is not False or feedback.preferred_over is not None:
         return False
-    score = max(float(i.get("score") or 0.0) for i in interaction["injected"])
-    if score < ACCEPT_SCORE:
+    found = _only_injected(repo, interaction)
+    if found is None or found[1] < ACCEPT_SCORE:
         return False
-    lesson = repo.get_lesson(injected[0])
-    if lesson is None or lesson.status != "active":
-        return False
-    return _grow(repo, lesson, interaction["question"], "accepted", interaction["id"])
+    return _grow(repo, found[0], interaction["question"], "accepted", interaction["id"])
 
 
 def misfired(repo: TrailRepo, feedback: Feedback, interaction: dict[str, Any], trusted: bool) -> bool:
@@ -112,12 +120,9 @@ def misfired(repo: TrailRepo, feedback: Feedback, interaction: dict[str, Any], t
     questions). From anyone else it only counts against the lesson: one untrusted sender could
     otherwise take a good lesson away from everybody. Negative feedback without a correction
     only counts too: the answer may have failed for another reason."""
-    injected = list(dict.fromkeys(i["lesson_id"] for i in interaction.get("injected") or ()))
-    if not (trusted and feedback.negative and feedback.correction) or len(injected) != 1:
+    if not (trusted and feedback.negative and feedback.correction):
         return False
-    lesson = repo.get_lesson(injected[0])
-    if lesson is None or lesson.status != "active":
+    found = _only_injected(repo, interaction)
+    if found is None or correction_key(found[0].correction) == correction_key(feedback.correction):
         return False
-    if correction_key(lesson.correction) == correction_key(feedback.correction or ""):
-        return False
-    return _grow(repo, lesson, interaction["question"], "against", interaction["id"])
+    return _grow(repo, found[0], interaction["question"], "against", interaction["id"])

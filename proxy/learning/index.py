@@ -177,7 +177,7 @@ class LessonIndex:
             for change in batch:
                 lesson = change.lesson
                 if lesson is None or lesson.status != "active":
-                    deletes += [change.lesson_id, *triggers.point_ids(change.lesson_id)]
+                    deletes += triggers.every_point([change.lesson_id])
                     continue
                 points = await self._points(db, change)
                 if points is None:
@@ -252,10 +252,7 @@ class LessonIndex:
     async def remove(self, lesson_ids: Sequence[str], points: Sequence[str] = ()) -> None:
         """Drop erased lessons (and their triggers' points), and other erased trigger `points`,
         from the index at once (their rows are gone, so no sync would)."""
-        points = [
-            *(p for lesson_id in lesson_ids for p in (lesson_id, *triggers.point_ids(lesson_id))),
-            *points,
-        ]
+        points = [*triggers.every_point(lesson_ids), *points]
         if points:
             await self._apply([], points)
             self._follow([], points)

@@ -45,6 +45,16 @@ def point_ids(lesson_id: str, held: Sequence[Trigger] = ()) -> list[str]:
     return [point_id(lesson_id, slot) for slot in range(SLOTS) if slot not in taken]
 
 
+def every_point(lesson_ids: Sequence[str]) -> list[str]:
+    """Every index point removed lessons may hold: their own question's and every slot's."""
+    return [p for lesson_id in lesson_ids for p in (lesson_id, *point_ids(lesson_id))]
+
+
+def listed(conn: Connection, lesson_id: str) -> list[dict[str, str]]:
+    """A lesson's triggers as the API and the CLI show them: the question, and where it came from."""
+    return [{"question": t.question, "source": t.source} for t in of(conn, [lesson_id]).get(lesson_id, ())]
+
+
 def _same(text: str) -> str:
     """Words only, case folded: "How long is the refund window ?!" says nothing new."""
     return " ".join(WORD.findall(text.casefold()))
