@@ -135,3 +135,39 @@ async def test_a_key_bound_to_one_app_sees_and_changes_nothing_of_another(make_s
     assert erased == {"interactions": 0, "feedback": 0, "lessons": 0}
     kept = await client.get(f"/v1/lessons/{lesson}", headers=bearer(billing))
     assert kept.json()["status"] == "active"
+
+
+async def test_the_same_correction_in_another_tenant_or_app_joins_no_lesson_of_theirs(
+    make_settings, start
+) -> None:
+    """The curated set merges a correction taught again into the lesson teaching it: never across
+    a tenant or an app, and a lesson's trigger questions are seen only through its own tenant."""
+    client: httpx.AsyncClient = await start(make_settings(access={"master_key": MASTER}))
+    every = ["chat", "feedback", "read", "review", "admin"]
+    acme = await make_key(client, name="alpha", scopes=every, tenant="tenant-alpha")
+    globex = await make_key(client, name="beta", scopes=every, tenant="tenant-beta")
+    a = await leave_a_trail(client, acme, "tenant-alpha", CORRECTION_A)
+    b = await leave_a_trail(client, globex, "tenant-beta", CORRECTION_A)  # the same words
+    assert a["lesson"] != b["lesson"]
+    again = {**bearer(acme), "X-App": "shop", "X-Session-Id": "s-2"}
+    asked = await client.post(
+        "/v1/chat/completions", json=chat_body("Refund window for shoes?"), headers=again
+    )
+    body = {"interaction_id": asked.json()["id"], "rating": -1, "correction": CORRECTION_A}
+    assert (await client.post("/v1/feedback", json=body, headers=bearer(acme))).json()["lesson_id"] == a[
+        "lesson"
+    ]
+    mine = (await client.get(f"/v1/lessons/{a['lesson']}", headers=bearer(acme))).json()
+    assert [t["question"] for t in mine["triggers"]] == ["Refund window for shoes?"]
+    theirs = await client.get(f"/v1/lessons/{a['lesson']}", headers=bearer(globex))
+    assert theirs.status_code == 404 and "shoes" not in theirs.text
+    assert (await client.get(f"/v1/lessons/{b['lesson']}", headers=bearer(globex))).json()["triggers"] == []
+    other_app = {**bearer(acme), "X-App": "kiosk", "X-Session-Id": "s-3"}
+    asked = await client.post(
+        "/v1/chat/completions", json=chat_body("Refund window for hats?"), headers=other_app
+    )
+    body = {"interaction_id": asked.json()["id"], "rating": -1, "correction": CORRECTION_A}
+    assert (await client.post("/v1/feedback", json=body, headers=bearer(acme))).json()["lesson_id"] != a[
+        "lesson"
+    ]
+    assert len((await client.get(f"/v1/lessons/{a['lesson']}", headers=bearer(acme))).json()["triggers"]) == 1
