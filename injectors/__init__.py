@@ -4,10 +4,11 @@ Injectors are pure: they receive the request's messages and the lessons recall f
 return new messages. They never do I/O, so they are cheap to run and trivial to test.
 """
 
-from injectors.base import Injection, Injector, Message, RecalledLesson
+from injectors.base import Context, Injection, Injector, Message, RecalledLesson
 from injectors.registry import InjectorRegistry, UnknownInjectorError, load_registry
 
 __all__ = [
+    "Context",
     "Injection",
     "Injector",
     "InjectorRegistry",

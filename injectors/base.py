@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -36,6 +36,13 @@ class Injection:
     notes: tuple[str, ...] = field(default_factory=tuple)
 
 
+@dataclass(frozen=True)
+class Context:
+    """What an injector may know of the request beyond its messages and the recalled lessons."""
+
+    preferences: Mapping[str, str] = field(default_factory=dict)  # the user's profile: dimension -> value
+
+
 class InjectorParams(BaseModel):
     """Base for every injector's parameters: a typo in a policy is an error, not a no-op."""
 
@@ -54,6 +61,7 @@ class Injector(ABC, Generic[P]):
 
     name: ClassVar[str]
     Params: ClassVar[type[InjectorParams]]
+    reads_profile: ClassVar[bool] = False  # the request path loads the user's preferences for it
 
     def __init__(self, params: P) -> None:
         self.params = params
@@ -63,3 +71,13 @@ class Injector(ABC, Generic[P]):
         self, messages: Sequence[Message], lessons: Sequence[RecalledLesson], budget_tokens: int
     ) -> Injection:
         """Return new messages; never mutate ``messages``; add at most ``budget_tokens``."""
+
+    def inject_in(
+        self,
+        messages: Sequence[Message],
+        lessons: Sequence[RecalledLesson],
+        budget_tokens: int,
+        context: Context,
+    ) -> Injection:
+        """What the pipeline calls: :meth:`inject`, unless the injector also reads the context."""
+        return self.inject(messages, lessons, budget_tokens)

@@ -24,6 +24,7 @@ BUILT_IN = (
     "injectors.corrections:CorrectionsInjector",
     "injectors.few_shot:FewShotInjector",
     "injectors.static:StaticInjector",
+    "injectors.preferences:PreferencesInjector",
 )
 
 

@@ -2,10 +2,20 @@
 
 from policies.loader import PolicyError, load_policies, shipped_policies_dir
 from policies.matcher import MatchContext, Policy, PolicySet
-from policies.schema import LearnConfig, PolicySpec, RecallConfig, RetireConfig
+from policies.schema import (
+    FEEDBACK_REASONS,
+    FeedbackWantedConfig,
+    LearnConfig,
+    PolicySpec,
+    PreferencesConfig,
+    RecallConfig,
+    RetireConfig,
+)
 from policies.store import PolicyStore
 
 __all__ = [
+    "FEEDBACK_REASONS",
+    "FeedbackWantedConfig",
     "LearnConfig",
     "MatchContext",
     "Policy",
@@ -13,6 +23,7 @@ __all__ = [
     "PolicySet",
     "PolicySpec",
     "PolicyStore",
+    "PreferencesConfig",
     "RecallConfig",
     "RetireConfig",
     "load_policies",

@@ -79,6 +79,66 @@ class RetireConfig(_Strict):
     )
 
 
+class PreferencesConfig(_Strict):
+    """Which feedback teaches the user rather than the app: a user's own feedback on the form of
+    an answer (too long, too formal, ...) updates that user's profile, which the `preferences`
+    injector adds to that user's requests only."""
+
+    learn: bool = Field(True, description="a user's feedback on form updates their profile")
+    categories: tuple[str, ...] = Field(
+        ("too_long", "too_short", "too_formal", "too_casual", "wrong_tone"),
+        description="categories that teach the user: feedback saying only these (no correction) "
+        "makes no lesson for the app when it says which way the user wants the answer to go",
+    )
+    scope: Literal["user", "app"] = Field(
+        "user", description="user: one profile for the user across apps; app: one per app"
+    )
+
+
+FeedbackReason = Literal[
+    "ambiguous-match", "new-lesson", "contradicts-correction", "low-confidence", "sampled"
+]
+FEEDBACK_REASONS: tuple[FeedbackReason, ...] = (
+    "ambiguous-match",
+    "new-lesson",
+    "contradicts-correction",
+    "low-confidence",
+    "sampled",
+)
+
+
+class FeedbackWantedConfig(_Strict):
+    """When an answer tells the app that feedback on it would teach the most
+    (`X-Loopwise-Feedback-Wanted`), within a budget per session and per user."""
+
+    reasons: tuple[FeedbackReason, ...] = Field(
+        ("ambiguous-match", "new-lesson", "contradicts-correction", "low-confidence"),
+        description="the reasons this policy may give, in order of preference",
+    )
+    sample_rate: float = Field(
+        0.0, ge=0.0, le=1.0, description="`sampled`: the share of other turns asked at random"
+    )
+    band: float = Field(
+        0.05,
+        ge=0.0,
+        le=1.0,
+        description="`ambiguous-match`: a best match this far below min_score is near the boundary",
+    )
+    unproven_below: int = Field(
+        5,
+        ge=1,
+        le=100,
+        description="`new-lesson`: a lesson judged (feedback after its injection) fewer times than this",
+    )
+    min_logprob: float = Field(
+        -1.0,
+        le=0.0,
+        description="`low-confidence`: the answer's mean token logprob below this (when asked for)",
+    )
+    per_session: int = Field(1, ge=0, description="most requests for feedback in one session")
+    per_user_per_day: int = Field(3, ge=0, description="most requests for feedback to one user in 24 hours")
+
+
 class InjectorSpec(_Strict):
     name: str
     params: dict[str, Any] = Field(default_factory=dict)
@@ -95,6 +155,10 @@ class PolicySpec(_Strict):
     budget_tokens: int = Field(800, ge=0)
     learn: LearnConfig = LearnConfig()
     retire: RetireConfig = RetireConfig()
+    preferences: PreferencesConfig = PreferencesConfig()
+    feedback_wanted: FeedbackWantedConfig | None = Field(
+        None, description="when answers ask for feedback; null: never"
+    )
     holdout: float = Field(0.0, ge=0.0, le=1.0, description="share of sessions left untreated")
     strict: bool = Field(False, description="fail the request when an injector raises")
 

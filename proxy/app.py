@@ -12,7 +12,19 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Route
 
 from proxy.embeddings import Embedder
-from proxy.http import admin, apis, chat, console, health, learning, metrics, openapi, relayed, trail
+from proxy.http import (
+    admin,
+    apis,
+    chat,
+    console,
+    health,
+    learning,
+    metrics,
+    openapi,
+    preferences,
+    relayed,
+    trail,
+)
 from proxy.http.access_log import AccessLog
 from proxy.http.cors import AnswerOptions
 from proxy.http.errors import EXCEPTION_HANDLERS
@@ -20,8 +32,20 @@ from proxy.services import open_services
 from proxy.settings import Settings
 from proxy.vectors import VectorIndex
 
-IDENTITY_HEADERS = ("x-session-id", "x-app", "x-user-id", "x-user-role", "x-tenant-id")
-EXPOSED_HEADERS = ("X-Loopwise-Interaction-Id", "X-Loopwise-Feedback-Token", "X-Loopwise-Lessons")
+IDENTITY_HEADERS = (
+    "x-session-id",
+    "x-app",
+    "x-user-id",
+    "x-user-role",
+    "x-tenant-id",
+    "x-loopwise-environment",
+)
+EXPOSED_HEADERS = (
+    "X-Loopwise-Interaction-Id",
+    "X-Loopwise-Feedback-Token",
+    "X-Loopwise-Lessons",
+    "X-Loopwise-Feedback-Wanted",
+)
 OPENAI_ROUTES = [  # each also without the /v1 prefix, as OpenAI's and Anthropic's clients may call
     ("/chat/completions", chat.chat_completions, "POST"),
     ("/responses", apis.responses, "POST"),
@@ -51,6 +75,8 @@ ROUTES = [
     Route("/v1/keys", admin.create_key, methods=["POST"]),
     Route("/v1/keys/{key_id}/revoke", admin.post_revoke_key, methods=["POST"]),
     Route("/v1/users/{user_id}", admin.delete_user, methods=["DELETE"]),
+    Route("/v1/users/{user_id}/preferences", preferences.get_preferences, methods=["GET"]),
+    Route("/v1/users/{user_id}/preferences", preferences.delete_preferences, methods=["DELETE"]),
     Route("/openapi.json", openapi.get_openapi, methods=["GET"]),
     Route("/metrics", metrics.get_metrics, methods=["GET"]),
     Route("/healthz", health.healthz, methods=["GET"]),

@@ -20,11 +20,13 @@ from typing import Any
 from policies import PolicyStore
 from proxy.access.console import ConsoleSessions
 from proxy.access.keys import KeyRing
+from proxy.chat.asking import PROVEN_AT, Evidence
 from proxy.learning.index import LessonIndex
 from proxy.learning.report import retire_unhelpful
 from proxy.storage import TrailDB, fleet, heads, signouts
 from proxy.storage.erasure import purge_before
 from proxy.storage.keys import active_keys, keys_stamp
+from proxy.storage.report_queries import judged_counts
 
 log = logging.getLogger("loopwise.jobs")
 
@@ -65,6 +67,7 @@ def default_jobs(
     retention_days: float | None = None,
     session_window_s: float = 0.0,
     console: ConsoleSessions | None = None,
+    evidence: Evidence | None = None,
 ) -> list[Job]:
     async def reload_policies() -> None:
         """Edited policy files go live; a broken edit keeps the last good set (see /readyz)."""
@@ -100,8 +103,16 @@ def default_jobs(
         await db.run(partial(heads.purge, before=now - session_window_s))
         await db.run(partial(signouts.purge, now=now))
 
+    async def read_evidence() -> None:
+        """How often each active lesson was judged, for the `new-lesson` reason to ask for
+        feedback (`chat/asking`), when a policy gives it."""
+        asking = (p.spec.feedback_wanted for p in policies.current.policies)
+        if evidence is not None and any(a is not None and "new-lesson" in a.reasons for a in asking):
+            evidence.judged = await db.read_now(partial(judged_counts, up_to=PROVEN_AT))
+
     return [
         Job("key-refresh", 1.0, reload_keys),
+        Job("lesson-evidence", 10.0, read_evidence),
         Job("retention", 300.0, retention, fleet=True),
         Job("policy-reload", 1.0, reload_policies),
         Job("index-sync", 0.5, follow_db),  # a lesson learned on another replica recalls here within ~1 s

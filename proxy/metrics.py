@@ -113,6 +113,11 @@ class Metrics:
         )
         self.injected = counter("loopwise_lessons_injected", "Lessons injected into requests")
         self.shadowed = counter("loopwise_lessons_withheld", "Lessons recalled but withheld (control arm)")
+        self.asked = counter(
+            "loopwise_feedback_wanted",
+            "Answers that asked the app for feedback (X-Loopwise-Feedback-Wanted)",
+            ("reason",),
+        )
         self.retries = counter(
             "loopwise_upstream_retries",
             "Provider calls beyond a request's first (retries, fallbacks)",
@@ -158,6 +163,8 @@ class Metrics:
             self.injected.inc(len(turn.injected))
         if turn.shadow:
             self.shadowed.inc(len(turn.shadow))
+        if turn.feedback_wanted:
+            self.asked.labels(turn.feedback_wanted).inc()
         if turn.attempts > 1:
             self.retries.labels(model).inc(turn.attempts - 1)
         for kind, count in (("prompt", turn.prompt_tokens), ("completion", turn.completion_tokens)):

@@ -59,6 +59,11 @@ class Interaction:
     chat_messages: list[dict[str, Any]] | None = None  # a translated API's conversation, as chat
     recall_stage: str | None = None  # which stage of recall decided: scope | gate | model
     key_id: str | None = None  # the key that made the call (`master`; `open` without keys)
+    feedback_wanted: str | None = None  # why the answer asked the app for feedback (a reason), if it did
+    environment: str | None = None  # where the app runs (`X-Loopwise-Environment`, else the config's)
+    model_version: str | None = (
+        None  # the deployment's `model_info.version`, else the model the provider named
+    )
 
 
 # The APIs a client may call; every one but chat is translated to or relayed beside it.
@@ -148,6 +153,23 @@ def correction_key(correction: str) -> str:
     collapsed; a digest, so a 50,000-character correction still fits a btree entry. '' for none."""
     said = " ".join(correction.casefold().split())
     return hashlib.sha256(said.encode()).hexdigest() if said else ""
+
+
+@dataclass(frozen=True)
+class Preference:
+    """One standing preference of one user (`learning/preferences`): a value of a dimension of
+    form (length: brief or detailed, ...), in one tenant ('' for none) and app (`*`: every app),
+    with the evidence behind it, newest last."""
+
+    tenant: str
+    app: str
+    user_id: str
+    dimension: str
+    value: str
+    strength: str  # explicit: the user said it; inferred: read off an answer they disliked
+    evidence: tuple[dict[str, Any], ...]
+    created_at: float
+    updated_at: float
 
 
 Scope = Literal["chat", "feedback", "read", "review", "admin", "metrics"]

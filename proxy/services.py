@@ -17,6 +17,7 @@ from policies import PolicyStore, shipped_policies_dir
 from proxy.access.console import ConsoleSessions
 from proxy.access.keys import KeyRing
 from proxy.access.tokens import FeedbackTokens, token_secret
+from proxy.chat.asking import AskBudget, Evidence
 from proxy.chat.rephrase import cosine, says_again
 from proxy.chat.request import Identity
 from proxy.chat.signals import ConversationSignals, DetectedSignal, Observation, Seen, implicit_feedback
@@ -24,6 +25,7 @@ from proxy.embeddings import Embedder, FastEmbedder
 from proxy.jobs import default_jobs, follow_keys, run_jobs
 from proxy.learning.feedback import Authority, Recorded, record_feedback
 from proxy.learning.index import LessonIndex
+from proxy.learning.profiles import Profiles
 from proxy.metrics import Gauges, Metrics
 from proxy.privacy import Redactor
 from proxy.records import Feedback
@@ -85,6 +87,9 @@ class Services:
     keys: KeyRing
     tokens: FeedbackTokens
     redactor: Redactor
+    profiles: Profiles
+    asks: AskBudget = field(default_factory=AskBudget)  # requests for feedback given, per session and user
+    evidence: Evidence = field(default_factory=Evidence)  # how often each lesson was judged
     console: ConsoleSessions = field(default_factory=lambda: ConsoleSessions(None))
     metrics: Metrics = field(default_factory=Metrics)
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
@@ -195,6 +200,8 @@ class Services:
         recorded = await record_feedback(feedback, self.db, self.policies.current, self.index, authority)
         if recorded.kept:
             self.metrics.observe_feedback(recorded.feedback)
+        for owner in dict.fromkeys((p.tenant, p.user_id) for p in recorded.preferences):
+            self.profiles.forget(*owner)
         return recorded
 
     def signal(self, interaction: str, signal: DetectedSignal, related: str | None = None) -> None:
@@ -252,6 +259,7 @@ async def open_services(
         keys=KeyRing(master),
         tokens=FeedbackTokens(signing_key, access.feedback_token_ttl_s),
         redactor=redactor,
+        profiles=Profiles(db),
         console=ConsoleSessions(signing_key),
     )
     await follow_keys(db, services.keys)
@@ -260,7 +268,10 @@ async def open_services(
     except Exception as exc:  # noqa: BLE001 - serve anyway; the periodic sync retries
         index.sync_error = describe(exc)
     window = settings.feedback.regenerate_window_s
-    jobs = default_jobs(policies, db, index, services.keys, privacy.retention_days, window, services.console)
+    retention = privacy.retention_days
+    jobs = default_jobs(
+        policies, db, index, services.keys, retention, window, services.console, services.evidence
+    )
     running = run_jobs(jobs, db) if background else []
     if isinstance(embedder, FastEmbedder):
         static = embedder.load_static()

@@ -36,14 +36,9 @@ from proxy.deployment import (
 from proxy.litellm_config import ROUTING_STRATEGIES, RoutingStrategy, adopt_litellm
 
 DEFAULT_CATEGORIES = (
-    "factually_incorrect",
-    "too_vague",
-    "wrong_tone",
-    "incomplete",
-    "misunderstood_intent",
-    "unsafe",
-    "other",
-)
+    "factually_incorrect", "too_vague", "too_long", "too_short", "wrong_tone", "too_formal", "too_casual",
+    "incomplete", "misunderstood_intent", "unsafe", "other",
+)  # fmt: skip
 
 
 class _Strict(BaseModel):
@@ -173,6 +168,10 @@ class Settings(BaseSettings):
     log_level: str = "info"
     log_format: Literal["text", "json"] = Field("text", description="json: one JSON object per log line")
     access_log: bool = Field(True, description="one line per HTTP request (logger loopwise.access)")
+    environment: str | None = Field(
+        None, max_length=64, description="where this proxy serves (production, staging, ...): each turn's "
+        "`environment`, unless the request's X-Loopwise-Environment header names one"
+    )  # fmt: skip
     embedding: EmbeddingSettings = EmbeddingSettings()
     vector_store: VectorStoreSettings = VectorStoreSettings()
     feedback: FeedbackSettings = FeedbackSettings()

@@ -382,3 +382,35 @@ async def test_a_key_gets_nothing_of_another_app_or_tenant_on_lessons_report_or_
     for other in (made["bank", "t1"], made["shop", "t2"]):  # untouched by any of it
         lesson = (await client.get(f"/v1/lessons/{other}", headers=bearer(MASTER))).json()
         assert lesson["status"] == "active" and lesson["comment"].startswith("wrong for")
+
+
+async def test_a_users_preferences_show_with_their_evidence_and_an_admin_forgets_them(
+    make_settings, start, upstream
+) -> None:
+    client = await start(make_settings(access={"master_key": MASTER}))
+    chat = bearer(await make_key(client, scopes=["chat", "feedback"]))
+    body = {"model": "gpt-test", "messages": [{"role": "user", "content": "explain leases"}]}
+    headers = {**chat, "X-App": "shop", "X-User-Id": "u-kim", "X-Session-Id": "s-kim"}
+    asked = (await client.post("/v1/chat/completions", json=body, headers=headers)).json()["id"]
+    said = {"interaction_id": asked, "categories": ["too_long"]}
+    assert (await client.post("/v1/feedback", json=said, headers=chat)).status_code == 201
+    await start.services(client).db.flush()
+
+    assert (await sign_in(client, await make_key(client, scopes=["read"], apps=["shop"]))).status_code == 303
+    assert "No preferences." in await page(client, "/ui/users/u-kim")  # one for every app: not an app key's
+    assert (await sign_in(client, await make_key(client, scopes=["read"]))).status_code == 303
+    shown = await page(client, "/ui/users/u-kim")
+    assert "brief" in shown and "category:too_long" in shown and asked in shown and "Forget" not in shown
+    assert 'href="/ui/users/u-kim"' in await page(client, f"/ui/interactions/{asked}")
+    refused = await post_form(
+        client, "/ui/users/u-kim/preferences/length/forget", {"form_token": form_token(shown)}
+    )
+    assert refused.status_code == 403
+    assert (await sign_in(client, MASTER)).status_code == 303
+    admin = await page(client, "/ui/users/u-kim")
+    forgot = await post_form(
+        client, "/ui/users/u-kim/preferences/length/forget", {"form_token": form_token(admin)}
+    )
+    assert forgot.status_code == 303
+    assert "No preferences." in await page(client, "/ui/users/u-kim")
+    assert (await client.get("/v1/users/u-kim/preferences", headers=bearer(MASTER))).json()["data"] == []

@@ -115,7 +115,8 @@ def test_static_adds_fixed_text_anywhere_the_params_say() -> None:
 def test_registry_holds_built_ins_through_entry_points_and_validates_params() -> None:
     registry = load_registry()
     assert {"guidance", "corrections", "few_shot", "static"} <= set(registry)
-    with pytest.raises(UnknownInjectorError, match="valid choices: corrections, few_shot, guidance, static"):
+    valid = "valid choices: corrections, few_shot, guidance, preferences, static"
+    with pytest.raises(UnknownInjectorError, match=valid):
         registry.build("few_shots", {})
     with pytest.raises(ValidationError):
         registry.build("corrections", {"max_lesons": 2})
@@ -128,7 +129,7 @@ def test_registry_holds_built_ins_through_entry_points_and_validates_params() ->
 def test_built_in_injectors_load_by_import_path_without_entry_points(monkeypatch) -> None:
     """A source checkout (no installed entry points) still has every built-in."""
     monkeypatch.setattr(registry_module, "entry_points", lambda group: [])
-    assert list(load_registry()) == ["corrections", "few_shot", "guidance", "static"]
+    assert list(load_registry()) == ["corrections", "few_shot", "guidance", "preferences", "static"]
 
 
 def test_a_plugin_may_not_take_a_built_in_name(monkeypatch) -> None:

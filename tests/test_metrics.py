@@ -113,6 +113,7 @@ async def test_every_named_metric_is_exposed_and_moves_with_traffic(
         "source",
         "method",
         "route",
+        "reason",
         "le",
     }
     assert not any(value == "nope" for series in after.values() for key in series for _, value in key)

@@ -67,7 +67,7 @@ policies:
         (
             "policies:\n  - name: x\n    injectors: [few_shots]",
             "a.yaml: policies[0].injectors[0]: unknown injector 'few_shots'; "
-            "valid choices: corrections, few_shot, guidance, static",
+            "valid choices: corrections, few_shot, guidance, preferences, static",
         ),
         (
             "policies:\n  - name: x\n    injectors:\n      - corrections: {max_lessons: 0}",

@@ -91,14 +91,18 @@ async def test_a_deleted_user_leaves_nothing_and_others_keep_everything(
     on_alice = await feedback(client, alice.json()["id"], rating=-1, correction="45 days", user_id="alice")
     by_alice = await feedback(client, bob.json()["id"], rating=-1, correction="3 days", user_id="alice")
     by_bob = await feedback(client, bob.json()["id"], rating=1, user_id="bob")
+    await feedback(client, alice.json()["id"], comment="far too long, keep it short", user_id="alice")
+    formal = await feedback(client, bob.json()["id"], comment="more formal please", user_id="bob")
     deleted = await client.delete("/v1/users/alice")
     assert deleted.status_code == 200, deleted.text
-    assert deleted.json()["deleted"] == {"interactions": 1, "feedback": 2, "lessons": 2}
+    assert deleted.json()["deleted"] == {"interactions": 1, "feedback": 3, "lessons": 2, "preferences": 1}
+    assert (await client.get("/v1/users/alice/preferences")).json()["data"] == []
+    assert [p["value"] for p in (await client.get("/v1/users/bob/preferences")).json()["data"]] == ["formal"]
     assert (await client.get(f"/v1/interactions/{alice.json()['id']}")).status_code == 404
     for lesson in (on_alice, by_alice):
         assert (await client.get(f"/v1/lessons/{lesson.json()['lesson_id']}")).status_code == 404
     kept = (await client.get(f"/v1/interactions/{bob.json()['id']}")).json()
-    assert [f["id"] for f in kept["feedback"]] == [by_bob.json()["id"]]
+    assert [f["id"] for f in kept["feedback"]] == [by_bob.json()["id"], formal.json()["id"]]
     again = await ask(client, "what is the refund window at acme", session="c", user="carol")
     assert again.headers["x-loopwise-lessons"] == "" and "45 days" not in provider.last_text()
 
@@ -123,9 +127,9 @@ async def test_retention_purges_what_is_older_and_its_index_entries(make_setting
     await feedback(client, asked.json()["id"], rating=-1, correction="45 days")
     svc = start.services(client)
     kept = await purge_expired(svc.db, svc.index, 30)
-    assert kept == {"interactions": 0, "feedback": 0, "lessons": 0}
+    assert kept == {"interactions": 0, "feedback": 0, "lessons": 0, "preferences": 0}
     purged = await purge_expired(svc.db, svc.index, 1e-9)
-    assert purged == {"interactions": 1, "feedback": 1, "lessons": 1}
+    assert purged == {"interactions": 1, "feedback": 1, "lessons": 1, "preferences": 0}
     assert await svc.index.count() == 0
     assert (await client.get("/v1/sessions")).json()["data"] == []
 

@@ -27,7 +27,8 @@ def turn(rng: random.Random, n: int) -> Interaction:
         recall_ms=None, recall_error=None, question="q", response=None, response_text="a", finish_reason=None,
         prompt_tokens=rng.choice((None, 10)), completion_tokens=5, latency_ms=1.0, ttft_ms=None,
         overhead_ms=0.1,
-        status="ok", cost_usd=rng.choice((None, 0.25)),
+        status="ok", cost_usd=rng.choice((None, 0.25)), environment=rng.choice((None, "staging")),
+        model_version=rng.choice((None, "m1-2026-01")),
     )  # fmt: skip
 
 
@@ -36,20 +37,21 @@ def from_scratch(repo: TrailRepo, table: str) -> set[tuple[object, ...]]:
     span = rollups.SPANS[table]
     found = repo.conn.execute(
         f"""SELECT CAST(i.created_at / {span} AS INTEGER), i.app, coalesce(i.tenant, ''), i.requested_model,
-                   coalesce(i.policy, '-'), i.arm, i.recall_status, count(*), count(v.verdict),
+                   coalesce(i.policy, '-'), i.arm, i.recall_status, coalesce(i.environment, ''),
+                   coalesce(i.model_version, ''), count(*), count(v.verdict),
                    coalesce(sum(v.verdict), 0), round(coalesce(sum(i.cost_usd), 0), 6),
                    coalesce(sum(i.prompt_tokens), 0) + coalesce(sum(i.completion_tokens), 0)
             FROM interactions i LEFT JOIN (SELECT interaction_id, max(negative) AS verdict FROM feedback
                                            WHERE negative IS NOT NULL GROUP BY interaction_id) v
                  ON v.interaction_id = i.id
-            GROUP BY 1, 2, 3, 4, 5, 6, 7"""
+            GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9"""
     )
     return {tuple(r) for r in found}
 
 
 def kept(repo: TrailRepo, table: str) -> set[tuple[object, ...]]:
     rows = repo.conn.execute(f"SELECT {COLUMNS} FROM {table} WHERE interactions > 0")
-    return {(*r[:10], round(r[10], 6), r[11]) for r in rows}
+    return {(*r[:12], round(r[12], 6), r[13]) for r in rows}
 
 
 def assert_cells_follow_the_trail(repo: TrailRepo) -> None:

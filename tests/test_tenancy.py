@@ -78,8 +78,15 @@ async def test_no_route_shows_changes_recalls_or_erases_another_tenants_data(
     assert (await probe("POST", "/v1/keys/{key_id}/revoke", f"/v1/keys/{a['key']}/revoke")).status_code == 404
     stolen = {"name": "x", "scopes": ["read"], "tenant": "tenant-alpha"}
     assert (await probe("POST", "/v1/keys", "/v1/keys", stolen)).status_code == 403
+    taste = {"interaction_id": a["interaction"], "categories": ["too_long"]}  # alpha's user's preference
+    assert (await client.post("/v1/feedback", json=taste, headers=bearer(acme))).status_code == 201
+    preferences = f"/v1/users/{a['user']}/preferences"
+    assert (await probe("GET", "/v1/users/{user_id}/preferences", preferences)).json()["data"] == []
+    assert (await probe("DELETE", "/v1/users/{user_id}/preferences", preferences)).json()["deleted"] == 0
     erased = await probe("DELETE", "/v1/users/{user_id}", f"/v1/users/{a['user']}")
-    assert erased.json()["deleted"] == {"interactions": 0, "feedback": 0, "lessons": 0}
+    assert erased.json()["deleted"] == {"interactions": 0, "feedback": 0, "lessons": 0, "preferences": 0}
+    kept = (await client.get(preferences, headers=bearer(acme))).json()["data"]
+    assert [(p["dimension"], p["value"]) for p in kept] == [("length", "brief")]
     await probe("GET", "/v1/interactions", "/v1/interactions?limit=1000")
     asks = {
         "/responses": {"model": "gpt-test", "input": QUESTION},
@@ -132,7 +139,7 @@ async def test_a_key_bound_to_one_app_sees_and_changes_nothing_of_another(make_s
         assert shown.status_code == 200 and CORRECTION_A not in shown.text and "s-bill" not in shown.text
     assert "billing" not in (await client.get("/v1/keys", headers=mine)).text
     erased = (await client.delete("/v1/users/u-bill", headers=mine)).json()["deleted"]
-    assert erased == {"interactions": 0, "feedback": 0, "lessons": 0}
+    assert erased == {"interactions": 0, "feedback": 0, "lessons": 0, "preferences": 0}
     kept = await client.get(f"/v1/lessons/{lesson}", headers=bearer(billing))
     assert kept.json()["status"] == "active"
 

@@ -3,14 +3,15 @@ explain, so `loopwise explain` shows exactly what a request would send."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from injectors import RecalledLesson
+from injectors import Context, RecalledLesson
 from injectors.text import last_user_text
 from policies import MatchContext, Policy, PolicySet
 from proxy.chat.recall import RecallResult, recall
@@ -18,9 +19,11 @@ from proxy.chat.request import Identity
 from proxy.embeddings import Embedder
 from proxy.errors import ApiError
 from proxy.learning.index import LessonIndex
+from proxy.learning.profiles import Profiles
 from proxy.records import InjectedLesson
 
 log = logging.getLogger("loopwise.pipeline")
+NO_CONTEXT = Context()
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,7 @@ class Plan:
     injected: tuple[InjectedLesson, ...]
     injector_errors: tuple[str, ...] = ()
     shadow: tuple[InjectedLesson, ...] = ()  # control arm: recalled, not sent
+    preferences: Mapping[str, str] | None = None  # the user's profile, when the policy reads it
 
     @classmethod
     def unplanned(cls, question: str, version: str, why: str) -> Plan:
@@ -56,6 +60,7 @@ def run_injectors(
     policy: Policy,
     messages: Sequence[dict[str, Any]],
     lessons: Sequence[RecalledLesson],
+    context: Context = NO_CONTEXT,
 ) -> tuple[list[dict[str, Any]], tuple[InjectedLesson, ...], tuple[str, ...]]:
     """Each injector in policy order, sharing the policy's token budget; failures contained."""
     scores = {lesson.id: lesson.score for lesson in lessons}
@@ -65,7 +70,7 @@ def run_injectors(
     budget = policy.spec.budget_tokens
     for injector in policy.injectors:
         try:
-            result = injector.inject(current, lessons, budget)
+            result = injector.inject_in(current, lessons, budget, context)
         except Exception as exc:
             if policy.spec.strict:
                 raise ApiError(
@@ -88,6 +93,7 @@ async def plan(
     index: LessonIndex,
     body: dict[str, Any],
     identity: Identity,
+    profiles: Profiles | None = None,
 ) -> Plan:
     messages: list[dict[str, Any]] = body["messages"]
     question = last_user_text(messages)
@@ -105,11 +111,21 @@ async def plan(
             (),
         )
     arm = assign_arm(policy.spec.holdout, identity.session_id)
-    found = await recall(embedder, index, question, identity, policy.spec.recall)
-    sent, injected, errors = run_injectors(policy, messages, found.lessons)
+    recalled = recall(embedder, index, question, identity, policy.spec.recall)
+    preferences: Mapping[str, str] | None = None
+    if profiles is not None and identity.user_id and any(i.reads_profile for i in policy.injectors):
+        budget = policy.spec.recall.timeout_ms / 1000  # read beside recall, in the same budget
+        read = profiles.of(identity.tenant, identity.app, identity.user_id, budget)
+        found, preferences = await asyncio.gather(recalled, read)
+    else:
+        found = await recalled
+    context = Context(preferences or {})
+    sent, injected, errors = run_injectors(policy, messages, found.lessons, context)
     if arm == "control":  # the same recall, so each lesson can be compared with its control
-        return Plan(policy, policies.version, arm, question, found, messages, (), errors, injected)
-    return Plan(policy, policies.version, arm, question, found, sent, injected, errors)
+        return Plan(
+            policy, policies.version, arm, question, found, messages, (), errors, injected, preferences
+        )
+    return Plan(policy, policies.version, arm, question, found, sent, injected, errors, (), preferences)
 
 
 def explanation(planned: Plan, identity: Identity) -> dict[str, Any]:
@@ -133,6 +149,7 @@ def explanation(planned: Plan, identity: Identity) -> dict[str, Any]:
             {**asdict(lesson), "injected_by": injected[lesson.id].injector if lesson.id in injected else None}
             for lesson in planned.recall.lessons
         ],
+        "preferences": dict(planned.preferences or {}),
         "injector_errors": list(planned.injector_errors),
         "messages": planned.messages,
     }

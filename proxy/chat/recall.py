@@ -41,6 +41,8 @@ class RecallResult:
     error: str | None = None
     stage: str | None = None  # what decided: scope | gate | model | explore (None: did not run)
     embedded: str | None = None  # the text the model embedded, when it ran
+    best: float | None = None  # the best-ranked correction's score, when the search found one
+    ambiguous: bool = False  # two corrections too close to tell apart, the best at or above min_score
 
 
 def scope_filter(identity: Identity, config: RecallConfig) -> dict[str, str]:
@@ -103,7 +105,14 @@ def agreement(hits: Sequence[Hit], text: str = "") -> list[Taught]:
     return sorted(taught, key=lambda t: -t.rank)
 
 
-def decisive(hits: Sequence[Hit], config: RecallConfig, text: str = "") -> list[Hit]:
+@dataclass(frozen=True)
+class Decision:
+    hits: list[Hit]  # what to inject
+    best: float | None = None  # the best-ranked correction's score
+    ambiguous: bool = False  # the margin rule refused a match at or above min_score
+
+
+def decide(hits: Sequence[Hit], config: RecallConfig, text: str = "") -> Decision:
     """The hits worth injecting: the best lesson of each correction the turn matches at or above
     min_score. With a margin (min_margin > 0): none at all when the best-ranked correction does
     not beat the next by min_margin (an ambiguous match), else that correction alone, one
@@ -115,12 +124,18 @@ def decisive(hits: Sequence[Hit], config: RecallConfig, text: str = "") -> list[
     (`text`, the turn) tell apart lessons that differ in a name (docs/retrieval.md)."""
     taught = agreement(hits, text)
     if not taught:
-        return []
+        return Decision([])
+    best = taught[0].score
     if config.min_margin > 0:
         if len(taught) > 1 and taught[0].rank - taught[1].rank < config.min_margin:
-            return []
+            return Decision([], best, best >= config.min_score)
         taught = taught[:1]
-    return [t.hits[0] for t in taught if t.score >= config.min_score][: config.top_k]
+    return Decision([t.hits[0] for t in taught if t.score >= config.min_score][: config.top_k], best)
+
+
+def decisive(hits: Sequence[Hit], config: RecallConfig, text: str = "") -> list[Hit]:
+    """`decide`'s hits alone (the benchmarks compare decision rules with it)."""
+    return decide(hits, config, text).hits
 
 
 def _lesson(hit_id: str, score: float, payload: dict[str, object]) -> RecalledLesson:
@@ -206,7 +221,7 @@ async def recall(
             vector, found = await embedder.embed_then(query, search, deadline=deadline)
         if learn is not None:
             learn(vector, found)
-        hits = decisive(found, config, query)
+        decision = decide(found, config, query)
     except Busy as exc:
         return RecallResult((), "shed", took(), f"recall shed under load: {exc}", "model")
     except TimeoutError:
@@ -215,5 +230,7 @@ async def recall(
     except Exception as exc:  # noqa: BLE001 - recall must never block a request
         log.warning("recall failed, request goes on without lessons: %s", exc)
         return RecallResult((), "error", took(), f"{type(exc).__name__}: {exc}", "model")
-    lessons = tuple(_lesson(lesson_of(h), h.score, dict(h.payload)) for h in hits)
-    return RecallResult(lessons, "ok", took(), stage=stage, embedded=query)
+    lessons = tuple(_lesson(lesson_of(h), h.score, dict(h.payload)) for h in decision.hits)
+    return RecallResult(
+        lessons, "ok", took(), stage=stage, embedded=query, best=decision.best, ambiguous=decision.ambiguous
+    )

@@ -20,6 +20,9 @@ class Identity:
     tenant: str | None
     metadata: Mapping[str, Any]
     key_id: str | None = None  # the key it came with (`master`, or `open` without keys)
+    environment: str | None = (
+        None  # X-Loopwise-Environment (else metadata.environment), 64 characters at most
+    )
 
 
 def _clean(value: Any) -> str | None:
@@ -50,6 +53,8 @@ def identify(
         tenant=principal.tenant_for(_clean(headers.get("x-tenant-id") or metadata.get("tenant"))),
         metadata=metadata,
         key_id=principal.key_id or (principal.name if principal.unbounded else None),
+        environment=(_clean(headers.get("x-loopwise-environment") or metadata.get("environment")) or "")[:64]
+        or None,
     )
 
 

@@ -24,6 +24,15 @@ def adapter_of(deployment: Deployment) -> str:
     return "relay" if deployment.uses_relay else "litellm"
 
 
+def version_of(deployment: Deployment, served: object) -> str | None:
+    """The model's version as a trail dimension: the deployment's `model_info.version`, else
+    the model the provider says answered (`gpt-4o-mini-2024-07-18`), else the configured one."""
+    given = deployment.model_info.get("version")
+    if given is not None and str(given).strip():
+        return str(given).strip()[:128]
+    return str(served)[:128] if isinstance(served, str) and served else deployment.provider_model
+
+
 @dataclass(frozen=True)
 class Outcome:
     """How the provider call ended: `ok`, `error`, or `abandoned` (the client left mid-stream)."""
@@ -41,6 +50,7 @@ class Outcome:
     cost_usd: float | None = None
     upstream_id: str | None = None  # the provider's own response id
     adapter: str = "none"  # relay | litellm: what served the answer (none: no provider answered)
+    model_version: str | None = None  # `version_of` the deployment that answered
 
     @classmethod
     def failed(cls, error: ApiError) -> Outcome:
@@ -70,6 +80,7 @@ class Outcome:
             cost_usd=cost_usd(deployment, usage),
             upstream_id=upstream_id if isinstance(upstream_id, str) and upstream_id else None,
             adapter=adapter_of(deployment),
+            model_version=version_of(deployment, data.get("model")),
         )
 
     @classmethod
@@ -87,6 +98,7 @@ class Outcome:
             attempts=attempts,
             cost_usd=cost_usd(deployment, usage),
             adapter=adapter_of(deployment),
+            model_version=version_of(deployment, data.get("model")),
         )
 
     @classmethod
@@ -114,6 +126,7 @@ class Outcome:
             cost_usd=cost_usd(deployment, assembled.usage),
             upstream_id=upstream_id,
             adapter=adapter_of(deployment),
+            model_version=version_of(deployment, assembled.model),
         )
 
 
@@ -133,6 +146,8 @@ class Turn:
     client_retry: int = 0  # the client's own retry count (x-stainless-retry-count)
     provider_headers: dict[str, str] = field(default_factory=dict)
     attempts: int = 0
+    environment: str | None = None  # the request's, else the proxy's configured one
+    feedback_wanted: str | None = None  # the reason this answer asks for feedback, once decided
 
     def answered_by(self, provider_headers: dict[str, str] | None, attempts: int) -> None:
         """What the provider's answer adds to the response headers."""
@@ -149,6 +164,8 @@ class Turn:
         }
         if self.attempts:
             headers["X-Loopwise-Attempts"] = str(self.attempts)
+        if self.feedback_wanted:
+            headers["X-Loopwise-Feedback-Wanted"] = self.feedback_wanted
         return headers
 
     def interaction(self, outcome: Outcome) -> Interaction:
@@ -194,4 +211,7 @@ class Turn:
             cost_usd=outcome.cost_usd,
             upstream_id=outcome.upstream_id,
             chat_messages=self.body["messages"] if self.client_body is not None else None,
+            feedback_wanted=self.feedback_wanted,
+            environment=self.environment,
+            model_version=outcome.model_version,
         )

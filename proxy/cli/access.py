@@ -1,4 +1,4 @@
-"""`loopwise keys create|list|revoke` and `loopwise users delete`: keys are written to the trail
+"""`loopwise keys create|list|revoke` and `loopwise users delete|preferences`: keys are written to the trail
 DB (a running proxy picks them up within a second); erasing a user goes through the running
 proxy when there is one, so its vector index forgets the user's lessons too."""
 
@@ -14,9 +14,10 @@ import typer
 from proxy.access.keys import make_key
 from proxy.cli.options import ConfigOption, DataDirOption, JsonOption, fail, repo_or_exit, settings_or_exit
 from proxy.cli.serve import find_running
-from proxy.records import SCOPES
+from proxy.learning.preferences import VALUES
+from proxy.records import EVERYTHING, SCOPES
 from proxy.settings import Settings, secret_value
-from proxy.storage import erasure, triggers
+from proxy.storage import erasure, preferences, triggers
 from proxy.storage.keys import insert_key, list_keys, revoke_key
 from proxy.vectors import VectorIndex, generations
 
@@ -115,3 +116,46 @@ def _forget_lessons(settings: Settings, points: list[str]) -> None:
         index.delete(points)
     finally:
         index.close()
+
+
+@users_app.command("preferences")
+def users_preferences(
+    user_id: str,
+    forget: Annotated[bool, typer.Option("--forget", help="remove them (all, or --dimension)")] = False,
+    dimension: Annotated[str | None, typer.Option(help="length, register or format")] = None,
+    config: ConfigOption = None,
+    data_dir: DataDirOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """A user's standing preferences, learned from their own feedback, with the evidence; or
+    `--forget` them (through the running proxy when there is one, so it stops at once)."""
+    settings = settings_or_exit(config, data_dir=data_dir)
+    if dimension is not None and dimension not in VALUES:
+        fail(f"unknown dimension {dimension!r}; valid dimensions: {', '.join(VALUES)}", 2)
+    if forget:
+        running = find_running(settings.data_dir)
+        if running is not None:
+            master = secret_value(settings.access.master_key)
+            headers = {"Authorization": f"Bearer {master}"} if master else {}
+            query = {"dimension": dimension} if dimension else {}
+            url = f"{running.url}/v1/users/{user_id}/preferences"
+            response = httpx.delete(url, params=query, headers=headers, timeout=60)
+            if response.status_code != 200:
+                fail(f"the proxy at {running.url} answered {response.status_code}: {response.text[:300]}")
+            gone = int(response.json()["deleted"])
+        else:
+            repo = repo_or_exit(settings, write=True)
+            with repo.transaction():
+                gone = preferences.forget(repo.conn, user_id, EVERYTHING, dimension)
+        typer.echo(f"user {user_id}: forgot {gone} preferences")
+        return
+    found = preferences.of_user(repo_or_exit(settings).conn, user_id, EVERYTHING)
+    if as_json:
+        typer.echo(json.dumps([asdict(p) for p in found], indent=2))
+        return
+    if not found:
+        typer.echo(f"user {user_id}: no preferences")
+    for p in found:
+        said = ", ".join(e["said_by"] for e in p.evidence[-3:])
+        scope = "every app" if p.app == preferences.EVERY_APP else f"app {p.app}"
+        typer.echo(f"{p.dimension}: {p.value} ({p.strength}; {scope}; tenant {p.tenant or '-'}; from {said})")

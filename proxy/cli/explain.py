@@ -64,7 +64,7 @@ async def run_explain(
     identity = identify(headers, body)
     try:
         async with open_services(settings, background=False) as svc:
-            planned = await plan(svc.policies.current, svc.embedder, svc.index, body, identity)
+            planned = await plan(svc.policies.current, svc.embedder, svc.index, body, identity, svc.profiles)
             return {**explanation(planned, identity), "via": str(settings.data_dir)}
     except RuntimeError as exc:
         if "vector index" not in str(exc):

@@ -67,8 +67,23 @@ def render_report(report: dict[str, Any]) -> str:
     else:
         lines += ["No control arm yet: set `holdout` in a policy to measure lessons against one.", ""]
     rates = report["negative_rate"]
-    for title, key in (("By app", "app"), ("By model", "requested_model"), ("By policy", "policy")):
+    named = (
+        *(("By app", "app"), ("By model", "requested_model"), ("By policy", "policy")),
+        *(("By environment", "environment"), ("By model version", "model_version")),
+    )
+    for title, key in named:
         lines += _series(f"{title} (negative rate per {report['bucket']}, interactions)", rates[key])
+    asked = report["feedback_wanted"]
+    if asked:
+        lines.append(
+            "Feedback wanted (lesson decisions: made, joined, grown, verdicts on an injected lesson):"
+        )
+        for row in asked:
+            lines.append(
+                f"  {row['reason']:<24} asked {row['asked']:>6}, answered {row['answered']:>5}, "
+                f"decisions {row['decisions']:>5} ({row['decisions_per_request'] or 0:.3f} a request)"
+            )
+        lines.append("")
     lines += _series(f"By category (share of interactions per {report['bucket']})", rates["category"])
     candidates = report["retire_candidates"]
     lines.append(f"Lessons judged: {len(report['lessons'])}; candidates to retire: {len(candidates)}")
@@ -88,12 +103,17 @@ def report(
     as_json: JsonOption = False,
     days: Annotated[float, typer.Option(min=0.01, max=3650, help="how far back")] = 30,
     bucket: Annotated[str, typer.Option(help="hour, day or week")] = "day",
+    environment: Annotated[str | None, typer.Option(help="only the turns of this environment")] = None,
+    model_version: Annotated[str | None, typer.Option(help="only the turns of this model version")] = None,
 ) -> None:
     """Negative-feedback rates over time, treatment vs control, and lessons that do not help."""
     settings = settings_or_exit(config, data_dir=data_dir)
     repo = repo_or_exit(settings)
+    only = {
+        k: v for k, v in (("environment", environment), ("model_version", model_version)) if v is not None
+    }
     try:
-        built = build_report(repo, _policies(settings.policies_dir), days, bucket)
+        built = build_report(repo, _policies(settings.policies_dir), days, bucket, only=only)
     except ValueError as exc:
         fail(exc, 2)
     typer.echo(json.dumps(built, indent=2) if as_json else render_report(built))

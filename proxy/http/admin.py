@@ -117,4 +117,5 @@ async def delete_user(request: Request) -> Response:
     user_id = request.path_params["user_id"]
     erased = await svc.db.run(lambda repo: erasure.delete_user(repo, user_id, visibility))
     await svc.index.remove(erased.pop("lesson_ids"), erased.pop("trigger_points"))
+    svc.profiles.forget_user(user_id)
     return json_response({"object": "user.deleted", "id": user_id, "deleted": erased})

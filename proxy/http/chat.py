@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from proxy.access.principal import Principal
-from proxy.chat import forward
+from proxy.chat import asking, forward
 from proxy.chat.forward import Writer
 from proxy.chat.pipeline import explanation, plan
 from proxy.chat.request import client_fields, identify, validate_chat
@@ -29,6 +29,9 @@ def finisher(svc: Services, turn: Turn) -> forward.Finish:
     """Where every turn ends: its trail row, and `abandon` when the client left mid-stream."""
 
     def finish(outcome: Outcome) -> None:
+        if not turn.body.get("stream") and outcome.status == "ok":  # a JSON answer's headers wait for it
+            answer = (outcome.text, outcome.response)
+            turn.feedback_wanted = asking.ask(turn.plan, turn.identity, svc.asks, svc.evidence, answer)
         interaction = turn.interaction(outcome)
         svc.db.record(interaction)
         svc.metrics.observe_turn(interaction, svc.router.label(interaction.requested_model), outcome.adapter)
@@ -62,7 +65,7 @@ async def run_turn(
     svc.router.deployments(body["model"])  # unknown model: 404 before any work
     identity = identify(request.headers, body, principal, svc.settings.access.trusted_roles)
     turn_id = interaction_id(id_prefix)
-    planned = await plan(svc.policies.current, svc.embedder, svc.index, body, identity)
+    planned = await plan(svc.policies.current, svc.embedder, svc.index, body, identity, svc.profiles)
     embedded = planned.recall.embedded == planned.question  # the question's vector is cached
     svc.observe(turn_id, identity, body["messages"], planned.question, embedded)
     upstream_body = {**body, "messages": planned.messages}
@@ -77,7 +80,10 @@ async def run_turn(
         endpoint=endpoint,
         client_body=client_body,
         client_retry=client_retry(request),
+        environment=identity.environment or svc.settings.environment,
     )
+    if body.get("stream"):  # its headers leave before the answer: the reasons known now
+        turn.feedback_wanted = asking.ask(planned, identity, svc.asks, svc.evidence)
     writer = writer_for(turn_id) if writer_for else None
     return await respond(svc, svc.router, turn, upstream_body, writer)
 
@@ -118,5 +124,5 @@ async def explain(
     no trail row (the API's explain and the console's)."""
     validate_chat(body)
     identity = identify(headers, body, principal, svc.settings.access.trusted_roles)
-    planned = await plan(svc.policies.current, svc.embedder, svc.index, body, identity)
+    planned = await plan(svc.policies.current, svc.embedder, svc.index, body, identity, svc.profiles)
     return explanation(planned, identity)

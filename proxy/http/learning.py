@@ -22,7 +22,7 @@ from proxy.learning.review import ACTIONS, MAX_COMMENT, MAX_CORRECTION, Review, 
 from proxy.records import LESSON_STATUSES, Feedback, Lesson, LessonStatus
 from proxy.services import Services
 from proxy.storage import TrailRepo, triggers
-from proxy.storage.report_queries import BUCKETS
+from proxy.storage.report_queries import BUCKETS, FILTERS
 
 FEEDBACK_LIMIT = 1 << 20  # a comment and a correction are bounded far below this
 
@@ -67,7 +67,7 @@ async def post_feedback(request: Request) -> Response:
     svc = services(request)
     principal = authorize(request, "feedback")
     body = await parse(request, FeedbackIn, limit=FEEDBACK_LIMIT)
-    stored, lesson, kept, _ = await submit_feedback(svc, principal, body)
+    stored, lesson, kept, *_ = await submit_feedback(svc, principal, body)
     return json_response(
         {
             "id": stored.id if kept else None,  # None: an implicit preference recorded already
@@ -145,5 +145,6 @@ async def get_report(request: Request) -> Response:
     if bucket not in BUCKETS:
         raise ApiError(400, f"bucket must be one of: {', '.join(BUCKETS)}", param="bucket")
     policies = svc.policies.current
-    report = await svc.db.read(lambda repo: build_report(repo, policies, days, bucket, visibility))
+    only = {f: v[:128] for f in FILTERS if (v := request.query_params.get(f)) is not None}
+    report = await svc.db.read(lambda repo: build_report(repo, policies, days, bucket, visibility, only))
     return json_response({"object": "report", **report})

@@ -19,6 +19,7 @@ from proxy.http.admin import KeyIn
 from proxy.http.common import json_response
 from proxy.http.learning import ReviewIn
 from proxy.learning.feedback_body import FeedbackIn
+from proxy.learning.preferences import VALUES as PREFERENCE_DIMENSIONS
 from proxy.learning.review import ACTIONS as REVIEW_ACTIONS
 from proxy.records import LESSON_STATUSES
 
@@ -174,7 +175,12 @@ OPERATIONS: tuple[Operation, ...] = (
         "read",
         "Negative-feedback rates, treatment versus control, lesson effects",
         None,
-        [_query("days", {"type": "number"}), _query("bucket", {"enum": ["hour", "day", "week"]})],
+        [
+            _query("days", {"type": "number"}),
+            _query("bucket", {"enum": ["hour", "day", "week"]}),
+            _query("environment", {"type": "string"}),
+            _query("model_version", {"type": "string"}),
+        ],
         200,
     ),
     ("get", "/v1/sessions", "read", "Recent sessions", None, [LIMIT, APP], 200),
@@ -208,6 +214,24 @@ OPERATIONS: tuple[Operation, ...] = (
     ("post", "/v1/keys", "admin", "Make a key (its secret is returned once)", KeyIn, [], 201),
     ("post", "/v1/keys/{key_id}/revoke", "admin", "Revoke a key", None, [_path("key_id")], 200),
     ("delete", "/v1/users/{user_id}", "admin", "Erase everything a user left", None, [_path("user_id")], 200),
+    (
+        "get",
+        "/v1/users/{user_id}/preferences",
+        "read",
+        "A user's standing preferences, with the evidence behind each",
+        None,
+        [_path("user_id")],
+        200,
+    ),
+    (
+        "delete",
+        "/v1/users/{user_id}/preferences",
+        "admin",
+        "Forget a user's preferences (all, or one dimension)",
+        None,
+        [_path("user_id"), _query("dimension", {"enum": list(PREFERENCE_DIMENSIONS)})],
+        200,
+    ),
     ("get", "/healthz", None, "Liveness", None, [], 200),
     ("get", "/readyz", None, "Readiness, with each component's state", None, [], 200),
     ("get", "/metrics", "metrics", "Prometheus metrics (a key bound to no tenant or app)", None, [], 200),

@@ -63,6 +63,7 @@ async def _turn(request: Request, field: str, endpoint: str, prefix: str) -> Tur
         svc.tokens.issue(turn_id),
         endpoint=endpoint,
         client_retry=client_retry(request),
+        environment=identity.environment or svc.settings.environment,
     )
 
 

@@ -10,18 +10,20 @@ from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any, NamedTuple
 
-from policies import LearnConfig, MatchContext, PolicySet
+from policies import LearnConfig, MatchContext, Policy, PolicySet
 from proxy.errors import ApiError
-from proxy.learning import curation, spans
+from proxy.learning import curation, preferences, spans
 from proxy.learning.index import LessonIndex
 from proxy.learning.lessons import LIFTABLE, Vetting, learn, polarity
 from proxy.learning.review import per_user
 from proxy.learning.screen import screen
 from proxy.privacy import NO_REDACTION, Redactor
-from proxy.records import EVERYTHING, Feedback, Lesson, Visibility, feedback_id
+from proxy.records import EVERYTHING, Feedback, Lesson, Preference, Visibility, feedback_id
 from proxy.storage import TrailDB, TrailRepo
+from proxy.storage import preferences as stored_preferences
 from proxy.storage.corroboration import users_saying
 from proxy.storage.export_queries import paired, regenerated_by
+from proxy.storage.preferences import EVERY_APP
 
 log = logging.getLogger("loopwise.feedback")
 
@@ -29,14 +31,14 @@ log = logging.getLogger("loopwise.feedback")
 ANOTHER_WRITER_S = 1.0  # how long feedback waits for a turn another replica answered
 
 
-def _learn_config(policies: PolicySet, interaction: dict[str, Any]) -> tuple[LearnConfig | None, str | None]:
+def _policy(policies: PolicySet, interaction: dict[str, Any]) -> Policy | None:
     """The policy that served the interaction decides; if it is gone, match again."""
     policy = policies.by_name(interaction["policy"]) if interaction.get("policy") else None
     if policy is None:
         policy = policies.select(
             MatchContext(interaction["app"], interaction["requested_model"], interaction.get("user_role"))
         )
-    return (policy.spec.learn, policy.name) if policy else (None, None)
+    return policy
 
 
 def _not_found(param: str, wanted: str, hint: str = "") -> ApiError:
@@ -51,6 +53,7 @@ class Recorded(NamedTuple):
     lesson: Lesson | None
     kept: bool = True
     grew: bool = False  # a lesson took a new trigger question (`learning/curation`)
+    preferences: tuple[Preference, ...] = ()  # the answered user's preferences it changed
 
 
 @dataclass(frozen=True)
@@ -109,7 +112,8 @@ def _store(repo: TrailRepo, feedback: Feedback, policies: PolicySet, authority: 
         if authority.as_interaction_user:
             feedback = replace(feedback, user_id=interaction.get("user_id"), user_role=None, source="user")
         feedback = spans.resolve(feedback, interaction.get("response_text") or "")
-        learn_config, policy_name = _learn_config(policies, interaction)
+        policy = _policy(policies, interaction)
+        learn_config, policy_name = (policy.spec.learn, policy.name) if policy else (None, None)
         existing = repo.lesson_for_interaction(feedback.interaction_id)
         vetting = _vet(repo, feedback, interaction, existing, authority, learn_config)
         redactor = authority.redactor
@@ -129,7 +133,8 @@ def _store(repo: TrailRepo, feedback: Feedback, policies: PolicySet, authority: 
         if feedback.source == "implicit" and other in paired(repo, feedback.interaction_id):
             return Recorded(feedback, None, kept=False)  # the proxy saw this pair already
         lesson = None
-        if learn_config is not None:
+        taste, personal = _taste(repo, feedback, interaction, policy)
+        if learn_config is not None and not personal:
             lesson = learn(feedback, interaction, existing, learn_config, policy_name, vetting)
         if lesson is not None and existing is None and not vetting.held:  # taught already?
             into = curation.teaching(repo, lesson, partial(per_user, policies))
@@ -153,7 +158,34 @@ def _store(repo: TrailRepo, feedback: Feedback, policies: PolicySet, authority: 
             repo.count_effect(negative, list(injected), list(shadow))
         if negative is False and other is None:
             _accept_regenerations(repo, interaction)
-    return Recorded(stored, lesson, grew=grew)
+    return Recorded(stored, lesson, grew=grew, preferences=taste)
+
+
+def _taste(
+    repo: TrailRepo, feedback: Feedback, interaction: dict[str, Any], policy: Policy | None
+) -> tuple[tuple[Preference, ...], bool]:
+    """What the feedback teaches the answered user's profile (the preferences it changed), and
+    whether it teaches them alone (then no lesson: their taste is not the app's). Only the user
+    speaks for their taste: feedback from the user answered (or sent for them, naming no other
+    user), never a reviewer's or the proxy's own signals."""
+    user = interaction.get("user_id")
+    config = policy.spec.preferences if policy else None
+    if config is None or not config.learn or not user or feedback.source != "user":
+        return (), False
+    if feedback.user_id not in (None, user):
+        return (), False
+    found = preferences.signals(feedback, interaction.get("response_text") or "", config.categories)
+    if not found:
+        return (), False
+    owner = (
+        interaction.get("tenant") or "",
+        interaction["app"] if config.scope == "app" else EVERY_APP,
+        user,
+    )
+    current = stored_preferences.owned(repo.conn, *owner)
+    changed = preferences.updated(current, found, feedback, owner)
+    stored_preferences.save(repo.conn, changed)
+    return tuple(changed), preferences.personal_only(feedback, found, config.categories)
 
 
 def _accept_regenerations(repo: TrailRepo, interaction: dict[str, Any]) -> None:

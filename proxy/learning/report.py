@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from policies import PolicySet
@@ -12,7 +13,14 @@ from policies.schema import RetireConfig
 from proxy.learning.effect import compare, lesson_effect, rate, retire_reason
 from proxy.records import EVERYTHING, Lesson, Visibility
 from proxy.storage.repo import TrailRepo
-from proxy.storage.report_queries import BUCKETS, arms, by_category, by_dimensions, window_start
+from proxy.storage.report_queries import (
+    BUCKETS,
+    arms,
+    asked_for_feedback,
+    by_category,
+    by_dimensions,
+    window_start,
+)
 
 MAX_LESSONS = 200
 log = logging.getLogger("loopwise.retire")
@@ -64,12 +72,14 @@ def build_report(
     days: float = 30,
     bucket: str = "day",
     visibility: Visibility = EVERYTHING,
+    only: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """The report over what `visibility` allows (a key sees its own apps and tenant only)."""
+    """The report over what `visibility` allows (a key sees its own apps and tenant only);
+    `only`: the turns of one environment or model version (`report_queries.FILTERS`)."""
     if bucket not in BUCKETS:
         raise ValueError(f"bucket must be one of {', '.join(BUCKETS)}")
     since = window_start(time.time() - days * 86400, bucket)  # whole hours or days, as the cells
-    series = {d: _with_rate(rows) for d, rows in by_dimensions(repo, since, bucket, visibility).items()}
+    series = {d: _with_rate(rows) for d, rows in by_dimensions(repo, since, bucket, visibility, only).items()}
     interactions = sum(row["interactions"] for row in series["app"])
     negative = sum(row["negative"] for row in series["app"])
     lessons = [_lesson(lesson, policies) for lesson in repo.judged_lessons(1, visibility, MAX_LESSONS)]
@@ -85,12 +95,36 @@ def build_report(
         },
         "negative_rate": {
             **series,
-            "category": _with_rate(by_category(repo, since, bucket, visibility)),
+            "category": _with_rate(by_category(repo, since, bucket, visibility, only)),
         },
-        "treatment_vs_control": _arms(arms(repo, since, visibility)),
+        "treatment_vs_control": _arms(arms(repo, since, visibility, only)),
+        "feedback_wanted": _asking(asked_for_feedback(repo, since, visibility, only), interactions),
         "lessons": lessons,
         "retire_candidates": [item for item in lessons if item["retire"]],
     }
+
+
+def _asking(rows: list[dict[str, Any]], interactions: int) -> list[dict[str, Any]]:
+    """Each reason's row, and `unrequested` for the rest, with the lesson decisions (lessons
+    made, joined and grown, and verdicts on an injected lesson: one feedback may do several)
+    per request and per feedback: what asking for feedback bought, reason by reason."""
+    out = []
+    for row in rows:
+        asked = row["asked"] if row["reason"] else max(0, interactions - sum(r["asked"] for r in rows))
+        decisions = (
+            row["lessons_made"] + row["lessons_joined"] + row["lessons_grown"] + row["lesson_verdicts"]
+        )
+        out.append(
+            {
+                **row,
+                "reason": row["reason"] or "unrequested",
+                "asked": asked,
+                "decisions": decisions,
+                "decisions_per_request": round(decisions / asked, 3) if asked else None,
+                "decisions_per_feedback": round(decisions / row["answered"], 3) if row["answered"] else None,
+            }
+        )
+    return out
 
 
 def retire_unhelpful(repo: TrailRepo, policies: PolicySet) -> list[tuple[str, str]]:

@@ -9,7 +9,7 @@ from dataclasses import replace
 from typing import Any
 
 from proxy.records import EVERYTHING, Visibility
-from proxy.storage import rollups, triggers
+from proxy.storage import preferences, rollups, triggers
 from proxy.storage.repo import TrailRepo, visible
 
 _SETS = ("gone_interactions", "gone_feedback", "gone_lessons")
@@ -86,6 +86,16 @@ def _erase(repo: TrailRepo) -> dict[str, Any]:
     return {**counts, "lesson_ids": lessons, "trigger_points": points}
 
 
+def _drop_learned_from(repo: TrailRepo) -> int:
+    """Preferences learned from feedback that goes (a key bound to apps erases a user's rows in
+    its apps; a preference for every app learned there goes with them)."""
+    gone = repo.conn.execute(
+        "DELETE FROM preferences WHERE EXISTS (SELECT 1 FROM json_each(preferences.evidence_json) j "
+        "WHERE json_extract(j.value, '$.feedback_id') IN (SELECT id FROM gone_feedback))"
+    )
+    return int(gone.rowcount or 0)
+
+
 def _leave_lessons(repo: TrailRepo) -> list[str]:
     """A trigger question the gone interactions asked, and the feedback that joined a lesson
     with it, leave the lessons that stay (also those a reviewer merged it into); each takes a
@@ -126,7 +136,8 @@ def delete_user(repo: TrailRepo, user_id: str, visibility: Visibility = EVERYTHI
         mine = (f"user_id = ? AND {where}", [user_id, *params])
         given = (f"user_id = ? AND interaction_id IN (SELECT id FROM interactions WHERE {where})", mine[1])
         _fill(repo, mine, given, mine)
-        return _erase(repo)
+        profile = preferences.forget(repo.conn, user_id, visibility) + _drop_learned_from(repo)
+        return {**_erase(repo), "preferences": profile}
 
 
 def purge_before(repo: TrailRepo, cutoff: float) -> dict[str, Any]:
@@ -134,4 +145,5 @@ def purge_before(repo: TrailRepo, cutoff: float) -> dict[str, Any]:
     with repo.transaction():
         older = ("created_at < ?", [cutoff])
         _fill(repo, older, older, older)
-        return _erase(repo)
+        profile = preferences.purge_before(repo.conn, cutoff)
+        return {**_erase(repo), "preferences": profile}

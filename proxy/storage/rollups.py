@@ -1,5 +1,6 @@
 """Traffic counted as it is written, so a report reads cells instead of scanning the trail: per
-hour and per day, and per app, tenant, model, policy, arm and recall outcome, the interactions,
+hour and per day, and per app, tenant, model, policy, arm, recall outcome, environment and model
+version, the interactions,
 those with a verdict, those judged negative, their cost and tokens.
 
 Aggregating 100k interactions on each report took 0.4 s; the cells of 30 days are a few
@@ -17,7 +18,10 @@ from proxy.records import Interaction
 from proxy.storage.db import Connection
 
 SPANS = {"traffic_hourly": 3600, "traffic_daily": 86400}  # table -> seconds a bucket spans
-KEY = ("bucket", "app", "tenant", "requested_model", "policy", "arm", "recall_status")
+KEY = (
+    "bucket", "app", "tenant", "requested_model", "policy", "arm", "recall_status", "environment",
+    "model_version",
+)  # fmt: skip
 SUMS = ("interactions", "with_feedback", "negative", "cost_usd", "tokens")
 _VERDICT = "(SELECT max(f.negative) FROM feedback f WHERE f.interaction_id = i.id AND f.negative IS NOT NULL)"
 
@@ -27,7 +31,8 @@ def key_sql(span: int) -> str:
     return (
         f"CAST(i.created_at / {span} AS INTEGER) AS bucket, i.app AS app, coalesce(i.tenant, '') AS tenant, "
         "i.requested_model AS requested_model, coalesce(i.policy, '-') AS policy, i.arm AS arm, "
-        "i.recall_status AS recall_status"
+        "i.recall_status AS recall_status, coalesce(i.environment, '') AS environment, "
+        "coalesce(i.model_version, '') AS model_version"
     )
 
 
@@ -46,7 +51,10 @@ def add_interactions(conn: Connection, batch: Sequence[Interaction]) -> None:
         cells: dict[tuple[object, ...], list[float]] = {}
         for i in batch:
             bucket = int(i.created_at // span)
-            key = (bucket, i.app, i.tenant or "", i.requested_model, i.policy or "-", i.arm, i.recall_status)
+            key = (
+                *(bucket, i.app, i.tenant or "", i.requested_model, i.policy or "-", i.arm, i.recall_status),
+                *(i.environment or "", i.model_version or ""),
+            )
             cell = cells.setdefault(key, [0, 0, 0, 0.0, 0])
             cell[0] += 1
             cell[3] += i.cost_usd or 0.0
@@ -95,7 +103,7 @@ def _recount(table: str, span: int, source: str) -> str:
         f"coalesce(i.prompt_tokens, 0) + coalesce(i.completion_tokens, 0) AS tokens, {_VERDICT} AS verdict "
         f"FROM {source}"
         ") AS rows "
-        "GROUP BY 1, 2, 3, 4, 5, 6, 7"
+        f"GROUP BY {', '.join(str(n) for n in range(1, len(KEY) + 1))}"
     )
 
 

@@ -34,6 +34,7 @@ JSON_FIELDS = frozenset(
         "scopes",
         "apps",
         "span",
+        "evidence",
     }
 )
 _FIELD_OF = {f"{name}_json": name for name in JSON_FIELDS}

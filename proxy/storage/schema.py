@@ -164,9 +164,82 @@ def _key_corrections(conn: Any) -> None:
         conn.execute("UPDATE lessons SET correction_key = ? WHERE id = ?", (key, lesson_id))
 
 
+# m013: users' standing preferences (`learning/preferences`), one row a dimension, and three more
+# dimensions of each turn: why it asked for feedback, the environment, the model's version.
+_PREFERENCES = """
+        CREATE TABLE preferences (
+            tenant TEXT NOT NULL,
+            app TEXT NOT NULL,
+            user_id TEXT NOT NULL,
+            dimension TEXT NOT NULL,
+            value TEXT NOT NULL,
+            strength TEXT NOT NULL,
+            evidence_json TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL,
+            PRIMARY KEY (tenant, user_id, app, dimension)
+        );
+        CREATE INDEX preferences_updated ON preferences (updated_at);
+        ALTER TABLE interactions ADD COLUMN feedback_wanted TEXT;
+        ALTER TABLE interactions ADD COLUMN environment TEXT;
+        ALTER TABLE interactions ADD COLUMN model_version TEXT;
+        CREATE INDEX interactions_asked ON interactions (feedback_wanted);
+        DROP TABLE traffic_hourly;
+        DROP TABLE traffic_daily;
+"""
+# the cells, keyed by the two new dimensions as well; frozen with m013 (a trail from before it
+# has neither: '' for both). {bucket}: each backend's truncating division of created_at by {span}.
+_CELLS = """
+        CREATE TABLE {table} (
+            bucket INTEGER NOT NULL,
+            app TEXT NOT NULL,
+            tenant TEXT NOT NULL,
+            requested_model TEXT NOT NULL,
+            policy TEXT NOT NULL,
+            arm TEXT NOT NULL,
+            recall_status TEXT NOT NULL,
+            environment TEXT NOT NULL,
+            model_version TEXT NOT NULL,
+            interactions INTEGER NOT NULL DEFAULT 0,
+            with_feedback INTEGER NOT NULL DEFAULT 0,
+            negative INTEGER NOT NULL DEFAULT 0,
+            cost_usd REAL NOT NULL DEFAULT 0,
+            tokens INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (bucket, app, tenant, requested_model, policy, arm, recall_status, environment,
+                model_version)
+        );
+        INSERT INTO {table} (bucket, app, tenant, requested_model, policy, arm, recall_status, environment,
+                model_version, interactions, with_feedback, negative, cost_usd, tokens)
+            SELECT bucket, app, tenant, requested_model, policy, arm, recall_status, '', '', count(*),
+                count(verdict), coalesce(sum(verdict), 0), coalesce(sum(cost_usd), 0),
+                coalesce(sum(tokens), 0)
+            FROM (
+                SELECT {bucket} AS bucket, i.app AS app,
+                    coalesce(i.tenant, '') AS tenant, i.requested_model AS requested_model,
+                    coalesce(i.policy, '-') AS policy, i.arm AS arm, i.recall_status AS recall_status,
+                    i.cost_usd, coalesce(i.prompt_tokens, 0) + coalesce(i.completion_tokens, 0) AS tokens,
+                    (SELECT max(f.negative) FROM feedback f
+                     WHERE f.interaction_id = i.id AND f.negative IS NOT NULL) AS verdict
+                FROM interactions i
+            ) AS cells
+            GROUP BY 1, 2, 3, 4, 5, 6, 7"""
+
+
+def _cells(bucket: str) -> str:
+    return ";\n".join(
+        _CELLS.format(table=table, bucket=bucket.format(span=span))
+        for table, span in (("traffic_hourly", 3600), ("traffic_daily", 86400))
+    )
+
+
+_PREFERENCES_SQLITE = _PREFERENCES + _cells("CAST(i.created_at / {span} AS INTEGER)")
+_PREFERENCES_POSTGRES = postgres_ddl(_PREFERENCES + _cells("trunc(i.created_at / {span})::bigint"))
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     *(m._replace(postgresql=_POSTGRES.get(m.name)) for m in LANDED),
     Migration("m010_replicas", _REPLICAS_SQLITE, _REPLICAS_POSTGRES),
     Migration("m011_lesson_triggers", _TRIGGERS),
     Migration("m012_correction_key", _CORRECTION_KEY, then=_key_corrections),
+    Migration("m013_preferences", _PREFERENCES_SQLITE, _PREFERENCES_POSTGRES),
 )

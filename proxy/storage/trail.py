@@ -100,10 +100,15 @@ class TrailDB:
     async def read(self, fn: Callable[[TrailRepo], T]) -> T:
         """Run the read-only ``fn(repo)`` on a reader thread, after every interaction recorded so
         far is written. A write there fails (the connection is `query_only`): use `run()`."""
-        if self._repo is None:
-            raise RuntimeError("trail DB is not open")
         if self._unwritten:
             await self.flush()
+        return await self.read_now(fn)
+
+    async def read_now(self, fn: Callable[[TrailRepo], T]) -> T:
+        """`read`, without waiting for the interactions queued for the writer: for the request
+        path, reading what the trail's queue does not hold (a user's preferences)."""
+        if self._repo is None:
+            raise RuntimeError("trail DB is not open")
         return await asyncio.get_running_loop().run_in_executor(self._readers, lambda: fn(self._reader()))
 
     def record(self, interaction: Interaction) -> None:

@@ -23,6 +23,7 @@ TABLES = (
     "lesson_triggers",
     "feedback",
     "keys",
+    "preferences",
     "injections",
     "traffic_hourly",
     "traffic_daily",

@@ -10,7 +10,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from proxy.http.console import explain, keys, lessons, report, signin, traffic, trail
+from proxy.http.console import explain, keys, lessons, report, signin, traffic, trail, users
 
 
 async def home(request: Request) -> Response:
@@ -28,6 +28,8 @@ PAGES = [  # (path, endpoint, method, scope): the scope each needs, for the docs
     ("/ui/lessons/{lesson_id}/{action}", lessons.lesson_action, "POST", "review"),
     ("/ui/report", report.report_page, "GET", "read"),
     ("/ui/explain", explain.explain_page, "GET", "read"),
+    ("/ui/users/{user_id}", users.user_page, "GET", "read"),
+    ("/ui/users/{user_id}/preferences/{dimension}/forget", users.forget, "POST", "admin"),
     ("/ui/keys", keys.keys_page, "GET", "admin"),
     ("/ui/keys", keys.create_key, "POST", "admin"),
     ("/ui/keys/{key_id}/revoke", keys.revoke, "POST", "admin"),
