@@ -1,13 +1,13 @@
 """Does asking for feedback where it teaches the most beat asking at random? A simulation over the
 learning set (bench/learning_set.py) through `loopwise serve` with the bundled embedding model.
 
-    python bench/feedback_wanted.py [--turns 600] [--seed 7]
+    python bench/feedback_wanted.py [--turns 1500] [--seed 7] [--share 0.3]
 
 The provider is an oracle on 127.0.0.1: it answers a question right when a correction for it
 is in the prompt, and follows an injected correction 70% of the time (else it answers as if it
 had none); the unrelated questions (bench/learning_set.UNRELATED) it always answers right.
-Simulated users ask the made-up-fact questions (the question or one of its paraphrases) and the
-unrelated ones, one turn per session, 40 users. Each turn may draw spontaneous feedback (5%: a
+Simulated users ask the made-up-fact questions (the question or one of its paraphrases; `--share`
+of the turns, 30% by default) and the unrelated ones, one turn per session, 40 users. Each turn may draw spontaneous feedback (5%: a
 thumbs-down with the correction on a wrong answer, a thumbs-up on a right one), in both arms.
 
 - `reasons`: the shipped default policy's `feedback_wanted` (contradicts-correction,
@@ -15,9 +15,11 @@ thumbs-down with the correction on a wrong answer, a thumbs-up on a right one), 
 - `random`: no `feedback_wanted`; the same number of asks, on turns drawn at random.
 
 A lesson decision is what a feedback did to lessons: it made or joined one (the answer says so:
-`lesson_id`), or it is a verdict on a turn with a lesson injected (the evidence that keeps or
-retires it), counted as the report counts them. Reported: decisions per feedback request,
-per arm. Writes docs/feedback-wanted.{json,md}.
+`lesson_id`), or it is a verdict on a turn with a lesson injected that had drawn fewer than five
+verdicts so far (the evidence that keeps or retires it; one more verdict on a lesson judged five
+times decides little, so it does not count here, stricter than the report, which counts every
+verdict). Reported: decisions per feedback request,
+per arm. Writes docs/feedback-wanted.{json,md} (another --share: docs/feedback-wanted-SHARE.{json,md}).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import random
 import sys
 import tempfile
 import threading
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +46,7 @@ from bench.learning_set import ITEMS, UNRELATED
 
 HERE = Path(__file__).resolve().parent
 WRONG = "I believe it is 30 days, at the main office."
+PROVEN = 5  # verdicts after which one more on a lesson decides little (the policy's unproven_below)
 FOLLOWS = 0.7
 
 
@@ -88,11 +92,12 @@ def oracle() -> Any:
     return app
 
 
-def turns(count: int, rng: random.Random) -> list[tuple[str, str | None, str | None]]:
-    """(question, the fragment a right answer has, its correction); None for unrelated ones."""
+def turns(count: int, rng: random.Random, share: float) -> list[tuple[str, str | None, str | None]]:
+    """(question, the fragment a right answer has, its correction); None for unrelated ones.
+    `share`: how many turns ask a made-up fact (the rest ask what the model knows)."""
     out: list[tuple[str, str | None, str | None]] = []
     for _ in range(count):
-        if rng.random() < 0.7:
+        if rng.random() < share:
             _, asked, correction, must, phrasings = rng.choice(ITEMS)
             out.append((rng.choice((asked, *phrasings)), must, correction))
         else:
@@ -108,6 +113,7 @@ def run_arm(
     rng = random.Random(seed)
     http = httpx.Client(base_url=base, timeout=60)
     asked = decisions = spontaneous = 0
+    judged: Counter[str] = Counter()  # verdicts each lesson drew after its injections, so far
     reasons: dict[str, list[int]] = {}
     for n, (question, must, correction) in enumerate(plan):
         headers = {"X-App": "help", "X-Session-Id": f"s-{n}", "X-User-Id": f"u-{n % 40}"}
@@ -126,7 +132,11 @@ def run_arm(
             said["correction"] = correction
         posted = http.post("/v1/feedback", json=said)
         posted.raise_for_status()
-        decided = int(posted.json()["lesson_id"] is not None or bool(response.headers["x-loopwise-lessons"]))
+        injected = [i for i in response.headers["x-loopwise-lessons"].split(",") if i]
+        unproven = any(judged[i] < PROVEN for i in injected)
+        decided = int(posted.json()["lesson_id"] is not None or unproven)
+        for lesson in injected:
+            judged[lesson] += 1
         if wanted:
             asked += 1
             decisions += decided
@@ -170,8 +180,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--turns", type=int, default=600)
+    parser.add_argument("--turns", type=int, default=1500)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--share", type=float, default=0.3, help="turns that ask a made-up fact")
     parser.add_argument("--out", type=Path, default=HERE.parent / "docs")
     args = parser.parse_args()
     port = free_port()
@@ -182,8 +193,8 @@ def main() -> None:
         0
     ]
     shipped["recall"]["timeout_ms"] = 5000  # the decision, not the machine's load, is measured here
-    plan = turns(args.turns, random.Random(args.seed))
-    results: dict[str, Any] = {"turns": args.turns, "seed": args.seed}
+    plan = turns(args.turns, random.Random(args.seed), args.share)
+    results: dict[str, Any] = {"turns": args.turns, "seed": args.seed, "share": args.share}
     work = Path(tempfile.mkdtemp(prefix="loopwise-asking-"))
     proxy = serve(work / "reasons", upstream, shipped)
     try:
@@ -199,12 +210,14 @@ def main() -> None:
         proxy.stop()
         server.should_exit = True
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "feedback-wanted.json").write_text(json.dumps(results, indent=1))
+    name = f"feedback-wanted-{args.share:g}" if args.share != 0.3 else "feedback-wanted"
+    (args.out / f"{name}.json").write_text(json.dumps(results, indent=1))
     r, q = results["reasons"], results["random"]
     lines = [
         "# Feedback wanted: lesson decisions per feedback request",
         "",
-        f"`python bench/feedback_wanted.py --turns {args.turns} --seed {args.seed}`: the oracle provider and "
+        f"`python bench/feedback_wanted.py --turns {args.turns} --seed {args.seed} --share {args.share}`: "
+        f"{args.share:.0%} of turns ask a made-up fact; the oracle provider and "
         "simulated users described in the script's docstring; the shipped default policy.",
         "",
         "| arm | requests | lesson decisions | per request |",
@@ -220,7 +233,7 @@ def main() -> None:
         ),
         "",
     ]
-    (args.out / "feedback-wanted.md").write_text("\n".join(lines))
+    (args.out / f"{name}.md").write_text("\n".join(lines))
     print(
         f"reasons: {r['decisions_per_request']:.2f} decisions a request ({r['asked']} asked); "
         f"random: {q['decisions_per_request']:.2f} ({q['asked']} asked)"

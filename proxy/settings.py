@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -35,6 +35,7 @@ from proxy.deployment import (
 )
 from proxy.litellm_config import ROUTING_STRATEGIES, RoutingStrategy, adopt_litellm
 
+ENVIRONMENT = r"^[A-Za-z0-9._-]{1,32}$"  # an environment's name: a bounded label, never free text
 DEFAULT_CATEGORIES = (
     "factually_incorrect", "too_vague", "too_long", "too_short", "wrong_tone", "too_formal", "too_casual",
     "incomplete", "misunderstood_intent", "unsafe", "other",
@@ -168,10 +169,10 @@ class Settings(BaseSettings):
     log_level: str = "info"
     log_format: Literal["text", "json"] = Field("text", description="json: one JSON object per log line")
     access_log: bool = Field(True, description="one line per HTTP request (logger loopwise.access)")
-    environment: str | None = Field(
-        None, max_length=64, description="where this proxy serves (production, staging, ...): each turn's "
-        "`environment`, unless the request's X-Loopwise-Environment header names one"
-    )  # fmt: skip
+    environment: str | None = Field(None, pattern=ENVIRONMENT, description="each turn's environment, "
+        "unless the request's X-Loopwise-Environment names another of `environments`")  # fmt: skip
+    environments: tuple[Annotated[str, Field(pattern=ENVIRONMENT)], ...] = Field(
+        ("production", "staging", "development", "test"), description="what a request may name")  # fmt: skip
     embedding: EmbeddingSettings = EmbeddingSettings()
     vector_store: VectorStoreSettings = VectorStoreSettings()
     feedback: FeedbackSettings = FeedbackSettings()

@@ -155,6 +155,18 @@ async def test_environment_and_model_version_are_trail_and_report_dimensions(mak
     every = (await client.get("/v1/report")).json()
     assert {r["key"] for r in every["negative_rate"]["environment"]} == {"staging", "production"}
     assert (await client.get("/v1/report?model_version=other")).json()["totals"]["interactions"] == 0
+    for odd in ("e0-\x1b[31mred", "qa-42", "x" * 40):  # not listed, or not a label: a 400, no cell
+        body = {
+            "model": "gpt-test",
+            "messages": [{"role": "user", "content": "hi"}],
+            "metadata": {"environment": odd},
+        }
+        refused = await client.post("/v1/chat/completions", json=body)
+        assert refused.status_code == 400 and refused.json()["error"]["code"] == "invalid_environment"
+        assert (
+            "valid environments: production, staging, development, test" in refused.json()["error"]["message"]
+        )
+    assert (await client.get("/v1/report")).json()["totals"]["interactions"] == 2
 
 
 def test_contradiction_reads_numbers_and_distinctive_words() -> None:

@@ -11,14 +11,18 @@ from typing import Any
 import httpx
 from typer.testing import CliRunner
 
+from injectors import Context
+from injectors.preferences import DEFAULT_TEXTS, PreferencesInjector, PreferencesParams
+from proxy.app import create_app
 from proxy.cli import app as cli
+from proxy.cli.serve import announce, hold_lock
 from proxy.learning import preferences
 from proxy.records import Feedback, Preference
 from tests.fakes import FakeProvider
-from tests.helpers import feedback
+from tests.helpers import feedback, on_a_socket
 
 BRIEF = "Keep the answer brief"
-FORMAL = "formal, professional register"
+FORMAL = "Use formal English"
 
 
 async def say(client: httpx.AsyncClient, question: str, user: str | None, **headers: str) -> httpx.Response:
@@ -211,6 +215,11 @@ def test_only_taste_alone_skips_the_lesson() -> None:
     assert not preferences.personal_only(corrected, preferences.signals(corrected, "", allowed), allowed)
     mixed = _feedback(categories=("too_long", "factually_incorrect"))
     assert not preferences.personal_only(mixed, preferences.signals(mixed, "", allowed), allowed)
+    form = _feedback(rating=-1, comment="Far too long. Keep it short!")
+    assert preferences.personal_only(form, preferences.signals(form, "", allowed), allowed)
+    content = _feedback(rating=-1, comment="Wrong: the refund window is 45 days, not 30. And keep it short.")
+    found = preferences.signals(content, "", allowed)
+    assert found and not preferences.personal_only(content, found, allowed)
 
 
 def test_evidence_is_bounded() -> None:
@@ -244,3 +253,102 @@ async def test_the_command_line_shows_and_forgets_a_users_preferences(make_setti
     assert "forgot 1 preferences" in forgot.output
     left = CliRunner().invoke(cli, ["users", "preferences", "jo", "--json", *where])
     assert [p["dimension"] for p in json.loads(left.output)] == ["length"]
+
+
+def test_the_command_line_through_a_running_proxy_names_exactly_the_user_it_was_given(
+    make_settings, embedder, upstream
+) -> None:
+    """An id such as `a?x` must reach `/v1/users/a%3Fx/...`, never `/v1/users/a` (whose DELETE erases
+    user `a` entirely)."""
+    settings = make_settings()
+    with on_a_socket(create_app(settings, embedder=embedder)) as base:
+        body = {"model": "gpt-test", "messages": [{"role": "user", "content": "explain leases"}]}
+        for user in ("a", "a?x"):
+            asked = httpx.post(
+                f"{base}/v1/chat/completions", json=body, headers={"X-User-Id": user}, timeout=30
+            )
+            said = {"interaction_id": asked.json()["id"], "categories": ["too_long"]}
+            assert httpx.post(f"{base}/v1/feedback", json=said, timeout=30).status_code == 201
+        lock = hold_lock(settings.data_dir)
+        announce(settings.data_dir, base)
+        try:
+            where = ["--data-dir", str(settings.data_dir)]
+            forgot = CliRunner().invoke(cli, ["users", "preferences", "a?x", "--forget", *where])
+            assert forgot.exit_code == 0 and "forgot 1 preferences" in forgot.output, forgot.output
+            erased = CliRunner().invoke(cli, ["users", "delete", "a#x", *where])
+            assert erased.exit_code == 0, erased.output
+        finally:
+            lock.close()
+        kept = httpx.get(f"{base}/v1/users/a/preferences", timeout=30).json()["data"]
+        assert [p["value"] for p in kept] == ["brief"]
+        turns = httpx.get(f"{base}/v1/interactions?user_id=a", timeout=30).json()["data"]
+        assert len(turns) == 1
+
+
+async def test_a_key_bound_to_one_app_teaches_that_app_alone(make_settings, start, provider) -> None:
+    client = await start(make_settings(access={"master_key": "sk-master-0123456789"}))
+    master = {"Authorization": "Bearer sk-master-0123456789"}
+
+    async def key(apps: list[str], scopes: list[str]) -> dict[str, str]:
+        made = await client.post(
+            "/v1/keys", json={"name": "k", "scopes": scopes, "apps": apps}, headers=master
+        )
+        return {"Authorization": f"Bearer {made.json()['secret']}"}
+
+    billing = await key(["billing"], ["chat", "feedback", "read"])
+    body = {"model": "gpt-test", "messages": [{"role": "user", "content": "explain my invoice"}]}
+    asked = await client.post(
+        "/v1/chat/completions", json=body, headers={**billing, "X-User-Id": "zoe", "X-App": "billing"}
+    )
+    said = {"interaction_id": asked.json()["id"], "categories": ["too_long"]}
+    assert (await client.post("/v1/feedback", json=said, headers=billing)).status_code == 201
+    [shown] = (await client.get("/v1/users/zoe/preferences", headers=billing)).json()["data"]
+    assert shown["app"] == "billing"  # not every app: the key speaks for billing alone
+    shop = await key(["shop"], ["chat", "read"])
+    await client.post(
+        "/v1/chat/completions", json=body, headers={**shop, "X-User-Id": "zoe", "X-App": "shop"}
+    )
+    assert BRIEF not in provider.last_text()
+    await client.post(
+        "/v1/chat/completions", json=body, headers={**billing, "X-User-Id": "zoe", "X-App": "billing"}
+    )
+    assert BRIEF in provider.last_text()
+
+
+async def test_the_control_arm_keeps_the_users_preferences_and_withholds_only_lessons(
+    make_settings, start, provider, tmp_path
+) -> None:
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    (policies / "p.yaml").write_text(
+        "policies:\n  - name: p\n    holdout: 1.0\n    learn: {review: auto}\n"
+        "    injectors: [corrections, preferences]\n"
+    )
+    client = await start(make_settings(policies_dir=str(policies)))
+    taught = await say(client, "what is the refund window at acme", "lee")
+    await feedback(client, taught.json()["id"], rating=-1, correction="45 days at Acme.")
+    await feedback(client, taught.json()["id"], categories=["too_long"])
+    answer = await say(client, "what is the refund window at acme", "lee")
+    row = (await client.get(f"/v1/interactions/{answer.json()['id']}")).json()
+    assert row["arm"] == "control" and row["shadow"] and not row["injected"]
+    assert BRIEF in provider.last_text() and "45 days at Acme." not in provider.last_text()
+
+
+def test_the_injector_writes_fixed_texts_in_order_within_the_budget_and_frames_on_request() -> None:
+    asked = [
+        {"role": "system", "content": "You are the shop's assistant."},
+        {"role": "user", "content": "hi"},
+    ]
+    wanted = Context({"register": "formal", "length": "brief", "mood": "grumpy", "format": "sideways"})
+    plain = PreferencesInjector(PreferencesParams()).inject_in(asked, [], 800, wanted)
+    note = plain.messages[1]
+    assert plain.messages[0] == asked[0] and plain.messages[-1] == asked[-1] and note["role"] == "system"
+    assert note["content"].splitlines() == [DEFAULT_TEXTS["length:brief"], DEFAULT_TEXTS["register:formal"]]
+    assert plain.tokens > 0 and plain.lesson_ids == ()
+    tight = PreferencesInjector(PreferencesParams()).inject_in(asked, [], 30, wanted)
+    assert tight.messages[1]["content"] == DEFAULT_TEXTS["length:brief"]  # the second would pass the budget
+    framed = PreferencesInjector(PreferencesParams(framed=True, texts={"length:brief": "Be short."}))
+    content = framed.inject_in(asked, [], 800, Context({"length": "brief"})).messages[1]["content"]
+    assert content.startswith('<loopwise-reference kind="preferences">') and "\nBe short.\n" in content
+    assert PreferencesInjector(PreferencesParams()).inject_in(asked, [], 800, Context()).messages == asked
+    assert PreferencesInjector(PreferencesParams()).inject(asked, [], 800).messages == asked

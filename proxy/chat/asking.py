@@ -16,7 +16,8 @@ A streamed answer's headers leave before its text exists, so it can carry only t
 known before the answer (`ambiguous-match`, `new-lesson`, `sampled`).
 
 The budget (`per_session`, `per_user_per_day`) is counted in this process: with replicas, a
-user may be asked up to once per replica over the budget."""
+user may be asked up to once per replica over the budget. A turn with neither a session nor a
+user is never asked (there is nothing to count its asks against)."""
 
 from __future__ import annotations
 
@@ -131,8 +132,10 @@ def _applies(
     if reason == "ambiguous-match":
         floor = plan.policy.spec.recall.min_score - config.band if plan.policy else 1.0
         return recall.ambiguous or (not plan.injected and recall.best is not None and recall.best >= floor)
-    if reason == "new-lesson":
-        return any(evidence.unproven(i.lesson_id, config.unproven_below) for i in plan.injected)
+    if reason == "new-lesson":  # in the control arm, the lesson it would have had: its control verdict
+        return any(
+            evidence.unproven(i.lesson_id, config.unproven_below) for i in plan.injected or plan.shadow
+        )
     if reason == "sampled":
         return config.sample_rate > 0 and draw() < config.sample_rate
     if answer is None:
@@ -174,7 +177,7 @@ def ask(
 ) -> str | None:
     """The reason this turn's answer asks for feedback, within the budget (which it spends)."""
     config = plan.policy.spec.feedback_wanted if plan.policy else None
-    if config is None or plan.arm == "control":
+    if config is None:
         return None
     reason = wanted(plan, config, evidence, answer)
     if reason is None:
@@ -183,6 +186,8 @@ def ask(
     session = f"{tenant}\x00{app}\x00{identity.session_id}" if identity.session_id else None
     user = f"{tenant}\x00{identity.user_id}" if identity.user_id else None
     now = time.time()
+    if session is None and user is None:  # nothing to count asks against: never asked
+        return None
     if not budget.allows(session, user, config, now):
         return None
     budget.spend(session, user, now)

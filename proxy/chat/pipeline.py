@@ -121,9 +121,12 @@ async def plan(
         found = await recalled
     context = Context(preferences or {})
     sent, injected, errors = run_injectors(policy, messages, found.lessons, context)
-    if arm == "control":  # the same recall, so each lesson can be compared with its control
+    if arm == "control":
+        # the same recall, so each lesson can be compared with its control; what needs no lesson
+        # (a static text, the user's preferences) runs in both arms, so only the lessons differ
+        held, _, held_errors = run_injectors(policy, messages, (), context)
         return Plan(
-            policy, policies.version, arm, question, found, messages, (), errors, injected, preferences
+            policy, policies.version, arm, question, found, held, (), held_errors, injected, preferences
         )
     return Plan(policy, policies.version, arm, question, found, sent, injected, errors, (), preferences)
 

@@ -53,9 +53,26 @@ def identify(
         tenant=principal.tenant_for(_clean(headers.get("x-tenant-id") or metadata.get("tenant"))),
         metadata=metadata,
         key_id=principal.key_id or (principal.name if principal.unbounded else None),
-        environment=(_clean(headers.get("x-loopwise-environment") or metadata.get("environment")) or "")[:64]
-        or None,
+        environment=_clean(headers.get("x-loopwise-environment") or metadata.get("environment")),
     )
+
+
+def environment_for(identity: Identity, configured: str | None, allowed: Sequence[str]) -> str | None:
+    """The turn's environment: the one the request names, if the operator lists it (a 400
+    naming the valid ones otherwise: each name is a report cell, so clients choose from a
+    bounded set), else the configured one."""
+    claimed = identity.environment
+    if claimed is None:
+        return configured
+    if claimed not in allowed and claimed != configured:
+        valid = ", ".join(dict.fromkeys([*allowed, *([configured] if configured else [])]))
+        raise ApiError(
+            400,
+            f"unknown environment {claimed[:64]!r}; valid environments: {valid} (config: `environments`)",
+            param="X-Loopwise-Environment",
+            code="invalid_environment",
+        )
+    return claimed
 
 
 ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 from typing import Annotated, Any
+from urllib.parse import quote
 
 import httpx
 import typer
@@ -75,10 +76,14 @@ def keys_revoke(key_id: str, config: ConfigOption = None, data_dir: DataDirOptio
 def _through_proxy(settings: Settings, url: str, user_id: str) -> dict[str, Any]:
     master = secret_value(settings.access.master_key)
     headers = {"Authorization": f"Bearer {master}"} if master else {}
-    response = httpx.delete(f"{url}/v1/users/{user_id}", headers=headers, timeout=60)
+    # quoted whole: an id such as `a?x` must not name another user's erasure (`/v1/users/a`)
+    response = httpx.delete(f"{url}/v1/users/{quote(user_id, safe='')}", headers=headers, timeout=60)
     if response.status_code != 200:
         fail(f"the proxy at {url} answered {response.status_code}: {response.text[:300]}")
-    deleted: dict[str, Any] = response.json()["deleted"]
+    answer = response.json()
+    if answer.get("object") != "user.deleted" or answer.get("id") != user_id:
+        fail(f"the proxy at {url} answered for another user: {response.text[:300]}")
+    deleted: dict[str, Any] = answer["deleted"]
     return deleted
 
 
@@ -138,11 +143,14 @@ def users_preferences(
             master = secret_value(settings.access.master_key)
             headers = {"Authorization": f"Bearer {master}"} if master else {}
             query = {"dimension": dimension} if dimension else {}
-            url = f"{running.url}/v1/users/{user_id}/preferences"
+            url = f"{running.url}/v1/users/{quote(user_id, safe='')}/preferences"
             response = httpx.delete(url, params=query, headers=headers, timeout=60)
             if response.status_code != 200:
                 fail(f"the proxy at {running.url} answered {response.status_code}: {response.text[:300]}")
-            gone = int(response.json()["deleted"])
+            answer = response.json()
+            if answer.get("object") != "user.preferences.deleted" or answer.get("user_id") != user_id:
+                fail(f"the proxy at {running.url} answered for another user: {response.text[:300]}")
+            gone = int(answer["deleted"])
         else:
             repo = repo_or_exit(settings, write=True)
             with repo.transaction():

@@ -14,7 +14,7 @@ from proxy.access.principal import Principal
 from proxy.chat import asking, forward
 from proxy.chat.forward import Writer
 from proxy.chat.pipeline import explanation, plan
-from proxy.chat.request import client_fields, identify, validate_chat
+from proxy.chat.request import client_fields, environment_for, identify, validate_chat
 from proxy.chat.turn import Outcome, Turn
 from proxy.http.access import authorize
 from proxy.http.common import json_body, json_response, services
@@ -64,6 +64,7 @@ async def run_turn(
     svc = services(request)
     svc.router.deployments(body["model"])  # unknown model: 404 before any work
     identity = identify(request.headers, body, principal, svc.settings.access.trusted_roles)
+    environment = environment_for(identity, svc.settings.environment, svc.settings.environments)
     turn_id = interaction_id(id_prefix)
     planned = await plan(svc.policies.current, svc.embedder, svc.index, body, identity, svc.profiles)
     embedded = planned.recall.embedded == planned.question  # the question's vector is cached
@@ -80,7 +81,7 @@ async def run_turn(
         endpoint=endpoint,
         client_body=client_body,
         client_retry=client_retry(request),
-        environment=identity.environment or svc.settings.environment,
+        environment=environment,
     )
     if body.get("stream"):  # its headers leave before the answer: the reasons known now
         turn.feedback_wanted = asking.ask(planned, identity, svc.asks, svc.evidence)

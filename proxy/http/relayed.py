@@ -12,7 +12,7 @@ from starlette.responses import Response
 
 from proxy.chat import forward
 from proxy.chat.pipeline import Plan
-from proxy.chat.request import client_fields, identify
+from proxy.chat.request import client_fields, environment_for, identify
 from proxy.chat.turn import Outcome, Turn
 from proxy.errors import ApiError, UpstreamError
 from proxy.http.access import authorize
@@ -51,6 +51,7 @@ async def _turn(request: Request, field: str, endpoint: str, prefix: str) -> Tur
     _checked(body, field)
     svc.router.deployments(body["model"])  # unknown model: 404 before any work
     identity = identify(request.headers, body, principal, svc.settings.access.trusted_roles)
+    environment = environment_for(identity, svc.settings.environment, svc.settings.environments)
     turn_id = interaction_id(prefix)
     plan = Plan.unplanned(_first_text(body[field]), svc.policies.current.version, NO_RECALL)
     return Turn(
@@ -63,7 +64,7 @@ async def _turn(request: Request, field: str, endpoint: str, prefix: str) -> Tur
         svc.tokens.issue(turn_id),
         endpoint=endpoint,
         client_retry=client_retry(request),
-        environment=identity.environment or svc.settings.environment,
+        environment=environment,
     )
 
 

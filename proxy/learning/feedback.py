@@ -133,7 +133,8 @@ def _store(repo: TrailRepo, feedback: Feedback, policies: PolicySet, authority: 
         if feedback.source == "implicit" and other in paired(repo, feedback.interaction_id):
             return Recorded(feedback, None, kept=False)  # the proxy saw this pair already
         lesson = None
-        taste, personal = _taste(repo, feedback, interaction, policy)
+        bound = authority.visibility.apps is not None
+        taste, personal = _taste(repo, feedback, interaction, policy, bound)
         if learn_config is not None and not personal:
             lesson = learn(feedback, interaction, existing, learn_config, policy_name, vetting)
         if lesson is not None and existing is None and not vetting.held:  # taught already?
@@ -162,12 +163,14 @@ def _store(repo: TrailRepo, feedback: Feedback, policies: PolicySet, authority: 
 
 
 def _taste(
-    repo: TrailRepo, feedback: Feedback, interaction: dict[str, Any], policy: Policy | None
+    repo: TrailRepo, feedback: Feedback, interaction: dict[str, Any], policy: Policy | None, app_bound: bool
 ) -> tuple[tuple[Preference, ...], bool]:
     """What the feedback teaches the answered user's profile (the preferences it changed), and
     whether it teaches them alone (then no lesson: their taste is not the app's). Only the user
     speaks for their taste: feedback from the user answered (or sent for them, naming no other
-    user), never a reviewer's or the proxy's own signals."""
+    user), never a reviewer's or the proxy's own signals. A sender bound to apps teaches the
+    user's profile in the turn's app alone (a key narrows, never widens): only a key bound to no
+    app, or the user's own browser token, writes a preference for every app (`scope: user`)."""
     user = interaction.get("user_id")
     config = policy.spec.preferences if policy else None
     if config is None or not config.learn or not user or feedback.source != "user":
@@ -177,11 +180,8 @@ def _taste(
     found = preferences.signals(feedback, interaction.get("response_text") or "", config.categories)
     if not found:
         return (), False
-    owner = (
-        interaction.get("tenant") or "",
-        interaction["app"] if config.scope == "app" else EVERY_APP,
-        user,
-    )
+    app = interaction["app"] if config.scope == "app" or app_bound else EVERY_APP
+    owner = (interaction.get("tenant") or "", app, user)
     current = stored_preferences.owned(repo.conn, *owner)
     changed = preferences.updated(current, found, feedback, owner)
     stored_preferences.save(repo.conn, changed)

@@ -78,9 +78,10 @@ def _comment_signals(comment: str) -> list[Signal]:
     return list(found.values())
 
 
-_CASUAL_MARKS = re.compile(
-    r"\b(?:hey|hi there|yeah|yep|gonna|wanna|cool|awesome|lol|btw)\b|!|"
-    r"\b\w+'(?:s|re|ll|ve|d|t|m)\b|\b\w+n't\b",
+_CASUAL_MARKS = re.compile(  # a possessive ("Earth's") is no contraction
+    r"\b(?:hey|hi there|yeah|yep|gonna|wanna|gotta|cool|awesome|lol|btw|ok|okay)\b|!|"
+    r"\b\w+['\u2019](?:re|ll|ve|d|m)\b|\b\w+n['\u2019]t\b|"
+    r"\b(?:it|that|there|here|what|who|where|let|he|she)['\u2019]s\b",
     re.IGNORECASE,
 )
 
@@ -121,14 +122,27 @@ def signals(feedback: Feedback, answer: str, personal: Iterable[str]) -> list[Si
     return list(found.values())
 
 
+_SENTENCE = re.compile(r"[.!?;\n]+")
+
+
+def _only_about_form(comment: str) -> bool:
+    """Every sentence of the comment says something about form ("Too long. Use bullets."): a
+    comment that also says what was wrong ("Wrong: it is 45 days. Keep it short.") is about
+    the content too."""
+    said = [s for s in _SENTENCE.split(comment[:COMMENT_CHARS]) if s.strip()]
+    return all(any(p.search(sentence) for _, _, p in _PATTERNS) for sentence in said)
+
+
 def personal_only(feedback: Feedback, found: Sequence[Signal], personal: Iterable[str]) -> bool:
     """The feedback is about the user's taste alone, so it teaches their profile and no lesson:
-    it says something about form, corrects nothing, and names no category outside `personal`."""
+    it says something about form, corrects nothing, names no category outside `personal`, and
+    its comment, if any, speaks of form alone."""
     return (
         bool(found)
         and not feedback.correction
         and feedback.span is None
         and set(feedback.categories) <= set(personal)
+        and _only_about_form(feedback.comment or "")
     )
 
 

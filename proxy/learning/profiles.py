@@ -15,7 +15,6 @@ import time
 from collections import OrderedDict
 from collections.abc import Mapping
 
-from proxy.records import Preference
 from proxy.storage import TrailDB
 from proxy.storage import preferences as stored
 from proxy.storage.preferences import EVERY_APP
@@ -27,16 +26,20 @@ CACHED_USERS = 50_000
 Owner = tuple[str, str]  # (tenant, or '' for none; user id)
 
 
-def applying(rows: list[Preference], app: str) -> dict[str, str]:
+Row = tuple[str, str, str]  # (app, dimension, value)
+
+
+def applying(rows: list[Row], app: str) -> dict[str, str]:
     """dimension -> value for `app`: the app's own preference over the one for every app."""
-    chosen: dict[str, Preference] = {}
+    chosen: dict[str, Row] = {}
     for row in rows:
-        if row.app not in (app, EVERY_APP):
+        scope, dimension, _ = row
+        if scope not in (app, EVERY_APP):
             continue
-        held = chosen.get(row.dimension)
-        if held is None or (held.app == EVERY_APP and row.app == app):
-            chosen[row.dimension] = row
-    return {dimension: row.value for dimension, row in chosen.items()}
+        held = chosen.get(dimension)
+        if held is None or (held[0] == EVERY_APP and scope == app):
+            chosen[dimension] = row
+    return {dimension: value for _, dimension, value in chosen.values()}
 
 
 class Profiles:
@@ -44,7 +47,7 @@ class Profiles:
         self._db = db
         self._ttl = ttl_s
         self._size = size
-        self._cache: OrderedDict[Owner, tuple[float, list[Preference]]] = OrderedDict()
+        self._cache: OrderedDict[Owner, tuple[float, list[Row]]] = OrderedDict()
 
     async def of(
         self, tenant: str | None, app: str, user_id: str | None, budget_s: float
@@ -58,7 +61,7 @@ class Profiles:
         if held is None or now - held[0] > self._ttl:
             try:
                 async with asyncio.timeout(budget_s):
-                    rows = await self._db.read_now(lambda repo: stored.of_owner(repo.conn, *owner))
+                    rows = await self._db.read_now(lambda repo: stored.values_of(repo.conn, *owner))
             except Exception as exc:  # noqa: BLE001 - a profile never blocks a request
                 log.warning("preferences not read for this turn: %s: %s", type(exc).__name__, exc)
                 return {}

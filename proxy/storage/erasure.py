@@ -86,12 +86,15 @@ def _erase(repo: TrailRepo) -> dict[str, Any]:
     return {**counts, "lesson_ids": lessons, "trigger_points": points}
 
 
-def _drop_learned_from(repo: TrailRepo) -> int:
-    """Preferences learned from feedback that goes (a key bound to apps erases a user's rows in
-    its apps; a preference for every app learned there goes with them)."""
+def _drop_learned_from(repo: TrailRepo, user_id: str) -> int:
+    """The user's preferences learned from feedback that goes (a key bound to apps erases a
+    user's rows in its apps; a preference for every app learned there goes with them). Only
+    the user's own rows can hold their feedback: only the answered user's feedback teaches."""
     gone = repo.conn.execute(
-        "DELETE FROM preferences WHERE EXISTS (SELECT 1 FROM json_each(preferences.evidence_json) j "
-        "WHERE json_extract(j.value, '$.feedback_id') IN (SELECT id FROM gone_feedback))"
+        "DELETE FROM preferences WHERE user_id = ? AND EXISTS (SELECT 1 FROM "
+        "json_each(preferences.evidence_json) j WHERE json_extract(j.value, '$.feedback_id') IN "
+        "(SELECT id FROM gone_feedback))",
+        (user_id,),
     )
     return int(gone.rowcount or 0)
 
@@ -136,7 +139,7 @@ def delete_user(repo: TrailRepo, user_id: str, visibility: Visibility = EVERYTHI
         mine = (f"user_id = ? AND {where}", [user_id, *params])
         given = (f"user_id = ? AND interaction_id IN (SELECT id FROM interactions WHERE {where})", mine[1])
         _fill(repo, mine, given, mine)
-        profile = preferences.forget(repo.conn, user_id, visibility) + _drop_learned_from(repo)
+        profile = preferences.forget(repo.conn, user_id, visibility) + _drop_learned_from(repo, user_id)
         return {**_erase(repo), "preferences": profile}
 
 

@@ -13,13 +13,15 @@ EVERY_APP = "*"
 COLUMNS = rows.column_list(Preference)
 
 
-def of_owner(conn: Connection, tenant: str, user_id: str) -> list[Preference]:
-    """Every row of `user_id` in `tenant`, whatever the app: what the request path caches."""
+def values_of(conn: Connection, tenant: str, user_id: str) -> list[tuple[str, str, str]]:
+    """(app, dimension, value) of every row of `user_id` in `tenant`, whatever the app: what the
+    request path caches (the evidence stays in the DB)."""
     found = conn.execute(
-        f"SELECT {COLUMNS} FROM preferences WHERE tenant = ? AND user_id = ? ORDER BY dimension, app",
+        "SELECT app, dimension, value FROM preferences WHERE tenant = ? AND user_id = ? "
+        "ORDER BY dimension, app",
         (tenant, user_id),
     )
-    return rows.records(Preference, found)
+    return [(str(r[0]), str(r[1]), str(r[2])) for r in found]
 
 
 def owned(conn: Connection, tenant: str, app: str, user_id: str) -> dict[str, Preference]:

@@ -185,22 +185,28 @@ def asked_for_feedback(
     (a trigger question), and verdicts on a turn that had a lesson injected (the evidence that
     keeps or retires it)."""
     where, params = _kept(visibility, only, "i")
+    # the turns that asked, and those a person judged, each from its own index (an OR of the
+    # two would read every turn of the window)
     found = repo.conn.execute(
-        f"""SELECT coalesce(i.feedback_wanted, '') AS reason,
+        f"""WITH judged AS (
+               SELECT id FROM interactions WHERE feedback_wanted > '' AND created_at >= ?
+               UNION
+               SELECT interaction_id FROM feedback WHERE created_at >= ? AND source != 'implicit'
+           )
+           SELECT coalesce(i.feedback_wanted, '') AS reason,
                count(DISTINCT CASE WHEN i.feedback_wanted IS NOT NULL THEN i.id END),
                count(DISTINCT f.interaction_id),
                count(DISTINCT CASE WHEN l.interaction_id = i.id THEN l.id END),
                count(DISTINCT CASE WHEN l.interaction_id != i.id THEN f.id END),
                count(DISTINCT t.lesson_id),
                count(DISTINCT CASE WHEN f.negative IS NOT NULL AND i.injected_json != '[]' THEN f.id END)
-           FROM interactions i
+           FROM judged JOIN interactions i ON i.id = judged.id
            LEFT JOIN feedback f ON f.interaction_id = i.id AND f.source != 'implicit'
            LEFT JOIN lessons l ON l.id = f.lesson_id
            LEFT JOIN lesson_triggers t ON t.interaction_id = i.id AND f.id IS NOT NULL
-           WHERE i.created_at >= ? AND {where} AND (i.feedback_wanted IS NOT NULL OR i.id IN
-               (SELECT interaction_id FROM feedback WHERE created_at >= ? AND source != 'implicit'))
+           WHERE i.created_at >= ? AND {where}
            GROUP BY 1 ORDER BY 1""",
-        (since, *params, since),
+        (since, since, since, *params),
     )
     names = (
         "reason",

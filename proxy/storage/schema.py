@@ -183,7 +183,7 @@ _PREFERENCES = """
         ALTER TABLE interactions ADD COLUMN feedback_wanted TEXT;
         ALTER TABLE interactions ADD COLUMN environment TEXT;
         ALTER TABLE interactions ADD COLUMN model_version TEXT;
-        CREATE INDEX interactions_asked ON interactions (feedback_wanted);
+        CREATE INDEX interactions_asked ON interactions (feedback_wanted, created_at);
         DROP TABLE traffic_hourly;
         DROP TABLE traffic_daily;
 """
