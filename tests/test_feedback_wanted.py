@@ -155,18 +155,21 @@ async def test_environment_and_model_version_are_trail_and_report_dimensions(mak
     every = (await client.get("/v1/report")).json()
     assert {r["key"] for r in every["negative_rate"]["environment"]} == {"staging", "production"}
     assert (await client.get("/v1/report?model_version=other")).json()["totals"]["interactions"] == 0
-    for odd in ("e0-\x1b[31mred", "qa-42", "x" * 40):  # not listed, or not a label: a 400, no cell
-        body = {
-            "model": "gpt-test",
-            "messages": [{"role": "user", "content": "hi"}],
-            "metadata": {"environment": odd},
-        }
-        refused = await client.post("/v1/chat/completions", json=body)
+    for odd in ("qa-42", "x" * 40, "stag1ng"):  # not listed: a 400, no cell
+        refused = await client.post(
+            "/v1/chat/completions", json=body, headers={"X-Loopwise-Environment": odd}
+        )
         assert refused.status_code == 400 and refused.json()["error"]["code"] == "invalid_environment"
         assert (
             "valid environments: production, staging, development, test" in refused.json()["error"]["message"]
         )
-    assert (await client.get("/v1/report")).json()["totals"]["interactions"] == 2
+    own = {**body, "metadata": {"environment": "e0-\x1b[31mred"}}  # the client's own key: left alone
+    kept = await client.post("/v1/chat/completions", json=own, headers={"X-Loopwise-Environment": "STAGING"})
+    mine = await client.post("/v1/chat/completions", json=own)
+    listed = await client.post("/v1/chat/completions", json={**body, "metadata": {"environment": "Test"}})
+    rows = [(await client.get(f"/v1/interactions/{a.json()['id']}")).json() for a in (kept, mine, listed)]
+    assert [r["environment"] for r in rows] == ["staging", "production", "test"]
+    assert (await client.get("/v1/report")).json()["totals"]["interactions"] == 5
 
 
 def test_contradiction_reads_numbers_and_distinctive_words() -> None:

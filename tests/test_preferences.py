@@ -217,9 +217,17 @@ def test_only_taste_alone_skips_the_lesson() -> None:
     assert not preferences.personal_only(mixed, preferences.signals(mixed, "", allowed), allowed)
     form = _feedback(rating=-1, comment="Far too long. Keep it short!")
     assert preferences.personal_only(form, preferences.signals(form, "", allowed), allowed)
-    content = _feedback(rating=-1, comment="Wrong: the refund window is 45 days, not 30. And keep it short.")
-    found = preferences.signals(content, "", allowed)
-    assert found and not preferences.personal_only(content, found, allowed)
+    for said in (
+        "Wrong: the refund window is 45 days, not 30. And keep it short.",
+        "The refund window at Acme is 45 days, not 30, and this is far too long",
+        "Too long, and wrong about the capital",
+        "Use bullets: Paris is the capital, not Lyon",
+    ):
+        content = _feedback(rating=-1, comment=said)
+        found = preferences.signals(content, "", allowed)
+        assert found and not preferences.personal_only(content, found, allowed), said
+    taste = _feedback(comment="Please answer more formally, this was too casual.")
+    assert preferences.personal_only(taste, preferences.signals(taste, "", allowed), allowed)
 
 
 def test_evidence_is_bounded() -> None:

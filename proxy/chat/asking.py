@@ -131,7 +131,8 @@ def _applies(
     recall = plan.recall
     if reason == "ambiguous-match":
         floor = plan.policy.spec.recall.min_score - config.band if plan.policy else 1.0
-        return recall.ambiguous or (not plan.injected and recall.best is not None and recall.best >= floor)
+        held = plan.injected or plan.shadow  # a control turn's match is as clear as a treated one's
+        return recall.ambiguous or (not held and recall.best is not None and recall.best >= floor)
     if reason == "new-lesson":  # in the control arm, the lesson it would have had: its control verdict
         return any(
             evidence.unproven(i.lesson_id, config.unproven_below) for i in plan.injected or plan.shadow

@@ -20,9 +20,7 @@ class Identity:
     tenant: str | None
     metadata: Mapping[str, Any]
     key_id: str | None = None  # the key it came with (`master`, or `open` without keys)
-    environment: str | None = (
-        None  # X-Loopwise-Environment (else metadata.environment), 64 characters at most
-    )
+    environment: str | None = None  # X-Loopwise-Environment, as the client sent it
 
 
 def _clean(value: Any) -> str | None:
@@ -53,26 +51,31 @@ def identify(
         tenant=principal.tenant_for(_clean(headers.get("x-tenant-id") or metadata.get("tenant"))),
         metadata=metadata,
         key_id=principal.key_id or (principal.name if principal.unbounded else None),
-        environment=_clean(headers.get("x-loopwise-environment") or metadata.get("environment")),
+        environment=_clean(headers.get("x-loopwise-environment")),
     )
 
 
 def environment_for(identity: Identity, configured: str | None, allowed: Sequence[str]) -> str | None:
-    """The turn's environment: the one the request names, if the operator lists it (a 400
-    naming the valid ones otherwise: each name is a report cell, so clients choose from a
-    bounded set), else the configured one."""
+    """The turn's environment, from a bounded set (each name is a report cell): the one the
+    X-Loopwise-Environment header names, if the operator lists it (case aside; a 400 naming the
+    valid ones otherwise), else `metadata.environment` if it names a listed one (a client may
+    use that key for its own ends: anything else there is left alone), else the configured one."""
+    listed = {name.casefold(): name for name in [*allowed, *([configured] if configured else [])]}
     claimed = identity.environment
-    if claimed is None:
-        return configured
-    if claimed not in allowed and claimed != configured:
-        valid = ", ".join(dict.fromkeys([*allowed, *([configured] if configured else [])]))
-        raise ApiError(
-            400,
-            f"unknown environment {claimed[:64]!r}; valid environments: {valid} (config: `environments`)",
-            param="X-Loopwise-Environment",
-            code="invalid_environment",
-        )
-    return claimed
+    if claimed is not None:
+        if claimed.casefold() not in listed:
+            raise ApiError(
+                400,
+                f"unknown environment {claimed[:64]!r}; valid environments: {', '.join(listed.values())} "
+                "(config: `environments`)",
+                param="X-Loopwise-Environment",
+                code="invalid_environment",
+            )
+        return listed[claimed.casefold()]
+    said = identity.metadata.get("environment")
+    if isinstance(said, str) and said.strip().casefold() in listed:
+        return listed[said.strip().casefold()]
+    return configured
 
 
 ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})

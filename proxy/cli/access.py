@@ -73,11 +73,22 @@ def keys_revoke(key_id: str, config: ConfigOption = None, data_dir: DataDirOptio
     typer.echo(f"key {key_id} revoked")
 
 
+def _in_a_path(user_id: str) -> str:
+    """The id as one path segment, or exit: `/` is decoded before routing and `.`/`..` are
+    resolved by the client, so such an id would name another route or user."""
+    if "/" in user_id or user_id in (".", ".."):
+        fail(
+            f"user id {user_id!r} cannot be sent to the running proxy in a URL: stop the proxy and run "
+            "this again (it then works on the data directory itself)"
+        )
+    return quote(user_id, safe="")
+
+
 def _through_proxy(settings: Settings, url: str, user_id: str) -> dict[str, Any]:
     master = secret_value(settings.access.master_key)
     headers = {"Authorization": f"Bearer {master}"} if master else {}
     # quoted whole: an id such as `a?x` must not name another user's erasure (`/v1/users/a`)
-    response = httpx.delete(f"{url}/v1/users/{quote(user_id, safe='')}", headers=headers, timeout=60)
+    response = httpx.delete(f"{url}/v1/users/{_in_a_path(user_id)}", headers=headers, timeout=60)
     if response.status_code != 200:
         fail(f"the proxy at {url} answered {response.status_code}: {response.text[:300]}")
     answer = response.json()
@@ -143,7 +154,7 @@ def users_preferences(
             master = secret_value(settings.access.master_key)
             headers = {"Authorization": f"Bearer {master}"} if master else {}
             query = {"dimension": dimension} if dimension else {}
-            url = f"{running.url}/v1/users/{quote(user_id, safe='')}/preferences"
+            url = f"{running.url}/v1/users/{_in_a_path(user_id)}/preferences"
             response = httpx.delete(url, params=query, headers=headers, timeout=60)
             if response.status_code != 200:
                 fail(f"the proxy at {running.url} answered {response.status_code}: {response.text[:300]}")

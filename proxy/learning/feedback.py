@@ -133,7 +133,7 @@ def _store(repo: TrailRepo, feedback: Feedback, policies: PolicySet, authority: 
         if feedback.source == "implicit" and other in paired(repo, feedback.interaction_id):
             return Recorded(feedback, None, kept=False)  # the proxy saw this pair already
         lesson = None
-        bound = authority.visibility.apps is not None
+        bound = authority.visibility.apps is not None or authority.as_interaction_user
         taste, personal = _taste(repo, feedback, interaction, policy, bound)
         if learn_config is not None and not personal:
             lesson = learn(feedback, interaction, existing, learn_config, policy_name, vetting)
@@ -169,8 +169,9 @@ def _taste(
     whether it teaches them alone (then no lesson: their taste is not the app's). Only the user
     speaks for their taste: feedback from the user answered (or sent for them, naming no other
     user), never a reviewer's or the proxy's own signals. A sender bound to apps teaches the
-    user's profile in the turn's app alone (a key narrows, never widens): only a key bound to no
-    app, or the user's own browser token, writes a preference for every app (`scope: user`)."""
+    user's profile in the turn's app alone (a key narrows, never widens), and so does a browser
+    token (the app that made the turn holds it): only a key bound to no app writes a preference
+    for every app (`scope: user`)."""
     user = interaction.get("user_id")
     config = policy.spec.preferences if policy else None
     if config is None or not config.learn or not user or feedback.source != "user":

@@ -122,15 +122,18 @@ def signals(feedback: Feedback, answer: str, personal: Iterable[str]) -> list[Si
     return list(found.values())
 
 
-_SENTENCE = re.compile(r"[.!?;\n]+")
+_CLAUSE = re.compile(r"[.!?;:,\n\u2013\u2014]+|\s-+\s|\b(?:and|but|also|plus)\b", re.IGNORECASE)
 
 
 def _only_about_form(comment: str) -> bool:
-    """Every sentence of the comment says something about form ("Too long. Use bullets."): a
-    comment that also says what was wrong ("Wrong: it is 45 days. Keep it short.") is about
-    the content too."""
-    said = [s for s in _SENTENCE.split(comment[:COMMENT_CHARS]) if s.strip()]
-    return all(any(p.search(sentence) for _, _, p in _PATTERNS) for sentence in said)
+    """Every clause of the comment says something about form ("Too long, use bullets."), and
+    it has no number: a comment that also says what was wrong ("far too long, and it is 45
+    days") is about the content too."""
+    text = comment[:COMMENT_CHARS]
+    if any(c.isdigit() for c in text):
+        return False
+    said = [c for c in _CLAUSE.split(text) if c.strip()]
+    return all(any(p.search(clause) for _, _, p in _PATTERNS) for clause in said)
 
 
 def personal_only(feedback: Feedback, found: Sequence[Signal], personal: Iterable[str]) -> bool:

@@ -185,28 +185,30 @@ def asked_for_feedback(
     (a trigger question), and verdicts on a turn that had a lesson injected (the evidence that
     keeps or retires it)."""
     where, params = _kept(visibility, only, "i")
-    # the turns that asked, and those a person judged, each from its own index (an OR of the
-    # two would read every turn of the window)
+    # the turns that asked and those a person judged, each branch driven by its own index (an
+    # OR of the two, or a join back to every turn, reads the whole window)
     found = repo.conn.execute(
         f"""WITH judged AS (
-               SELECT id FROM interactions WHERE feedback_wanted > '' AND created_at >= ?
+               SELECT i.id, i.feedback_wanted, i.injected_json FROM interactions i
+               WHERE i.feedback_wanted > '' AND i.created_at >= ? AND {where}
                UNION
-               SELECT interaction_id FROM feedback WHERE created_at >= ? AND source != 'implicit'
+               SELECT i.id, i.feedback_wanted, i.injected_json
+               FROM feedback g JOIN interactions i ON i.id = g.interaction_id
+               WHERE g.created_at >= ? AND g.source != 'implicit' AND i.created_at >= ? AND {where}
            )
-           SELECT coalesce(i.feedback_wanted, '') AS reason,
-               count(DISTINCT CASE WHEN i.feedback_wanted IS NOT NULL THEN i.id END),
+           SELECT coalesce(j.feedback_wanted, '') AS reason,
+               count(DISTINCT CASE WHEN j.feedback_wanted IS NOT NULL THEN j.id END),
                count(DISTINCT f.interaction_id),
-               count(DISTINCT CASE WHEN l.interaction_id = i.id THEN l.id END),
-               count(DISTINCT CASE WHEN l.interaction_id != i.id THEN f.id END),
+               count(DISTINCT CASE WHEN l.interaction_id = j.id THEN l.id END),
+               count(DISTINCT CASE WHEN l.interaction_id != j.id THEN f.id END),
                count(DISTINCT t.lesson_id),
-               count(DISTINCT CASE WHEN f.negative IS NOT NULL AND i.injected_json != '[]' THEN f.id END)
-           FROM judged JOIN interactions i ON i.id = judged.id
-           LEFT JOIN feedback f ON f.interaction_id = i.id AND f.source != 'implicit'
+               count(DISTINCT CASE WHEN f.negative IS NOT NULL AND j.injected_json != '[]' THEN f.id END)
+           FROM judged j
+           LEFT JOIN feedback f ON f.interaction_id = j.id AND f.source != 'implicit'
            LEFT JOIN lessons l ON l.id = f.lesson_id
-           LEFT JOIN lesson_triggers t ON t.interaction_id = i.id AND f.id IS NOT NULL
-           WHERE i.created_at >= ? AND {where}
+           LEFT JOIN lesson_triggers t ON t.interaction_id = j.id AND f.id IS NOT NULL
            GROUP BY 1 ORDER BY 1""",
-        (since, since, since, *params),
+        (since, *params, since, since, *params),
     )
     names = (
         "reason",

@@ -180,6 +180,7 @@ _PREFERENCES = """
             PRIMARY KEY (tenant, user_id, app, dimension)
         );
         CREATE INDEX preferences_updated ON preferences (updated_at);
+        CREATE INDEX preferences_user ON preferences (user_id);
         ALTER TABLE interactions ADD COLUMN feedback_wanted TEXT;
         ALTER TABLE interactions ADD COLUMN environment TEXT;
         ALTER TABLE interactions ADD COLUMN model_version TEXT;
