@@ -13,7 +13,8 @@ from proxy.errors import ApiError
 from proxy.http.access import authorize
 from proxy.http.common import json_response, services
 from proxy.learning.preferences import VALUES
-from proxy.records import Preference
+from proxy.records import Preference, Visibility
+from proxy.services import Services
 from proxy.storage import preferences
 
 
@@ -41,11 +42,20 @@ async def get_preferences(request: Request) -> Response:
     return json_response({"object": "list", "user_id": user_id, "data": [preference_json(p) for p in found]})
 
 
+async def forget_preferences(
+    svc: Services, user_id: str, visibility: Visibility, dimension: str | None
+) -> int:
+    """Delete what `visibility` allows of the user's preferences (the API and the console), and
+    drop this process's cached copy at once: how many went."""
+    gone = await svc.db.run(lambda repo: preferences.forget(repo.conn, user_id, visibility, dimension))
+    svc.profiles.forget_user(user_id)
+    return gone
+
+
 async def delete_preferences(request: Request) -> Response:
     """Forget the user's preferences (`?dimension=length`: one of them); their feedback stays."""
     svc = services(request)
     visibility = authorize(request, "admin").visibility
     user_id, dimension = request.path_params["user_id"], _dimension(request)
-    gone = await svc.db.run(lambda repo: preferences.forget(repo.conn, user_id, visibility, dimension))
-    svc.profiles.forget_user(user_id)
+    gone = await forget_preferences(svc, user_id, visibility, dimension)
     return json_response({"object": "user.preferences.deleted", "user_id": user_id, "deleted": gone})

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from proxy.records import Preference, Visibility
 from proxy.storage import rows
 from proxy.storage.db import Connection
+from proxy.storage.repo import visible
 
 EVERY_APP = "*"
 COLUMNS = rows.column_list(Preference)
@@ -45,18 +46,12 @@ def save(conn: Connection, preferences: Sequence[Preference]) -> None:
 
 
 def _visible(visibility: Visibility) -> tuple[str, list[str]]:
-    """A key bound to apps sees the rows of those apps; rows for every app only a key bound to
-    none sees (they may hold what the user said in another app)."""
-    clauses: list[str] = []
-    params: list[str] = []
+    """`repo.visible` (no tenant written as ''), and rows for every app only for a key bound to
+    no app: they may hold what the user said in another app."""
+    where, params = visible(visibility, blank_tenant=True)
     if visibility.apps is not None:
-        matches = " OR ".join("app GLOB ?" for _ in visibility.apps)
-        clauses.append(f"app != '{EVERY_APP}' AND ({matches or '1 = 0'})")
-        params += visibility.apps
-    if not visibility.all_tenants:
-        clauses.append("tenant = ?")
-        params.append(visibility.tenant or "")
-    return " AND ".join(clauses) or "1 = 1", params
+        where += f" AND app != '{EVERY_APP}'"
+    return where, params
 
 
 def of_user(conn: Connection, user_id: str, visibility: Visibility) -> list[Preference]:

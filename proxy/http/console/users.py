@@ -11,6 +11,7 @@ from proxy.access.principal import Principal
 from proxy.http.common import services
 from proxy.http.console.auth import console
 from proxy.http.console.render import page
+from proxy.http.preferences import forget_preferences
 from proxy.learning.preferences import VALUES
 from proxy.storage import preferences
 
@@ -29,7 +30,5 @@ async def forget(request: Request, principal: Principal) -> Response:
     svc = services(request)
     user_id, dimension = request.path_params["user_id"], request.path_params["dimension"]
     if dimension in VALUES:
-        visibility = principal.visibility
-        await svc.db.run(lambda repo: preferences.forget(repo.conn, user_id, visibility, dimension))
-        svc.profiles.forget_user(user_id)
+        await forget_preferences(svc, user_id, principal.visibility, dimension)
     return RedirectResponse(f"/ui/users/{user_id}", status_code=303)
